@@ -1,0 +1,25 @@
+/* libmemtrace public C API.
+ *
+ * Optional for applications: everything libmemtrace does works through
+ * LD_PRELOAD and MEMTRACE_* variables alone. Declare the functions weak (as
+ * below) and a program built against this header runs unchanged when the
+ * preload is absent:
+ *
+ *   #include <memtrace/memtrace.h>
+ *   if (memtrace_is_active && memtrace_is_active()) { ... }
+ */
+#ifndef MEMTRACE_MEMTRACE_H_
+#define MEMTRACE_MEMTRACE_H_
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1 while libmemtrace is loaded and tracing this process, else 0. */
+int memtrace_is_active(void) __attribute__((weak));
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MEMTRACE_MEMTRACE_H_ */

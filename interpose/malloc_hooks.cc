@@ -1,0 +1,195 @@
+// Hooks for the malloc family. Each one calls the real function and, when the
+// calling thread is traced, records the event through src/capture. Nothing
+// here formats, aggregates or does I/O.
+//
+// libc semantics are the real allocator's: every hook returns exactly what
+// the real call returned and leaves errno as the real call left it (our own
+// work may touch errno, so it is saved around it). C++ operator new/delete are
+// not hooked: libstdc++ implements them on malloc/free, which land here.
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+
+#include <cstring>
+
+#include "interpose/real.h"
+#include "src/capture/capture.h"
+#include "src/capture/os_memory.h"
+
+using memtrace::CaptureAlloc;
+using memtrace::CaptureEnter;
+using memtrace::CaptureFree;
+using memtrace::CaptureLeave;
+using memtrace::CaptureStack;
+using memtrace::ClockNow;
+using memtrace::StackRecord;
+using memtrace::ThreadSlot;
+namespace real = memtrace::real;
+
+#define MEMTRACE_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+// Heap used by the tracer's own threads is reported as tracer overhead.
+MEMTRACE_NOINLINE void CountInternal(void* p, int sign) noexcept {
+  if (p == nullptr || real::fn.malloc_usable_size == nullptr) return;
+  memtrace::g_internal_heap_bytes.fetch_add(sign * static_cast<int64_t>(real::fn.malloc_usable_size(p)),
+                                            std::memory_order_relaxed);
+}
+
+void* ArenaAllocOrEnomem(size_t n, size_t align) noexcept {
+  void* p = real::ArenaAlloc(n, align);
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+
+// The common shape of every allocating hook. `call` runs the real function.
+template <typename Call>
+MEMTRACE_ALWAYS_INLINE void* TracedAlloc(size_t size, Call call) noexcept {
+  ThreadSlot* s = CaptureEnter();
+  if (MEMTRACE_LIKELY(s != nullptr)) {
+    int saved = errno;
+    const StackRecord* st = CaptureStack();
+    errno = saved;
+    void* p = call();
+    if (MEMTRACE_LIKELY(p != nullptr)) {
+      saved = errno;
+      CaptureAlloc(s, p, size, st);
+      errno = saved;
+    }
+    CaptureLeave(s);
+    return p;
+  }
+  void* p = call();
+  if (MEMTRACE_UNLIKELY(memtrace::t_state.internal != 0)) CountInternal(p, +1);
+  return p;
+}
+
+}  // namespace
+
+MEMTRACE_EXPORT void* malloc(size_t n) noexcept {
+  if (MEMTRACE_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, 16);
+  return TracedAlloc(n, [n] { return real::fn.malloc(n); });
+}
+
+MEMTRACE_EXPORT void free(void* p) noexcept {
+  if (p == nullptr || MEMTRACE_UNLIKELY(real::ArenaOwns(p))) return;
+  if (MEMTRACE_UNLIKELY(!real::Ready())) return;  // cannot be a real block yet
+  ThreadSlot* s = CaptureEnter();
+  if (MEMTRACE_LIKELY(s != nullptr)) {
+    int saved = errno;
+    CaptureFree(s, p, ClockNow());  // stamped before the real free: see clock.h
+    errno = saved;
+    real::fn.free(p);
+    CaptureLeave(s);
+    return;
+  }
+  if (MEMTRACE_UNLIKELY(memtrace::t_state.internal != 0)) CountInternal(p, -1);
+  real::fn.free(p);
+}
+
+MEMTRACE_EXPORT void* calloc(size_t count, size_t size) noexcept {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (MEMTRACE_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(total, 16);  // .bss is zeroed
+  return TracedAlloc(total, [count, size] { return real::fn.calloc(count, size); });
+}
+
+MEMTRACE_EXPORT void* realloc(void* p, size_t n) noexcept {
+  if (p == nullptr) return malloc(n);
+  if (MEMTRACE_UNLIKELY(real::ArenaOwns(p))) {
+    // Move a bootstrap block into the real heap; the arena block is never freed.
+    size_t old = real::ArenaSize(p);
+    if (n == 0) return nullptr;
+    void* q = malloc(n);
+    if (q != nullptr) std::memcpy(q, p, old < n ? old : n);
+    return q;
+  }
+  if (MEMTRACE_UNLIKELY(!real::Ready())) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  ThreadSlot* s = CaptureEnter();
+  if (MEMTRACE_LIKELY(s != nullptr)) {
+    int saved = errno;
+    const StackRecord* st = CaptureStack();
+    errno = saved;
+    uint64_t free_ts = ClockNow();  // before the real call may release p
+    void* q = real::fn.realloc(p, n);
+    saved = errno;
+    if (q != nullptr) {
+      CaptureFree(s, p, free_ts);
+      CaptureAlloc(s, q, n, st);
+    } else if (n == 0) {
+      CaptureFree(s, p, free_ts);  // glibc: realloc(p, 0) frees p and returns NULL
+    }
+    errno = saved;
+    CaptureLeave(s);
+    return q;
+  }
+  if (MEMTRACE_UNLIKELY(memtrace::t_state.internal != 0)) {
+    CountInternal(p, -1);
+    void* q = real::fn.realloc(p, n);
+    CountInternal(q != nullptr ? q : (n == 0 ? nullptr : p), +1);
+    return q;
+  }
+  return real::fn.realloc(p, n);
+}
+
+MEMTRACE_EXPORT void* reallocarray(void* p, size_t count, size_t size) noexcept {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return realloc(p, total);
+}
+
+MEMTRACE_EXPORT void* memalign(size_t align, size_t n) noexcept {
+  if (MEMTRACE_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, align);
+  return TracedAlloc(n, [align, n] { return real::fn.memalign(align, n); });
+}
+
+MEMTRACE_EXPORT void* aligned_alloc(size_t align, size_t n) noexcept {
+  if (MEMTRACE_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, align);
+  if (real::fn.aligned_alloc == nullptr) return memalign(align, n);
+  return TracedAlloc(n, [align, n] { return real::fn.aligned_alloc(align, n); });
+}
+
+MEMTRACE_EXPORT int posix_memalign(void** out, size_t align, size_t n) noexcept {
+  if (MEMTRACE_UNLIKELY(!real::Ready())) {
+    if (align % sizeof(void*) != 0 || (align & (align - 1)) != 0 || align == 0) return EINVAL;
+    void* p = real::ArenaAlloc(n, align);
+    if (p == nullptr) return ENOMEM;
+    *out = p;
+    return 0;
+  }
+  int rc = 0;
+  void* result = TracedAlloc(n, [&]() -> void* {
+    void* p = nullptr;
+    rc = real::fn.posix_memalign(&p, align, n);
+    return rc == 0 ? p : nullptr;
+  });
+  if (rc == 0) *out = result;  // *out is untouched on failure, as in glibc
+  return rc;
+}
+
+MEMTRACE_EXPORT void* valloc(size_t n) noexcept {
+  if (MEMTRACE_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, 4096);
+  return TracedAlloc(n, [n] { return real::fn.valloc(n); });
+}
+
+MEMTRACE_EXPORT void* pvalloc(size_t n) noexcept {
+  if (MEMTRACE_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, 4096);
+  return TracedAlloc(n, [n] { return real::fn.pvalloc(n); });
+}
+
+MEMTRACE_EXPORT size_t malloc_usable_size(void* p) noexcept {
+  if (p == nullptr) return 0;
+  if (real::ArenaOwns(p)) return real::ArenaSize(p);
+  if (MEMTRACE_UNLIKELY(!real::Ready()) || real::fn.malloc_usable_size == nullptr) return 0;
+  return real::fn.malloc_usable_size(p);
+}

@@ -1,0 +1,97 @@
+// Resolution of the real allocator and the bootstrap arena (see real.h).
+#include "interpose/real.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace memtrace::real {
+
+Functions fn = {};
+std::atomic<int> state{0};
+
+namespace {
+
+// 1 MiB of .bss: only touched pages cost memory. Enough for dlsym's needs
+// many times over; exhaustion returns NULL/ENOMEM like a full heap would.
+constexpr size_t kArenaBytes = 1u << 20;
+constexpr size_t kHeader = 16;
+alignas(4096) unsigned char g_arena[kArenaBytes];
+std::atomic<size_t> g_arena_used{0};
+
+template <typename F>
+void Lookup(F*& slot, const char* name) noexcept {
+  slot = reinterpret_cast<F*>(dlsym(RTLD_NEXT, name));
+}
+
+// Fallbacks for allocators that lack the obsolete page-aligned calls.
+void* ValloFallback(size_t n) noexcept { return fn.memalign(static_cast<size_t>(sysconf(_SC_PAGESIZE)), n); }
+void* PvallocFallback(size_t n) noexcept {
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t rounded = (n + page - 1) & ~(page - 1);
+  if (rounded < n) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return fn.memalign(page, rounded == 0 ? page : rounded);
+}
+
+}  // namespace
+
+bool Resolve() noexcept {
+  int expected = 0;
+  if (!state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    return expected == 2;  // resolving elsewhere (or re-entered from dlsym): use the arena
+  }
+  Functions f = {};
+  Lookup(f.malloc, "malloc");
+  Lookup(f.free, "free");
+  Lookup(f.calloc, "calloc");
+  Lookup(f.realloc, "realloc");
+  Lookup(f.memalign, "memalign");
+  Lookup(f.posix_memalign, "posix_memalign");
+  Lookup(f.aligned_alloc, "aligned_alloc");
+  Lookup(f.valloc, "valloc");
+  Lookup(f.pvalloc, "pvalloc");
+  Lookup(f.malloc_usable_size, "malloc_usable_size");
+  if (f.malloc == nullptr || f.free == nullptr || f.calloc == nullptr || f.realloc == nullptr ||
+      f.memalign == nullptr) {
+    static const char kMsg[] = "memtrace: cannot find the real malloc; aborting\n";
+    (void)!write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+    _exit(127);
+  }
+  fn = f;
+  if (fn.valloc == nullptr) fn.valloc = &ValloFallback;
+  if (fn.pvalloc == nullptr) fn.pvalloc = &PvallocFallback;
+  state.store(2, std::memory_order_release);
+  return true;
+}
+
+void* ArenaAlloc(size_t size, size_t align) noexcept {
+  if (align < kHeader) align = kHeader;
+  if (size > kArenaBytes) return nullptr;
+  // Block layout: [padding][8-byte size][8 unused][payload aligned to align].
+  size_t need = size + align + kHeader;
+  size_t off = g_arena_used.fetch_add(need, std::memory_order_relaxed);
+  if (off + need > kArenaBytes) return nullptr;
+  uintptr_t base = reinterpret_cast<uintptr_t>(g_arena + off) + kHeader;
+  uintptr_t payload = (base + align - 1) & ~(uintptr_t{align} - 1);
+  std::memcpy(reinterpret_cast<void*>(payload - kHeader), &size, sizeof(size));
+  return reinterpret_cast<void*>(payload);
+}
+
+bool ArenaOwns(const void* p) noexcept {
+  auto a = reinterpret_cast<uintptr_t>(p);
+  auto lo = reinterpret_cast<uintptr_t>(g_arena);
+  return a >= lo && a < lo + kArenaBytes;
+}
+
+size_t ArenaSize(const void* p) noexcept {
+  size_t size;
+  std::memcpy(&size, static_cast<const unsigned char*>(p) - kHeader, sizeof(size));
+  return size;
+}
+
+}  // namespace memtrace::real

@@ -1,0 +1,52 @@
+// The real allocator functions (the next definitions after ours, normally
+// glibc's), and the bootstrap arena that serves allocations made while they
+// are being looked up: dlsym itself may call malloc/calloc.
+//
+// Bootstrap invariant: a block from the arena is never handed to the real
+// free or realloc; free() ignores it, realloc() copies out of it,
+// malloc_usable_size() reads its header.
+#ifndef MEMTRACE_INTERPOSE_REAL_H_
+#define MEMTRACE_INTERPOSE_REAL_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "src/capture/compiler.h"
+
+namespace memtrace::real {
+
+struct Functions {
+  void* (*malloc)(size_t);
+  void (*free)(void*);
+  void* (*calloc)(size_t, size_t);
+  void* (*realloc)(void*, size_t);
+  void* (*memalign)(size_t, size_t);
+  int (*posix_memalign)(void**, size_t, size_t);
+  void* (*aligned_alloc)(size_t, size_t);
+  void* (*valloc)(size_t);
+  void* (*pvalloc)(size_t);
+  size_t (*malloc_usable_size)(void*);
+};
+
+extern Functions fn;
+extern std::atomic<int> state;  // 0 unresolved, 1 resolving, 2 ready
+
+// Slow path of Ready(): resolves `fn` once.
+bool Resolve() noexcept;
+
+// Resolves `fn` if needed. False while resolution is under way (on this or
+// another thread): the caller then serves the request from the arena.
+MEMTRACE_ALWAYS_INLINE bool Ready() noexcept {
+  if (MEMTRACE_LIKELY(state.load(std::memory_order_acquire) == 2)) return true;
+  return Resolve();
+}
+
+// Bootstrap arena.
+void* ArenaAlloc(size_t size, size_t align) noexcept;
+bool ArenaOwns(const void* p) noexcept;
+size_t ArenaSize(const void* p) noexcept;
+
+}  // namespace memtrace::real
+
+#endif  // MEMTRACE_INTERPOSE_REAL_H_

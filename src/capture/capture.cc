@@ -1,0 +1,91 @@
+// The slow paths of capture: thread registration and exit, stack capture.
+#include "src/capture/capture.h"
+
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "src/capture/stack_depot.h"
+#include "src/capture/unwinder.h"
+#include "src/config/config.h"
+
+namespace memtrace {
+
+__thread ThreadState t_state MEMTRACE_TLS_IE = {nullptr, 0, 0};
+
+namespace {
+pthread_key_t g_exit_key;
+bool g_exit_key_ok = false;
+
+void PushThreadEvent(ThreadSlot* s, EventKind kind, uint64_t tid) noexcept {
+  Event e;
+  e.ts = ClockNow();
+  e.addr = tid;
+  e.size = 0;
+  e.kind = static_cast<uint64_t>(kind);
+  e.stack = nullptr;
+  g_slots.Push(s, e);
+}
+}  // namespace
+
+bool CaptureInitThreadKey() noexcept {
+  g_exit_key_ok = pthread_key_create(&g_exit_key, &CaptureThreadExit) == 0;
+  return g_exit_key_ok;
+}
+
+ThreadSlot* RegisterThread() noexcept {
+  ThreadSlot* s = g_slots.Acquire();
+  if (s == nullptr) return nullptr;
+  t_state.slot = s;
+  s->busy_since.exchange(ClockNow(), std::memory_order_seq_cst);
+  PushThreadEvent(s, EventKind::kThreadStart, static_cast<uint64_t>(syscall(SYS_gettid)));
+  // The key's destructor retires the slot when the thread ends. glibc may
+  // calloc here; the guard is set, so that allocation is not traced.
+  if (g_exit_key_ok) pthread_setspecific(g_exit_key, s);
+  return s;
+}
+
+void CaptureThreadExit(void* arg) noexcept {
+  ThreadState& t = t_state;
+  ThreadSlot* s = t.slot;
+  if (s == nullptr || s != arg) return;
+  uint32_t saved_guard = t.guard;
+  t.guard = 1;
+  s->busy_since.exchange(ClockNow(), std::memory_order_seq_cst);
+  PushThreadEvent(s, EventKind::kThreadExit, 0);
+  // Drop our pointer first: after kSlotRetiring the flusher may hand the slot
+  // to another thread. Later destructors that allocate register a new slot
+  // (and re-arm the key, which glibc then runs again).
+  t.slot = nullptr;
+  s->busy_since.store(kIdle, std::memory_order_release);
+  s->state.store(kSlotRetiring, std::memory_order_release);
+  t.guard = saved_guard;
+}
+
+void CaptureResetAfterFork() noexcept {
+  ThreadSlot* mine = t_state.slot;
+  uint32_t n = g_slots.high_water();
+  for (uint32_t i = 0; i < n; ++i) {
+    ThreadSlot* s = g_slots.slot(i);
+    if (s == mine) continue;
+    if (s->state.load(std::memory_order_relaxed) == kSlotActive) {
+      // Its thread does not exist in the child. An event it was publishing
+      // at the instant of fork is lost; everything published is drained.
+      s->busy_since.store(kIdle, std::memory_order_relaxed);
+      s->state.store(kSlotRetiring, std::memory_order_release);
+    }
+  }
+}
+
+void CaptureMarkInternalThread() noexcept {
+  t_state.guard = 1;
+  t_state.internal = 1;
+}
+
+const StackRecord* CaptureStack() noexcept {
+  uintptr_t frames[kMaxFramesLimit];
+  int depth = g_unwinder.Capture(frames);
+  return g_depot.Intern(frames, static_cast<uint32_t>(depth));
+}
+
+}  // namespace memtrace

@@ -1,0 +1,92 @@
+// What a hook calls: the capture fast path. A traced call is bracketed by
+// CaptureEnter/CaptureLeave:
+//
+//   ThreadSlot* s = CaptureEnter();          // null: call through, record nothing
+//   const StackRecord* st = CaptureStack();  // before the real call
+//   p = real_malloc(n);
+//   CaptureAlloc(s, p, n, st);               // timestamp after the real call
+//   CaptureLeave(s);
+//
+// Between Enter and Leave the slot's busy stamp holds a lower bound for the
+// timestamps this thread may still push, which is what lets the flusher merge
+// rings in order without waiting for anyone (flush/merger.h). No lock, no
+// syscall, no allocation on this path once a thread has its slot.
+#ifndef MEMTRACE_SRC_CAPTURE_CAPTURE_H_
+#define MEMTRACE_SRC_CAPTURE_CAPTURE_H_
+
+#include <atomic>
+#include <cstddef>
+
+#include "src/capture/clock.h"
+#include "src/capture/compiler.h"
+#include "src/capture/event.h"
+#include "src/capture/thread_slots.h"
+#include "src/capture/thread_state.h"
+
+namespace memtrace {
+
+// Set once the tracer is initialised; cleared before the final report.
+inline std::atomic<bool> g_tracing{false};
+
+// Slow path of CaptureEnter: the thread's first event. Returns the slot with
+// its busy stamp set, or null if the thread cannot be traced.
+ThreadSlot* RegisterThread() noexcept;
+
+MEMTRACE_ALWAYS_INLINE ThreadSlot* CaptureEnter() noexcept {
+  ThreadState& t = t_state;
+  if (MEMTRACE_UNLIKELY(t.guard != 0)) return nullptr;
+  if (MEMTRACE_UNLIKELY(!g_tracing.load(std::memory_order_relaxed))) return nullptr;
+  t.guard = 1;
+  ThreadSlot* s = t.slot;
+  if (MEMTRACE_UNLIKELY(s == nullptr)) {
+    s = RegisterThread();
+    if (s == nullptr) t.guard = 0;
+    return s;
+  }
+  // seq_cst exchange: the stamp is visible before any timestamp we take next.
+  s->busy_since.exchange(ClockNow(), std::memory_order_seq_cst);
+  return s;
+}
+
+MEMTRACE_ALWAYS_INLINE void CaptureLeave(ThreadSlot* s) noexcept {
+  s->busy_since.store(kIdle, std::memory_order_release);
+  t_state.guard = 0;
+}
+
+// The interned stack of the current call (hook frames removed).
+const StackRecord* CaptureStack() noexcept;
+
+MEMTRACE_ALWAYS_INLINE void CaptureAlloc(ThreadSlot* s, const void* p, size_t n, const StackRecord* st) noexcept {
+  Event e;
+  e.ts = ClockNow();
+  e.addr = reinterpret_cast<uintptr_t>(p);
+  e.size = n;
+  e.kind = static_cast<uint64_t>(EventKind::kAlloc);
+  e.stack = st;
+  g_slots.Push(s, e);
+}
+
+// `ts` must have been taken before the real free (or realloc) ran.
+MEMTRACE_ALWAYS_INLINE void CaptureFree(ThreadSlot* s, const void* p, uint64_t ts) noexcept {
+  Event e;
+  e.ts = ts;
+  e.addr = reinterpret_cast<uintptr_t>(p);
+  e.size = 0;
+  e.kind = static_cast<uint64_t>(EventKind::kFree);
+  e.stack = nullptr;
+  g_slots.Push(s, e);
+}
+
+// pthread key destructor: the thread's last event, and its slot retires.
+void CaptureThreadExit(void* slot) noexcept;
+// Creates the key whose destructor is CaptureThreadExit.
+bool CaptureInitThreadKey() noexcept;
+// In a fork child: every slot but the caller's belongs to a thread that no
+// longer exists; release it so the child's flusher drains and reuses it.
+void CaptureResetAfterFork() noexcept;
+// Marks the calling thread as the tracer's own (never traced).
+void CaptureMarkInternalThread() noexcept;
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_CAPTURE_CAPTURE_H_

@@ -1,0 +1,77 @@
+// The order of events across threads.
+//
+// Invariant (DESIGN.md "Order across threads"): for every address, the order
+// of its events' timestamps equals the real order of the malloc/free calls
+// that produced them. Hooks take the timestamp of an allocation *after* the
+// real allocator returned and the timestamp of a free *before* the real free
+// runs. Any hand-over of an address between threads (a pointer passed on, an
+// arena lock, a tcache refill) then orders the two timestamps, provided the
+// clock is coherent across CPUs and the reading cannot be hoisted above
+// earlier loads (hence the lfence before rdtsc).
+//
+// Two clocks satisfy this:
+//  - kTsc: the invariant TSC. Used when the kernel itself trusts it as its
+//    clocksource (it verifies cross-CPU synchronisation at boot). ~10 ns, no
+//    shared cache line.
+//  - kCounter: a global atomic counter. Always correct, but every event
+//    writes one shared cache line.
+// The flusher's watermark (flush/merger.cc) relies on the same clock.
+#ifndef MEMTRACE_SRC_CAPTURE_CLOCK_H_
+#define MEMTRACE_SRC_CAPTURE_CLOCK_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "src/capture/compiler.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define MEMTRACE_HAVE_TSC 1
+#endif
+
+namespace memtrace {
+
+enum class ClockKind : int { kTsc = 0, kCounter = 1 };
+
+struct ClockState {
+  std::atomic<int> kind{static_cast<int>(ClockKind::kCounter)};
+  alignas(64) std::atomic<uint64_t> counter{1};
+};
+inline ClockState g_clock;
+
+// Timestamp for an event. Monotonic per thread; see the invariant above.
+MEMTRACE_ALWAYS_INLINE uint64_t ClockNow() noexcept {
+#ifdef MEMTRACE_HAVE_TSC
+  if (MEMTRACE_LIKELY(g_clock.kind.load(std::memory_order_relaxed) == static_cast<int>(ClockKind::kTsc))) {
+    _mm_lfence();
+    return __rdtsc();
+  }
+#endif
+  return g_clock.counter.fetch_add(1, std::memory_order_seq_cst);
+}
+
+// The flusher's reading for its watermark: no later load may run before it.
+inline uint64_t ClockNowFenced() noexcept {
+#ifdef MEMTRACE_HAVE_TSC
+  if (g_clock.kind.load(std::memory_order_relaxed) == static_cast<int>(ClockKind::kTsc)) {
+    _mm_mfence();
+    _mm_lfence();
+    uint64_t t = __rdtsc();
+    _mm_lfence();
+    return t;
+  }
+#endif
+  return g_clock.counter.load(std::memory_order_seq_cst);
+}
+
+// Chooses the clock (MEMTRACE_CLOCK=auto|tsc|counter). Returns the one chosen.
+ClockKind SelectClock(int requested /* ClockMode */) noexcept;
+
+// Converts timestamps to nanoseconds since tracing started (approximate for
+// the TSC: calibrated against CLOCK_MONOTONIC between start and the call).
+void ClockMarkStart() noexcept;
+uint64_t ClockToNanos(uint64_t ts) noexcept;
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_CAPTURE_CLOCK_H_

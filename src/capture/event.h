@@ -1,0 +1,33 @@
+// The record a hook hands to the flusher: 32 bytes, two per cache line.
+// A thread's events are pushed in timestamp order into its own ring; the
+// flusher merges all rings by timestamp (flush/merger.h).
+#ifndef MEMTRACE_SRC_CAPTURE_EVENT_H_
+#define MEMTRACE_SRC_CAPTURE_EVENT_H_
+
+#include <cstdint>
+
+namespace memtrace {
+
+struct StackRecord;
+
+enum class EventKind : uint8_t {
+  kAlloc = 1,        // addr, size, stack
+  kFree = 2,         // addr
+  kThreadStart = 3,  // addr = kernel tid; first event of a thread in a slot
+  kThreadExit = 4,   // last event of a thread in a slot
+};
+
+struct Event {
+  uint64_t ts;  // ClockNow(), see clock.h
+  uint64_t addr;
+  uint64_t size : 56;
+  uint64_t kind : 8;
+  const StackRecord* stack;  // interned; null for frees and thread events
+
+  EventKind Kind() const { return static_cast<EventKind>(kind); }
+};
+static_assert(sizeof(Event) == 32, "Event must stay 32 bytes");
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_CAPTURE_EVENT_H_

@@ -1,0 +1,55 @@
+// The stack depot: interns a stack (a list of return addresses) into one
+// immutable StackRecord, forever. A stack seen before costs a hash and a
+// compare, and travels in the ring as a pointer; frames are never copied
+// again. (The idea is compiler-rt's StackDepot.)
+//
+// Lock-free: buckets are singly linked lists pushed with CAS; records are
+// carved from mmap'ed chunks with fetch_add; nothing is ever removed, so a
+// reader never sees a record disappear. Safe in hooks, signal handlers and
+// fork children (no locks, no malloc).
+#ifndef MEMTRACE_SRC_CAPTURE_STACK_DEPOT_H_
+#define MEMTRACE_SRC_CAPTURE_STACK_DEPOT_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace memtrace {
+
+struct StackRecord {
+  const StackRecord* next;  // bucket chain
+  uint64_t hash;
+  uint32_t id;     // unique, < StackDepot::id_bound(); set before publication
+  uint32_t depth;  // number of frames
+  uintptr_t frames[];  // frame 0: the return address into the caller of malloc
+
+  StackRecord(const StackRecord&) = delete;
+};
+
+class StackDepot {
+ public:
+  bool Init() noexcept;
+  // The record for frames[0..depth); nullptr only if memory ran out.
+  const StackRecord* Intern(const uintptr_t* frames, uint32_t depth) noexcept;
+  // Every id handed out is below this (ids lost to insert races leave gaps).
+  uint32_t id_bound() const noexcept { return count_.load(std::memory_order_acquire); }
+  uint64_t bytes() const noexcept { return bytes_.load(std::memory_order_relaxed); }
+
+  static uint64_t Hash(const uintptr_t* frames, uint32_t depth) noexcept;
+
+ private:
+  struct Chunk;
+  void* AllocateRecord(size_t bytes) noexcept;
+
+  static constexpr uint32_t kBucketBits = 18;
+  std::atomic<const StackRecord*>* buckets_ = nullptr;
+  std::atomic<Chunk*> chunk_{nullptr};
+  std::atomic<uint32_t> count_{0};
+  std::atomic<uint64_t> bytes_{0};
+};
+
+inline StackDepot g_depot;
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_CAPTURE_STACK_DEPOT_H_

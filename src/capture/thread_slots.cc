@@ -1,0 +1,73 @@
+// Slot acquisition and the ring's slow path (see thread_slots.h).
+#include "src/capture/thread_slots.h"
+
+#include <time.h>
+
+#include <new>
+
+#include "src/capture/os_memory.h"
+
+namespace memtrace {
+
+bool SlotTable::Init() noexcept {
+  void* mem = OsAllocate(sizeof(ThreadSlot) * kMaxSlots);
+  if (mem == nullptr) return false;
+  slots_ = static_cast<ThreadSlot*>(mem);
+  for (uint32_t i = 0; i < kMaxSlots; ++i) {
+    new (&slots_[i]) ThreadSlot();
+    slots_[i].index = i;
+  }
+  return true;
+}
+
+ThreadSlot* SlotTable::Acquire() noexcept {
+  if (slots_ == nullptr) return nullptr;
+  uint32_t start = hint_.load(std::memory_order_relaxed) % kMaxSlots;
+  for (uint32_t n = 0; n < kMaxSlots; ++n) {
+    uint32_t i = (start + n) % kMaxSlots;
+    ThreadSlot* s = &slots_[i];
+    uint32_t expected = kSlotFree;
+    if (s->state.load(std::memory_order_relaxed) != kSlotFree ||
+        !s->state.compare_exchange_strong(expected, kSlotActive, std::memory_order_acq_rel)) {
+      continue;
+    }
+    if (s->events == nullptr) {
+      s->events = static_cast<Event*>(OsAllocate(sizeof(Event) * kRingCapacity));
+      if (s->events == nullptr) {
+        s->state.store(kSlotFree, std::memory_order_release);
+        return nullptr;
+      }
+    }
+    s->cached_head = s->head.load(std::memory_order_acquire);
+    s->busy_since.store(kIdle, std::memory_order_relaxed);
+    hint_.store(i + 1, std::memory_order_relaxed);
+    uint32_t hw = high_water_.load(std::memory_order_relaxed);
+    while (hw < i + 1 && !high_water_.compare_exchange_weak(hw, i + 1, std::memory_order_acq_rel)) {
+    }
+    return s;
+  }
+  counters_.slot_exhausted.fetch_add(1, std::memory_order_relaxed);
+  return nullptr;
+}
+
+bool SlotTable::WaitForSpace(ThreadSlot* s, uint64_t tail) noexcept {
+  bool stalled = false;
+  for (;;) {
+    s->cached_head = s->head.load(std::memory_order_acquire);
+    if (tail - s->cached_head < kRingCapacity) return true;
+    if (!consumer_active_.load(std::memory_order_acquire)) {
+      counters_.dropped_events.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    if (!stalled) {
+      stalled = true;
+      counters_.ring_stalls.fetch_add(1, std::memory_order_relaxed);
+    }
+    // The flusher drains every event older than our busy stamp, so the ring
+    // empties while we wait (see merger.cc). nanosleep is async-signal-safe.
+    timespec ts{0, 20000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+}  // namespace memtrace

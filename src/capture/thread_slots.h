@@ -1,0 +1,86 @@
+// Per-thread slots: each traced thread owns one slot while it lives, holding
+// its lock-free single-producer/single-consumer event ring and the "busy since"
+// stamp the flusher's watermark reads.
+//
+// Slot life cycle (state):
+//   kFree --(thread, CAS)--> kActive --(thread exit)--> kRetiring
+//   kRetiring --(flusher, after the ring is empty)--> kFree
+// A slot and its ring are reused by later threads, so a program that creates
+// millions of short threads keeps as many slots as it has threads alive at once.
+//
+// Back-pressure: a full ring makes the producer wait (counted as a stall); an
+// event is dropped (and counted) only when no consumer exists any more, e.g.
+// after the final report.
+#ifndef MEMTRACE_SRC_CAPTURE_THREAD_SLOTS_H_
+#define MEMTRACE_SRC_CAPTURE_THREAD_SLOTS_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "src/capture/compiler.h"
+#include "src/capture/event.h"
+
+namespace memtrace {
+
+inline constexpr uint64_t kIdle = UINT64_MAX;
+inline constexpr uint32_t kRingCapacity = 1u << 15;  // events; 1 MiB per ring
+inline constexpr uint32_t kMaxSlots = 8192;          // threads alive at once
+
+enum SlotState : uint32_t { kSlotFree = 0, kSlotActive = 1, kSlotRetiring = 2 };
+
+struct alignas(64) ThreadSlot {
+  // Written by the owner at each hook entry/exit, read by the flusher.
+  std::atomic<uint64_t> busy_since{kIdle};
+  // Producer side.
+  alignas(64) std::atomic<uint64_t> tail{0};
+  uint64_t cached_head = 0;
+  // Consumer side.
+  alignas(64) std::atomic<uint64_t> head{0};
+  std::atomic<uint32_t> state{kSlotFree};
+  uint32_t index = 0;
+  Event* events = nullptr;  // kRingCapacity entries, mapped on first use
+};
+
+struct SlotCounters {
+  std::atomic<uint64_t> ring_stalls{0};     // pushes that had to wait
+  std::atomic<uint64_t> dropped_events{0};  // pushes with no consumer left
+  std::atomic<uint64_t> slot_exhausted{0};  // threads left untraced
+};
+
+class SlotTable {
+ public:
+  // Maps the slot array; false if the kernel refused.
+  bool Init() noexcept;
+  // A free slot, made active with a ring; nullptr if none is left.
+  ThreadSlot* Acquire() noexcept;
+  // Producer: append one event; waits while the ring is full.
+  MEMTRACE_ALWAYS_INLINE void Push(ThreadSlot* s, const Event& e) noexcept {
+    uint64_t t = s->tail.load(std::memory_order_relaxed);
+    if (MEMTRACE_UNLIKELY(t - s->cached_head >= kRingCapacity)) {
+      if (!WaitForSpace(s, t)) return;
+    }
+    s->events[t & (kRingCapacity - 1)] = e;
+    s->tail.store(t + 1, std::memory_order_release);
+  }
+
+  ThreadSlot* slot(uint32_t i) noexcept { return &slots_[i]; }
+  uint32_t high_water() const noexcept { return high_water_.load(std::memory_order_acquire); }
+  SlotCounters& counters() noexcept { return counters_; }
+  // Set while some thread drains the rings (the flusher, or the final report).
+  void SetConsumerActive(bool active) noexcept { consumer_active_.store(active, std::memory_order_release); }
+
+ private:
+  MEMTRACE_NOINLINE bool WaitForSpace(ThreadSlot* s, uint64_t tail) noexcept;
+
+  ThreadSlot* slots_ = nullptr;
+  std::atomic<uint32_t> high_water_{0};
+  std::atomic<uint32_t> hint_{0};
+  std::atomic<bool> consumer_active_{false};
+  SlotCounters counters_;
+};
+
+inline SlotTable g_slots;
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_CAPTURE_THREAD_SLOTS_H_

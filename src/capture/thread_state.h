@@ -1,0 +1,30 @@
+// The calling thread's tracer state, in initial-exec TLS (no allocation, no
+// lazy init: safe from the first malloc of a new thread).
+//
+// Re-entry invariant: `guard` is non-zero while this thread runs tracer code
+// on behalf of a hook (unwinding, interning, registering), and permanently on
+// the tracer's own threads. Any hook entered while it is set calls straight
+// through to the real function and records nothing, so the tracer never
+// traces itself and never recurses.
+#ifndef MEMTRACE_SRC_CAPTURE_THREAD_STATE_H_
+#define MEMTRACE_SRC_CAPTURE_THREAD_STATE_H_
+
+#include <cstdint>
+
+#include "src/capture/compiler.h"
+
+namespace memtrace {
+
+struct ThreadSlot;
+
+struct ThreadState {
+  ThreadSlot* slot;   // this thread's ring, or null before its first event
+  uint32_t guard;     // see above
+  uint32_t internal;  // a tracer thread: its heap use is counted as ours
+};
+
+extern __thread ThreadState t_state MEMTRACE_TLS_IE;
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_CAPTURE_THREAD_STATE_H_

@@ -1,0 +1,90 @@
+// Stack capture through libunwind or glibc (see unwinder.h).
+#include "src/capture/unwinder.h"
+
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <link.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "src/config/config.h"
+#include "src/log.h"
+
+namespace memtrace {
+namespace {
+
+constexpr int kUnwCachePerThread = 2;  // UNW_CACHE_PER_THREAD in libunwind.h
+
+struct RangeQuery {
+  uintptr_t addr;
+  uintptr_t lo = 0, hi = 0;
+};
+
+// The executable address range of the object holding `addr`.
+int FindTextRange(dl_phdr_info* info, size_t, void* data) {
+  auto* q = static_cast<RangeQuery*>(data);
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  bool contains = false;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_X) == 0) continue;
+    uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    uintptr_t end = start + ph.p_memsz;
+    lo = std::min(lo, start);
+    hi = std::max(hi, end);
+    if (q->addr >= start && q->addr < end) contains = true;
+  }
+  if (!contains) return 0;
+  q->lo = lo;
+  q->hi = hi;
+  return 1;
+}
+
+}  // namespace
+
+const char* Unwinder::Init(int max_frames) noexcept {
+  max_frames_ = std::clamp(max_frames, 1, kMaxFramesLimit);
+  RangeQuery q{reinterpret_cast<uintptr_t>(&FindTextRange)};
+  dl_iterate_phdr(FindTextRange, &q);
+  self_lo_ = q.lo;
+  self_hi_ = q.hi;
+
+  const char* backend = "glibc-backtrace";
+  if (void* h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL)) {
+    auto fn = reinterpret_cast<BacktraceFn>(dlsym(h, "unw_backtrace"));
+    auto set_policy = reinterpret_cast<int (*)(void*, int)>(dlsym(h, "_ULx86_64_set_caching_policy"));
+    auto* space = static_cast<void**>(dlsym(h, "_ULx86_64_local_addr_space"));
+    if (fn != nullptr) {
+      // Per-thread caches: no global lock that a fork or a signal could leave held.
+      if (set_policy != nullptr && space != nullptr) set_policy(*space, kUnwCachePerThread);
+      backtrace_ = fn;
+      backend = "libunwind";
+    }
+  } else {
+    MEMTRACE_LOG_INFO("libunwind.so.8 not found (%s); using glibc backtrace()", dlerror());
+  }
+  if (backtrace_ == nullptr) {
+    backtrace_ = reinterpret_cast<BacktraceFn>(&::backtrace);
+    void* warm[4];
+    ::backtrace(warm, 4);  // glibc loads libgcc_s on first use; do it now, not in a hook
+  }
+  return backend;
+}
+
+int Unwinder::Capture(uintptr_t* out) noexcept {
+  constexpr int kSlack = 16;  // room for our own frames, removed below
+  void* raw[kMaxFramesLimit + kSlack];
+  int n = backtrace_(raw, max_frames_ + kSlack);
+  int skip = 0;
+  while (skip < n && reinterpret_cast<uintptr_t>(raw[skip]) >= self_lo_ &&
+         reinterpret_cast<uintptr_t>(raw[skip]) < self_hi_) {
+    ++skip;
+  }
+  int depth = std::min(n - skip, max_frames_);
+  if (depth < 0) depth = 0;
+  std::memcpy(out, raw + skip, static_cast<size_t>(depth) * sizeof(uintptr_t));
+  return depth;
+}
+
+}  // namespace memtrace

@@ -1,0 +1,37 @@
+// Stack capture for an allocation: the return addresses of the calling
+// thread, with the tracer's own frames (the hook and this file) removed, so
+// frame 0 is the return address into the function that called malloc.
+//
+// libunwind is loaded with dlopen(RTLD_LOCAL), never linked: it exports
+// `backtrace` and `_Unwind_*`, and if it sat in the global symbol scope it
+// would silently replace glibc's backtrace() and libgcc's unwinder for the
+// traced program (Debian ships no PIC static libunwind we could hide behind
+// our version script). Without libunwind, glibc's backtrace() is used.
+#ifndef MEMTRACE_SRC_CAPTURE_UNWINDER_H_
+#define MEMTRACE_SRC_CAPTURE_UNWINDER_H_
+
+#include <cstdint>
+
+namespace memtrace {
+
+class Unwinder {
+ public:
+  // Loads the unwinder and finds our own code's address range. Returns the
+  // name of the back end in use ("libunwind" or "glibc-backtrace").
+  const char* Init(int max_frames) noexcept;
+  // Fills `out` (room for max_frames) and returns the number of frames.
+  int Capture(uintptr_t* out) noexcept;
+  int max_frames() const noexcept { return max_frames_; }
+
+ private:
+  using BacktraceFn = int (*)(void**, int);
+  BacktraceFn backtrace_ = nullptr;
+  int max_frames_ = 64;
+  uintptr_t self_lo_ = 0, self_hi_ = 0;
+};
+
+inline Unwinder g_unwinder;
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_CAPTURE_UNWINDER_H_

@@ -1,0 +1,112 @@
+// Parsing of MEMTRACE_* variables (see config.h). Runs outside the hot path,
+// so it uses abseil and std::string freely.
+#include "src/config/config.h"
+
+#include <cctype>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace memtrace {
+namespace {
+
+std::optional<int64_t> ParseInt(const std::string& text, int64_t lo, int64_t hi) {
+  int64_t v = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &v)) return std::nullopt;
+  if (v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+std::optional<uint64_t> ParseByteSize(const std::string& text) {
+  std::string s(absl::StripAsciiWhitespace(text));
+  size_t digits = 0;
+  while (digits < s.size() && std::isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
+  if (digits == 0) return std::nullopt;
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(s.substr(0, digits), &value)) return std::nullopt;
+  std::string suffix = absl::AsciiStrToLower(s.substr(digits));
+  int shift = 0;
+  if (suffix.empty() || suffix == "b") shift = 0;
+  else if (suffix == "k" || suffix == "kb" || suffix == "kib") shift = 10;
+  else if (suffix == "m" || suffix == "mb" || suffix == "mib") shift = 20;
+  else if (suffix == "g" || suffix == "gb" || suffix == "gib") shift = 30;
+  else if (suffix == "t" || suffix == "tb" || suffix == "tib") shift = 40;
+  else return std::nullopt;
+  if (shift > 0 && value > (UINT64_MAX >> shift)) return std::nullopt;
+  return value << shift;
+}
+
+ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
+  ParsedConfig out;
+  Config& c = out.config;
+  auto bad = [&](const char* name, const char* value, const std::string& fallback) {
+    out.errors.push_back(absl::StrCat("invalid ", name, "='", value, "'; using the default (", fallback, ")"));
+  };
+  // A variable that is set but empty is treated as unset.
+  auto get = [&](const char* name) -> const char* {
+    const char* v = getenv_fn(name);
+    return (v != nullptr && v[0] != '\0') ? v : nullptr;
+  };
+
+  if (const char* v = get("MEMTRACE_LOG")) {
+    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
+    if (s == "quiet" || s == "none") c.log_level = LogLevel::kQuiet;
+    else if (s == "error") c.log_level = LogLevel::kError;
+    else if (s == "warn" || s == "warning") c.log_level = LogLevel::kWarn;
+    else if (s == "info") c.log_level = LogLevel::kInfo;
+    else if (s == "debug") c.log_level = LogLevel::kDebug;
+    else bad("MEMTRACE_LOG", v, "warn");
+  }
+  if (const char* v = get("MEMTRACE_ENABLE")) {
+    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
+    if (s == "1" || s == "true" || s == "yes" || s == "on") c.enabled = true;
+    else if (s == "0" || s == "false" || s == "no" || s == "off") c.enabled = false;
+    else bad("MEMTRACE_ENABLE", v, "1");
+  }
+  if (const char* v = get("MEMTRACE_OUTPUT")) c.output = v;
+
+  bool json_by_name = absl::EndsWithIgnoreCase(c.output, ".json");
+  c.format = json_by_name ? ReportFormat::kJson : ReportFormat::kText;
+  if (const char* v = get("MEMTRACE_FORMAT")) {
+    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
+    if (s == "text") c.format = ReportFormat::kText;
+    else if (s == "json") c.format = ReportFormat::kJson;
+    else bad("MEMTRACE_FORMAT", v, json_by_name ? "json" : "text");
+  }
+  if (const char* v = get("MEMTRACE_TOP")) {
+    if (auto n = ParseInt(v, 0, 1000000)) c.top = static_cast<int>(*n);
+    else bad("MEMTRACE_TOP", v, "10");
+  }
+  if (const char* v = get("MEMTRACE_MAX_FRAMES")) {
+    if (auto n = ParseInt(v, 1, kMaxFramesLimit)) c.max_frames = static_cast<int>(*n);
+    else bad("MEMTRACE_MAX_FRAMES", v, "64");
+  }
+  if (const char* v = get("MEMTRACE_LEAK_EXIT_CODE")) {
+    if (auto n = ParseInt(v, 1, 255)) c.leak_exit_code = static_cast<int>(*n);
+    else bad("MEMTRACE_LEAK_EXIT_CODE", v, "unset: the exit status is never changed");
+  }
+  if (const char* v = get("MEMTRACE_LEAK_THRESHOLD")) {
+    if (auto n = ParseByteSize(v)) c.leak_threshold = *n;
+    else bad("MEMTRACE_LEAK_THRESHOLD", v, "0");
+  }
+  if (const char* v = get("MEMTRACE_SITES")) {
+    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
+    if (s == "live") c.all_sites = false;
+    else if (s == "all") c.all_sites = true;
+    else bad("MEMTRACE_SITES", v, "live");
+  }
+  if (const char* v = get("MEMTRACE_CLOCK")) {
+    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
+    if (s == "auto") c.clock = ClockMode::kAuto;
+    else if (s == "tsc") c.clock = ClockMode::kTsc;
+    else if (s == "counter") c.clock = ClockMode::kCounter;
+    else bad("MEMTRACE_CLOCK", v, "auto");
+  }
+  return out;
+}
+
+}  // namespace memtrace

@@ -1,0 +1,51 @@
+// MEMTRACE_* configuration: parsed once, in the library constructor, into an
+// immutable Config (some programs clear their environment later). A malformed
+// value never stops the program: it yields one line naming the variable and
+// the default used instead. Every variable is documented in docs/env.md.
+#ifndef MEMTRACE_SRC_CONFIG_CONFIG_H_
+#define MEMTRACE_SRC_CONFIG_CONFIG_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/log.h"
+
+namespace memtrace {
+
+enum class ReportFormat { kText, kJson };
+enum class ClockMode { kAuto, kTsc, kCounter };
+
+struct Config {
+  std::string output;                 // MEMTRACE_OUTPUT; empty = stderr
+  ReportFormat format = ReportFormat::kText;  // MEMTRACE_FORMAT / extension
+  int top = 10;                       // MEMTRACE_TOP; 0 = every site
+  int max_frames = 64;                // MEMTRACE_MAX_FRAMES, 1..256
+  std::optional<int> leak_exit_code;  // MEMTRACE_LEAK_EXIT_CODE, 1..255
+  uint64_t leak_threshold = 0;        // MEMTRACE_LEAK_THRESHOLD, bytes
+  LogLevel log_level = LogLevel::kWarn;  // MEMTRACE_LOG
+  ClockMode clock = ClockMode::kAuto;    // MEMTRACE_CLOCK
+  bool enabled = true;                   // MEMTRACE_ENABLE
+  bool all_sites = false;                // MEMTRACE_SITES=all: list sites with no live bytes too
+};
+
+inline constexpr int kMaxFramesLimit = 256;
+
+struct ParsedConfig {
+  Config config;
+  std::vector<std::string> errors;  // one line per malformed variable
+};
+
+// `getenv` is injected so tests can feed any environment.
+using EnvLookup = std::function<const char*(const char*)>;
+ParsedConfig ParseConfig(const EnvLookup& getenv_fn);
+
+// Parses "4096", "64k", "16MiB", "1G" (binary multiples). nullopt on garbage,
+// negatives or overflow.
+std::optional<uint64_t> ParseByteSize(const std::string& text);
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_CONFIG_CONFIG_H_

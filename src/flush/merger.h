@@ -1,0 +1,65 @@
+// The ordered drain: turns the per-thread rings into one stream of events in
+// timestamp order, which (clock.h) is the real order of the calls at every
+// address. This is what makes cross-thread frees and address reuse exact.
+//
+// Each round:
+//  1. Watermark W = min(now, busy stamp of every slot). A thread that is idle
+//     now can only push events stamped after now; a busy one only events
+//     stamped at or after its busy stamp. So every event stamped before W has
+//     already been published. (Read W first, then the rings.)
+//  2. Move every published event out of every ring into a per-slot staging
+//     queue, freeing ring space at once: a producer never waits on the
+//     watermark, only on the flusher running (no deadlock when a thread stays
+//     busy, e.g. blocked on a lock inside a hook).
+//  3. k-way merge of the staging queues (each already sorted: one producer,
+//     monotonic clock) delivering events stamped before W.
+// Slots whose thread has exited are released after their ring is emptied; a
+// reused slot's events come after the old owner's in its staging queue.
+#ifndef MEMTRACE_SRC_FLUSH_MERGER_H_
+#define MEMTRACE_SRC_FLUSH_MERGER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "src/capture/event.h"
+#include "src/capture/thread_slots.h"
+
+namespace memtrace {
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void OnEvent(uint32_t slot, const Event& event) = 0;
+};
+
+class Merger {
+ public:
+  explicit Merger(SlotTable* slots) : slots_(slots) {}
+  // One round; returns the number of events delivered. With `deliver_all`
+  // the watermark is ignored: only for the final drain, once producers are
+  // quiescent.
+  size_t Round(EventSink& sink, bool deliver_all = false);
+  // Events taken from rings but not yet delivered.
+  size_t staged() const;
+  // Events copied out of rings so far.
+  uint64_t collected() const { return collected_; }
+  // Releases all staging memory and state (fork child: start afresh).
+  void Reset() { staged_.clear(); }
+
+ private:
+  struct Staged {
+    std::vector<Event> events;
+    size_t next = 0;
+  };
+  uint64_t Watermark(uint32_t high_water) const;
+  void Collect(uint32_t high_water);
+
+  SlotTable* slots_;
+  std::vector<Staged> staged_;
+  uint64_t collected_ = 0;
+};
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_FLUSH_MERGER_H_

@@ -1,0 +1,23 @@
+// Where reports go: stderr, or a file named by MEMTRACE_OUTPUT. Files are
+// written whole to a private temporary and renamed into place, so a reader
+// never sees half a report; they are created 0600 and never follow a symlink
+// or replace a file that belongs to another user.
+#ifndef MEMTRACE_SRC_REPORT_OUTPUT_H_
+#define MEMTRACE_SRC_REPORT_OUTPUT_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace memtrace {
+
+// Expands %p (pid) and %% in `pattern`. A forked child whose pattern has no
+// %p gets ".<pid>" appended, so parent and child never write the same file.
+std::string ExpandOutputPath(const std::string& pattern, int pid, bool forked_child);
+
+absl::Status WriteReportFile(const std::string& path, const std::string& content);
+void WriteToStderr(const std::string& content);
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_REPORT_OUTPUT_H_

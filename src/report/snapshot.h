@@ -1,0 +1,45 @@
+// A snapshot: the flusher's tables copied at one instant (exit, and later
+// signals and intervals). Reporters read only this; they never touch rings or
+// live tables, so a report can be formatted without holding the flusher.
+#ifndef MEMTRACE_SRC_REPORT_SNAPSHOT_H_
+#define MEMTRACE_SRC_REPORT_SNAPSHOT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "src/capture/stack_depot.h"
+#include "src/flush/heap_table.h"
+
+namespace memtrace {
+
+struct SiteEntry {
+  const StackRecord* stack;  // interned forever; null: stack unavailable
+  SiteStats stats;
+};
+
+struct TracerStats {
+  uint64_t events = 0;
+  uint64_t ring_stalls = 0;
+  uint64_t dropped_events = 0;
+  uint64_t untraced_threads = 0;  // no slot was left for them
+  uint64_t memory_bytes = 0;      // mapped + own heap
+  uint64_t stacks = 0;
+  uint64_t threads_seen = 0;
+  std::string clock;
+  std::string unwinder;
+};
+
+struct Snapshot {
+  std::string reason;  // "exit"
+  int pid = 0;
+  uint64_t time_unix_ms = 0;
+  uint64_t rss_bytes = 0;  // the process's resident set (from /proc/self/statm)
+  HeapTotals totals;
+  std::vector<SiteEntry> sites;  // sites with live bytes (or all), by live bytes descending
+  TracerStats tracer;
+};
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_REPORT_SNAPSHOT_H_

@@ -1,0 +1,183 @@
+// libdw-backed symbolization (see symbolizer.h).
+#include "src/report/symbolizer.h"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "src/capture/stack_depot.h"
+
+namespace memtrace {
+
+std::string Demangle(const char* name) {
+  if (name == nullptr) return {};
+  int status = 0;
+  char* out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  if (status != 0 || out == nullptr) return name;
+  std::string result(out);
+  free(out);
+  return result;
+}
+
+namespace {
+
+const Dwfl_Callbacks kCallbacks = {
+    dwfl_linux_proc_find_elf,
+    dwfl_standard_find_debuginfo,
+    nullptr,
+    nullptr,
+};
+
+// The name of a subprogram or inlined-subroutine DIE, following
+// DW_AT_abstract_origin/DW_AT_specification; the linkage name is preferred
+// because it demangles to the full, qualified signature.
+std::string DieName(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  for (int at : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name, DW_AT_name}) {
+    if (dwarf_attr_integrate(die, at, &attr) != nullptr) {
+      if (const char* s = dwarf_formstring(&attr)) return at == DW_AT_name ? std::string(s) : Demangle(s);
+    }
+  }
+  return {};
+}
+
+std::string HexBuildId(Dwfl_Module* m) {
+  const unsigned char* bits = nullptr;
+  GElf_Addr vaddr = 0;
+  int len = dwfl_module_build_id(m, &bits, &vaddr);
+  std::string out;
+  for (int i = 0; i < len; ++i) out += absl::StrFormat("%02x", bits[i]);
+  return out;
+}
+
+}  // namespace
+
+struct Symbolizer::Impl {
+  Dwfl* dwfl = nullptr;
+  absl::flat_hash_map<Dwfl_Module*, size_t> module_of;  // -> modules_ index
+};
+
+Symbolizer::Symbolizer() : impl_(std::make_unique<Impl>()) {
+  impl_->dwfl = dwfl_begin(&kCallbacks);
+  if (impl_->dwfl != nullptr) {
+    dwfl_report_begin(impl_->dwfl);
+    dwfl_linux_proc_report(impl_->dwfl, getpid());
+    dwfl_report_end(impl_->dwfl, nullptr, nullptr);
+  }
+}
+
+Symbolizer::~Symbolizer() {
+  if (impl_->dwfl != nullptr) dwfl_end(impl_->dwfl);
+}
+
+const std::vector<Frame>& Symbolizer::Symbolize(uintptr_t return_address) {
+  auto [it, inserted] = cache_.try_emplace(return_address);
+  std::vector<Frame>& frames = it->second;
+  if (!inserted) return frames;
+
+  // A return address points after the call; look up the call itself.
+  Dwarf_Addr pc = return_address - 1;
+  Dwfl_Module* m = impl_->dwfl != nullptr ? dwfl_addrmodule(impl_->dwfl, pc) : nullptr;
+  Frame base;
+  if (m == nullptr) {
+    // Not in a mapped file (JIT code, or a module unloaded since): try dladdr.
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(pc), &info) != 0 && info.dli_fname != nullptr) {
+      base.module = info.dli_fname;
+      base.offset = pc - reinterpret_cast<uintptr_t>(info.dli_fbase);
+      if (info.dli_sname != nullptr) base.function = Demangle(info.dli_sname);
+    } else {
+      base.module = "[unknown]";
+      base.offset = pc;
+    }
+    frames.push_back(base);
+    return frames;
+  }
+
+  const char* mainfile = nullptr;
+  const char* modname = dwfl_module_info(m, nullptr, nullptr, nullptr, nullptr, nullptr, &mainfile, nullptr);
+  Dwarf_Addr bias = 0;
+  dwfl_module_getelf(m, &bias);
+  base.module = mainfile != nullptr ? mainfile : (modname != nullptr ? modname : "[unknown]");
+  base.offset = pc - bias;
+  auto [mit, new_module] = impl_->module_of.try_emplace(m, modules_.size());
+  if (new_module) {
+    auto [pit, new_path] = module_index_.try_emplace(base.module, modules_.size());
+    if (new_path) modules_.push_back(ModuleInfo{base.module, HexBuildId(m)});
+    mit->second = pit->second;
+  }
+  base.function = Demangle(dwfl_module_addrname(m, pc));
+
+  // Innermost source location.
+  std::string file;
+  int line = 0;
+  if (Dwfl_Line* l = dwfl_module_getsrc(m, pc)) {
+    if (const char* f = dwfl_lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr)) file = f;
+  }
+
+  // Inlined calls: walk the scopes from the innermost outwards; each inlined
+  // subroutine is a frame whose caller's location is its DW_AT_call_file/line.
+  Dwarf_Addr cu_bias = 0;
+  if (Dwarf_Die* cu = dwfl_module_addrdie(m, pc, &cu_bias)) {
+    Dwarf_Die* scopes = nullptr;
+    int n = dwarf_getscopes(cu, pc - cu_bias, &scopes);
+    Dwarf_Files* files = nullptr;
+    size_t nfiles = 0;
+    bool have_files = dwarf_getsrcfiles(cu, &files, &nfiles) == 0;
+    for (int i = 0; i < n; ++i) {
+      int tag = dwarf_tag(&scopes[i]);
+      if (tag == DW_TAG_subprogram) {
+        if (base.function.empty()) base.function = DieName(&scopes[i]);
+        break;
+      }
+      if (tag != DW_TAG_inlined_subroutine) continue;
+      Frame f = base;
+      f.function = DieName(&scopes[i]);
+      f.file = file;
+      f.line = line;
+      f.inlined = true;
+      frames.push_back(f);
+      Dwarf_Attribute attr;
+      Dwarf_Word value = 0;
+      file.clear();
+      line = 0;
+      if (dwarf_attr(&scopes[i], DW_AT_call_file, &attr) != nullptr && dwarf_formudata(&attr, &value) == 0 &&
+          have_files && value < nfiles) {
+        if (const char* f2 = dwarf_filesrc(files, value, nullptr, nullptr)) file = f2;
+      }
+      if (dwarf_attr(&scopes[i], DW_AT_call_line, &attr) != nullptr && dwarf_formudata(&attr, &value) == 0) {
+        line = static_cast<int>(value);
+      }
+    }
+    free(scopes);
+  }
+  base.file = file;
+  base.line = line;
+  frames.push_back(base);
+  return frames;
+}
+
+std::vector<Frame> SymbolizeStack(const StackRecord* stack, Symbolizer& symbolizer) {
+  std::vector<Frame> out;
+  if (stack == nullptr) return out;
+  for (uint32_t i = 0; i < stack->depth; ++i) {
+    const std::vector<Frame>& frames = symbolizer.Symbolize(stack->frames[i]);
+    out.insert(out.end(), frames.begin(), frames.end());
+  }
+  size_t skip = 0;
+  while (skip + 1 < out.size() && (absl::StartsWith(out[skip].function, "operator new") ||
+                                   absl::StartsWith(out[skip].function, "operator new[]"))) {
+    ++skip;
+  }
+  out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(skip));
+  return out;
+}
+
+}  // namespace memtrace

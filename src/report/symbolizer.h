@@ -1,0 +1,63 @@
+// Turns return addresses into frames: demangled function, file:line and the
+// chain of inlined calls where DWARF exists (libdw), otherwise the ELF symbol
+// or just module + offset. Each module is named with its path and build-id so
+// a report can be symbolized again elsewhere. Runs in the flusher at report
+// time; results are cached per address.
+#ifndef MEMTRACE_SRC_REPORT_SYMBOLIZER_H_
+#define MEMTRACE_SRC_REPORT_SYMBOLIZER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+
+namespace memtrace {
+
+struct Frame {
+  std::string function;  // demangled; empty when unknown
+  std::string file;      // empty when unknown
+  int line = 0;          // 0 when unknown
+  std::string module;    // path of the ELF object
+  uint64_t offset = 0;   // address of the call instruction in the module's ELF address space (addr2line -e module)
+  bool inlined = false;  // an inlined call inside the next frame
+};
+
+struct ModuleInfo {
+  std::string path;
+  std::string build_id;  // hex; empty when the module has none
+};
+
+class Symbolizer {
+ public:
+  Symbolizer();
+  ~Symbolizer();
+  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer& operator=(const Symbolizer&) = delete;
+
+  // Frames for one return address, innermost (inlined) call first.
+  const std::vector<Frame>& Symbolize(uintptr_t return_address);
+  // Every module that Symbolize has named, in first-use order.
+  const std::vector<ModuleInfo>& modules() const { return modules_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  absl::flat_hash_map<uintptr_t, std::vector<Frame>> cache_;
+  std::vector<ModuleInfo> modules_;
+  absl::flat_hash_map<std::string, size_t> module_index_;
+};
+
+// Demangles a C++ symbol; returns the input when it is not mangled.
+std::string Demangle(const char* name);
+
+struct StackRecord;
+// The frames of an allocation site, outermost last, with inlined calls
+// expanded. Leading frames of the C++ allocation functions (operator new and
+// new[]) are dropped so frame 0 is the code that asked for memory.
+std::vector<Frame> SymbolizeStack(const StackRecord* stack, Symbolizer& symbolizer);
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_REPORT_SYMBOLIZER_H_

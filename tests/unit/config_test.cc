@@ -1,0 +1,99 @@
+#include "src/config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+namespace memtrace {
+namespace {
+
+ParsedConfig Parse(std::map<std::string, std::string> env) {
+  return ParseConfig([&env](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(ConfigTest, DefaultsWhenUnset) {
+  ParsedConfig p = Parse({});
+  EXPECT_TRUE(p.errors.empty());
+  EXPECT_EQ(p.config.top, 10);
+  EXPECT_EQ(p.config.max_frames, 64);
+  EXPECT_FALSE(p.config.leak_exit_code.has_value());
+  EXPECT_EQ(p.config.leak_threshold, 0u);
+  EXPECT_EQ(p.config.format, ReportFormat::kText);
+  EXPECT_TRUE(p.config.output.empty());
+  EXPECT_FALSE(p.config.all_sites);
+}
+
+TEST(ConfigTest, JsonFormatFollowsExtension) {
+  EXPECT_EQ(Parse({{"MEMTRACE_OUTPUT", "/tmp/r.%p.JSON"}}).config.format, ReportFormat::kJson);
+  EXPECT_EQ(Parse({{"MEMTRACE_OUTPUT", "/tmp/r.txt"}}).config.format, ReportFormat::kText);
+  EXPECT_EQ(Parse({{"MEMTRACE_OUTPUT", "/tmp/r.txt"}, {"MEMTRACE_FORMAT", "json"}}).config.format,
+            ReportFormat::kJson);
+}
+
+TEST(ConfigTest, ValidValues) {
+  ParsedConfig p = Parse({{"MEMTRACE_TOP", "3"},
+                          {"MEMTRACE_MAX_FRAMES", "256"},
+                          {"MEMTRACE_LEAK_EXIT_CODE", "23"},
+                          {"MEMTRACE_LEAK_THRESHOLD", "16KiB"},
+                          {"MEMTRACE_LOG", "debug"},
+                          {"MEMTRACE_SITES", "all"}});
+  EXPECT_TRUE(p.errors.empty());
+  EXPECT_EQ(p.config.top, 3);
+  EXPECT_EQ(p.config.max_frames, 256);
+  EXPECT_EQ(p.config.leak_exit_code, 23);
+  EXPECT_EQ(p.config.leak_threshold, 16384u);
+  EXPECT_EQ(p.config.log_level, LogLevel::kDebug);
+  EXPECT_TRUE(p.config.all_sites);
+}
+
+TEST(ConfigTest, EveryBadValueGivesOneLineAndTheDefault) {
+  const char* vars[] = {"MEMTRACE_TOP", "MEMTRACE_MAX_FRAMES", "MEMTRACE_LEAK_EXIT_CODE", "MEMTRACE_LEAK_THRESHOLD",
+                        "MEMTRACE_LOG", "MEMTRACE_FORMAT", "MEMTRACE_CLOCK", "MEMTRACE_ENABLE", "MEMTRACE_SITES"};
+  for (const char* bad : {"garbage", "-5", "99999999999999999999999", "12abc", " "}) {
+    for (const char* var : vars) {
+      ParsedConfig p = Parse({{var, bad}});
+      Config defaults;
+      ASSERT_EQ(p.errors.size(), 1u) << var << "=" << bad;
+      EXPECT_NE(p.errors[0].find(var), std::string::npos);
+      EXPECT_NE(p.errors[0].find("default"), std::string::npos);
+      EXPECT_EQ(p.config.top, defaults.top);
+      EXPECT_EQ(p.config.max_frames, defaults.max_frames);
+      EXPECT_EQ(p.config.leak_exit_code, defaults.leak_exit_code);
+      EXPECT_EQ(p.config.leak_threshold, defaults.leak_threshold);
+      EXPECT_EQ(p.config.enabled, defaults.enabled);
+    }
+  }
+}
+
+TEST(ConfigTest, EmptyMeansUnset) {
+  ParsedConfig p = Parse({{"MEMTRACE_TOP", ""}, {"MEMTRACE_LEAK_EXIT_CODE", ""}});
+  EXPECT_TRUE(p.errors.empty());
+  EXPECT_EQ(p.config.top, 10);
+}
+
+TEST(ConfigTest, OutOfRange) {
+  EXPECT_EQ(Parse({{"MEMTRACE_MAX_FRAMES", "0"}}).errors.size(), 1u);
+  EXPECT_EQ(Parse({{"MEMTRACE_MAX_FRAMES", "257"}}).errors.size(), 1u);
+  EXPECT_EQ(Parse({{"MEMTRACE_LEAK_EXIT_CODE", "0"}}).errors.size(), 1u);
+  EXPECT_EQ(Parse({{"MEMTRACE_LEAK_EXIT_CODE", "256"}}).errors.size(), 1u);
+}
+
+TEST(ByteSizeTest, Suffixes) {
+  EXPECT_EQ(ParseByteSize("0"), 0u);
+  EXPECT_EQ(ParseByteSize("4096"), 4096u);
+  EXPECT_EQ(ParseByteSize("64k"), 65536u);
+  EXPECT_EQ(ParseByteSize("2MiB"), 2u << 20);
+  EXPECT_EQ(ParseByteSize("1G"), 1u << 30);
+  EXPECT_FALSE(ParseByteSize("-1").has_value());
+  EXPECT_FALSE(ParseByteSize("1.5M").has_value());
+  EXPECT_FALSE(ParseByteSize("k").has_value());
+  EXPECT_FALSE(ParseByteSize("99999999999T").has_value());
+  EXPECT_FALSE(ParseByteSize("18446744073709551616").has_value());
+}
+
+}  // namespace
+}  // namespace memtrace
