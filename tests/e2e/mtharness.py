@@ -1,0 +1,84 @@
+"""Shared helpers for the end-to-end tests: run a program under the preload,
+read its JSON report, and read the ground truth the fixture printed.
+
+Environment (set by CTest): MEMTRACE_LIB (the preload), MEMTRACE_FIXTURES
+(the directory of fixture binaries), MEMTRACE_DEMO (the demo binary)."""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+LIB = os.environ.get("MEMTRACE_LIB", "")
+FIXTURES = os.environ.get("MEMTRACE_FIXTURES", "")
+DEMO = os.environ.get("MEMTRACE_DEMO", "")
+
+
+def fixture(name):
+    return os.path.join(FIXTURES, name)
+
+
+def clean_env(extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMTRACE_") and k != "LD_PRELOAD"}
+    env.update(extra or {})
+    return env
+
+
+class Run:
+    def __init__(self, proc, reports, outdir):
+        self.proc = proc
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.reports = reports  # pid -> parsed JSON report
+        self.outdir = outdir
+
+    @property
+    def report(self):
+        assert len(self.reports) == 1, f"expected one report, got {sorted(self.reports)}; stderr: {self.stderr[-2000:]!r}"
+        return next(iter(self.reports.values()))
+
+    def expectations(self, kind=None):
+        out = []
+        for line in self.stdout.decode(errors="replace").splitlines():
+            if line.startswith("MEMTRACE_EXPECT "):
+                e = json.loads(line[len("MEMTRACE_EXPECT "):])
+                if kind is None or e["kind"] == kind:
+                    out.append(e)
+        return out
+
+
+def run_traced(argv, env=None, timeout=300, stdin=None, cwd=None, preload=True):
+    """Runs argv under the preload with a JSON report per process."""
+    outdir = tempfile.mkdtemp(prefix="memtrace_e2e_")
+    extra = {"MEMTRACE_OUTPUT": os.path.join(outdir, "report.%p.json")}
+    if preload:
+        extra["LD_PRELOAD"] = LIB
+    extra.update(env or {})
+    proc = subprocess.run(argv, env=clean_env(extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout, input=stdin, cwd=cwd)
+    reports = {}
+    for path in glob.glob(os.path.join(outdir, "report.*.json")):
+        with open(path) as f:
+            doc = json.load(f)
+        reports[doc["pid"]] = doc
+    shutil.rmtree(outdir, ignore_errors=True)
+    return Run(proc, reports, outdir)
+
+
+def run_plain(argv, env=None, timeout=300, stdin=None, cwd=None):
+    return subprocess.run(argv, env=clean_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout, input=stdin, cwd=cwd)
+
+
+def frame_functions(site):
+    return [f["function"] or "" for f in site["frames"]]
+
+
+def sites_with_frame0(report, function):
+    return [s for s in report["sites"] if s["frames"] and s["frames"][0]["function"] == function]
+
+
+def sites_touching(report, function_substring):
+    return [s for s in report["sites"] if any(function_substring in fn for fn in frame_functions(s))]
