@@ -66,7 +66,8 @@ const StackRecord* StackDepot::Intern(const uintptr_t* frames, uint32_t depth) n
   StackRecord* fresh = nullptr;
   for (;;) {
     for (const StackRecord* r = head; r != searched_until; r = r->next) {
-      if (r->hash == h && r->depth == depth && std::memcmp(r->frames, frames, depth * sizeof(uintptr_t)) == 0) {
+      if (r->hash == h && r->depth == depth &&
+          (depth == 0 || std::memcmp(r->frames, frames, depth * sizeof(uintptr_t)) == 0)) {
         // Lost a race to insert the same stack: the unused record is simply
         // left in the chunk (never published; its id stays unused).
         return r;
@@ -79,7 +80,7 @@ const StackRecord* StackDepot::Intern(const uintptr_t* frames, uint32_t depth) n
       fresh->hash = h;
       fresh->depth = depth;
       fresh->id = count_.fetch_add(1, std::memory_order_relaxed);
-      std::memcpy(fresh->frames, frames, depth * sizeof(uintptr_t));
+      if (depth > 0) std::memcpy(fresh->frames, frames, depth * sizeof(uintptr_t));
     }
     fresh->next = head;
     searched_until = head;

@@ -43,6 +43,8 @@ TEST(RingTest, ProducerWaitsWhenFullAndLosesNothing) {
   std::thread producer([&] {
     for (uint64_t i = 1; i <= kEvents; ++i) table.Push(s, MakeEvent(i));
   });
+  // Let the ring fill completely first: the producer's next push must wait.
+  while (s->tail.load(std::memory_order_acquire) < kRingCapacity) std::this_thread::yield();
   uint64_t next = 1, got = 0;
   while (got < kEvents) {
     got += DrainChecking(s, &next);

@@ -1,0 +1,44 @@
+# User entry points. `make demo` and `make test` work on a fresh Debian 12
+# machine: they install what they need first (scripts/install-deps.sh).
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+.PHONY: all deps build test demo bench sanitize clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure
+
+demo: build
+	@echo "== the demo service, untraced =="
+	@$(BUILD)/demo/inference_service 20
+	@echo
+	@echo "== the same run under LD_PRELOAD=$(BUILD)/libmemtrace.so (report on stderr) =="
+	@LD_PRELOAD=$(abspath $(BUILD))/libmemtrace.so $(BUILD)/demo/inference_service 20
+
+bench: build
+	@scripts/install-deps.sh --bench
+	python3 bench/run_bench.py --build $(BUILD)
+
+# Unit tests under ASan+UBSan and under TSan. The preload itself cannot run
+# under a sanitizer (both want to own malloc); its end-to-end tests run in
+# `make test`.
+sanitize: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMEMTRACE_SANITIZE=address,undefined >/dev/null
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && ctest --output-on-failure -R '^unit\.'
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DMEMTRACE_SANITIZE=thread >/dev/null
+	cmake --build build-tsan -j$(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R '^unit\.'
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages libmemtrace needs to build and test (or, with
+# --bench, to run the benchmarks). A no-op when they are all present. Needs
+# root, or sudo.
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config libunwind-dev libabsl-dev libfmt-dev libdw-dev libelf-dev
+          libgtest-dev googletest python3 sqlite3 git binutils)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(heaptrack valgrind)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null; then sudo=(sudo); else
+    echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
