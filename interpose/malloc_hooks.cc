@@ -61,7 +61,10 @@ MEMTRACE_ALWAYS_INLINE void* TracedAlloc(size_t size, Call call) noexcept {
     return p;
   }
   void* p = call();
-  if (MEMTRACE_UNLIKELY(memtrace::t_state.internal != 0)) CountInternal(p, +1);
+  if (MEMTRACE_UNLIKELY(memtrace::t_state.guard != 0)) {
+    if (memtrace::t_state.internal != 0) CountInternal(p, +1);
+    else memtrace::CaptureTracerAlloc(p);
+  }
   return p;
 }
 
@@ -136,7 +139,9 @@ MEMTRACE_EXPORT void* realloc(void* p, size_t n) noexcept {
     CountInternal(q != nullptr ? q : (n == 0 ? nullptr : p), +1);
     return q;
   }
-  return real::fn.realloc(p, n);
+  void* q = real::fn.realloc(p, n);
+  if (MEMTRACE_UNLIKELY(memtrace::t_state.guard != 0) && q != p) memtrace::CaptureTracerAlloc(q);
+  return q;
 }
 
 MEMTRACE_EXPORT void* reallocarray(void* p, size_t count, size_t size) noexcept {

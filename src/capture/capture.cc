@@ -62,6 +62,20 @@ void CaptureThreadExit(void* arg) noexcept {
   t.guard = saved_guard;
 }
 
+void CaptureTracerAlloc(const void* p) noexcept {
+  ThreadSlot* s = t_state.slot;
+  // Only inside a hook (the slot's busy stamp covers this event); the tracer's
+  // own threads never free a block through a traced path.
+  if (p == nullptr || s == nullptr || t_state.internal != 0) return;
+  Event e;
+  e.ts = ClockNow();
+  e.addr = reinterpret_cast<uintptr_t>(p);
+  e.size = 0;
+  e.kind = static_cast<uint64_t>(EventKind::kTracerAlloc);
+  e.stack = nullptr;
+  g_slots.Push(s, e);
+}
+
 void CaptureResetAfterFork() noexcept {
   ThreadSlot* mine = t_state.slot;
   uint32_t n = g_slots.high_water();

@@ -77,6 +77,12 @@ MEMTRACE_ALWAYS_INLINE void CaptureFree(ThreadSlot* s, const void* p, uint64_t t
   g_slots.Push(s, e);
 }
 
+// A block allocated by tracer code running inside a hook on this thread
+// (the guard was set). Recorded so that its free, which glibc may issue
+// later through our hook (dynamic TLS blocks are freed when a thread's stack
+// is reused), is recognised as the tracer's and kept out of the data.
+void CaptureTracerAlloc(const void* p) noexcept;
+
 // pthread key destructor: the thread's last event, and its slot retires.
 void CaptureThreadExit(void* slot) noexcept;
 // Creates the key whose destructor is CaptureThreadExit.

@@ -15,6 +15,9 @@ enum class EventKind : uint8_t {
   kFree = 2,         // addr
   kThreadStart = 3,  // addr = kernel tid; first event of a thread in a slot
   kThreadExit = 4,   // last event of a thread in a slot
+  kTracerAlloc = 5,  // addr: a block the tracer's own code allocated on this
+                     // thread (e.g. libunwind's TLS); glibc may free it later
+                     // through the hooks, on any thread
 };
 
 struct Event {

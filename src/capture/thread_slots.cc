@@ -22,9 +22,9 @@ bool SlotTable::Init() noexcept {
 
 ThreadSlot* SlotTable::Acquire() noexcept {
   if (slots_ == nullptr) return nullptr;
-  uint32_t start = hint_.load(std::memory_order_relaxed) % kMaxSlots;
-  for (uint32_t n = 0; n < kMaxSlots; ++n) {
-    uint32_t i = (start + n) % kMaxSlots;
+  // Lowest free slot first: reuses rings that are already mapped and keeps
+  // the range the flusher scans as short as the number of live threads.
+  for (uint32_t i = 0; i < kMaxSlots; ++i) {
     ThreadSlot* s = &slots_[i];
     uint32_t expected = kSlotFree;
     if (s->state.load(std::memory_order_relaxed) != kSlotFree ||
@@ -40,7 +40,6 @@ ThreadSlot* SlotTable::Acquire() noexcept {
     }
     s->cached_head = s->head.load(std::memory_order_acquire);
     s->busy_since.store(kIdle, std::memory_order_relaxed);
-    hint_.store(i + 1, std::memory_order_relaxed);
     uint32_t hw = high_water_.load(std::memory_order_relaxed);
     while (hw < i + 1 && !high_water_.compare_exchange_weak(hw, i + 1, std::memory_order_acq_rel)) {
     }

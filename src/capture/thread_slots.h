@@ -23,7 +23,7 @@
 namespace memtrace {
 
 inline constexpr uint64_t kIdle = UINT64_MAX;
-inline constexpr uint32_t kRingCapacity = 1u << 15;  // events; 1 MiB per ring
+inline constexpr uint32_t kRingCapacity = 1u << 14;  // events; 512 KiB per ring
 inline constexpr uint32_t kMaxSlots = 8192;          // threads alive at once
 
 enum SlotState : uint32_t { kSlotFree = 0, kSlotActive = 1, kSlotRetiring = 2 };
@@ -74,7 +74,6 @@ class SlotTable {
 
   ThreadSlot* slots_ = nullptr;
   std::atomic<uint32_t> high_water_{0};
-  std::atomic<uint32_t> hint_{0};
   std::atomic<bool> consumer_active_{false};
   SlotCounters counters_;
 };

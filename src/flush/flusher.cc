@@ -91,6 +91,9 @@ void Flusher::OnEvent(uint32_t slot, const Event& e) {
     case EventKind::kFree:
       heap_.OnFree(e.addr);
       break;
+    case EventKind::kTracerAlloc:
+      heap_.OnTracerAlloc(e.addr);
+      break;
     case EventKind::kThreadStart:
       threads_.OnStart(slot, e.addr, e.ts);
       break;

@@ -26,6 +26,7 @@ uint32_t HeapTable::SiteFor(const StackRecord* stack) {
 
 void HeapTable::OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread, uint64_t ts) {
   uint32_t site = SiteFor(stack);
+  tracer_blocks_.erase(addr);  // freed through a path we do not see, then reused
   bool inserted = live_.try_emplace(addr, LiveBlock{size, site, thread, ts}).second;
   if (!inserted) {
     // A free we never saw (e.g. through a path that bypasses the hooks):
@@ -48,10 +49,22 @@ void HeapTable::OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, 
   totals_.peak_live_bytes = std::max(totals_.peak_live_bytes, totals_.live_bytes);
 }
 
+void HeapTable::OnTracerAlloc(uint64_t addr) {
+  // The address may have been a traced block freed through a path we do not
+  // see; the newer owner wins.
+  if (live_.contains(addr)) {
+    ++totals_.replaced_blocks;
+    OnFree(addr);
+    --totals_.frees;
+  }
+  tracer_blocks_.insert(addr);
+}
+
 void HeapTable::OnFree(uint64_t addr) {
   auto it = live_.find(addr);
   if (it == live_.end()) {
-    ++totals_.unmatched_frees;
+    if (tracer_blocks_.erase(addr) > 0) ++totals_.tracer_frees;
+    else ++totals_.unmatched_frees;
     return;
   }
   const LiveBlock& b = it->second;
@@ -66,7 +79,8 @@ void HeapTable::OnFree(uint64_t addr) {
 }
 
 uint64_t HeapTable::MemoryBytes() const {
-  return live_.capacity() * (sizeof(std::pair<uint64_t, LiveBlock>) + 1) + sites_.capacity() * sizeof(SiteStats) +
+  return live_.capacity() * (sizeof(std::pair<uint64_t, LiveBlock>) + 1) +
+         tracer_blocks_.capacity() * (sizeof(uint64_t) + 1) + sites_.capacity() * sizeof(SiteStats) +
          stacks_.capacity() * sizeof(void*) + site_by_stack_id_.capacity() * sizeof(uint32_t);
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "src/capture/stack_depot.h"
 
 namespace memtrace {
@@ -36,6 +37,7 @@ struct HeapTotals {
   uint64_t peak_live_bytes = 0;
   uint64_t unmatched_frees = 0;   // free of an address we never saw allocated
   uint64_t replaced_blocks = 0;   // alloc at a still-live address
+  uint64_t tracer_frees = 0;      // frees of blocks the tracer itself allocated
 };
 
 struct LiveBlock {
@@ -50,6 +52,8 @@ class HeapTable {
   HeapTable();
   void OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread, uint64_t ts);
   void OnFree(uint64_t addr);
+  // A block allocated by tracer code (see EventKind::kTracerAlloc).
+  void OnTracerAlloc(uint64_t addr);
 
   const HeapTotals& totals() const { return totals_; }
   // Site i aggregates the allocations made with stack_of(i). Site 0 is the
@@ -65,6 +69,7 @@ class HeapTable {
   uint32_t SiteFor(const StackRecord* stack);
 
   absl::flat_hash_map<uint64_t, LiveBlock> live_;
+  absl::flat_hash_set<uint64_t> tracer_blocks_;
   std::vector<SiteStats> sites_;
   std::vector<const StackRecord*> stacks_;
   std::vector<uint32_t> site_by_stack_id_;  // stack id -> site + 1 (0: none yet)

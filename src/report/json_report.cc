@@ -36,9 +36,9 @@ std::string FormatJsonReport(const Snapshot& s, Symbolizer& symbolizer) {
                      Quote(s.reason), s.time_unix_ms);
   out += fmt::format(
       " \"totals\": {{\"live_bytes\": {}, \"live_blocks\": {}, \"allocs\": {}, \"frees\": {}, \"alloc_bytes\": {}, "
-      "\"peak_live_bytes\": {}, \"unmatched_frees\": {}, \"rss_bytes\": {}}},\n",
+      "\"peak_live_bytes\": {}, \"unmatched_frees\": {}, \"replaced_blocks\": {}, \"rss_bytes\": {}}},\n",
       t.live_bytes, t.live_blocks, t.allocs, t.frees, t.alloc_bytes, t.peak_live_bytes, t.unmatched_frees,
-      s.rss_bytes);
+      t.replaced_blocks, s.rss_bytes);
   out += " \"sites\": [";
   for (size_t i = 0; i < s.sites.size(); ++i) {
     const SiteEntry& site = s.sites[i];
@@ -67,8 +67,10 @@ std::string FormatJsonReport(const Snapshot& s, Symbolizer& symbolizer) {
   const TracerStats& tr = s.tracer;
   out += fmt::format(
       "],\n \"tracer\": {{\"events\": {}, \"ring_stalls\": {}, \"dropped_events\": {}, \"memory_bytes\": {}, "
-      "\"stacks\": {}, \"threads\": {}, \"untraced_threads\": {}, \"clock\": {}, \"unwinder\": {}}}}}\n",
+      "\"stacks\": {}, \"threads\": {}, \"untraced_threads\": {}, \"own_block_frees\": {}, \"clock\": {}, "
+      "\"unwinder\": {}}}}}\n",
       tr.events, tr.ring_stalls, tr.dropped_events, tr.memory_bytes, tr.stacks, tr.threads_seen, tr.untraced_threads,
+      t.tracer_frees,
       Quote(tr.clock), Quote(tr.unwinder));
   return out;
 }
