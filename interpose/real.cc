@@ -56,8 +56,11 @@ bool Resolve() noexcept {
   Lookup(f.valloc, "valloc");
   Lookup(f.pvalloc, "pvalloc");
   Lookup(f.malloc_usable_size, "malloc_usable_size");
+  Lookup(f.mmap, "mmap");
+  Lookup(f.munmap, "munmap");
+  Lookup(f.mremap, "mremap");
   if (f.malloc == nullptr || f.free == nullptr || f.calloc == nullptr || f.realloc == nullptr ||
-      f.memalign == nullptr) {
+      f.memalign == nullptr || f.mmap == nullptr || f.munmap == nullptr || f.mremap == nullptr) {
     static const char kMsg[] = "memtrace: cannot find the real malloc; aborting\n";
     (void)!write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
     _exit(127);

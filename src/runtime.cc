@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <new>
@@ -26,11 +28,20 @@
 #include "src/report/report.h"
 
 namespace memtrace {
+
+extern bool g_track_mmap;  // interpose/mmap_hooks.cc
+
 namespace {
 
+}  // namespace
+
+// Shared with the public API functions below.
 Config* g_config = nullptr;
-alignas(Config) unsigned char g_config_storage[sizeof(Config)];
 Flusher* g_flusher = nullptr;
+
+namespace {
+
+alignas(Config) unsigned char g_config_storage[sizeof(Config)];
 alignas(Flusher) unsigned char g_flusher_storage[sizeof(Flusher)];
 int g_start_pid = 0;
 
@@ -44,23 +55,31 @@ void ForkChild() {
   if (g_flusher != nullptr) g_flusher->ChildAfterFork();
 }
 
-void WriteReport(const Snapshot& snapshot) {
+// Writes to `explicit_path` if given, else where MEMTRACE_OUTPUT says.
+bool WriteReport(const Snapshot& snapshot, const char* explicit_path = nullptr) {
   Symbolizer symbolizer;
-  std::string doc = g_config->format == ReportFormat::kJson
+  ReportFormat format = g_config->format;
+  if (explicit_path != nullptr) {
+    size_t n = strlen(explicit_path);
+    if (n >= 5 && strcasecmp(explicit_path + n - 5, ".json") == 0) format = ReportFormat::kJson;
+  }
+  std::string doc = format == ReportFormat::kJson
                         ? FormatJsonReport(snapshot, symbolizer)
                         : FormatTextReport(snapshot, symbolizer, ReportOptions{g_config->top});
-  if (g_config->output.empty()) {
+  const std::string& pattern = explicit_path != nullptr ? std::string(explicit_path) : g_config->output;
+  if (pattern.empty()) {
     WriteToStderr(doc);
-    return;
+    return true;
   }
-  std::string path = ExpandOutputPath(g_config->output, getpid(), getpid() != g_start_pid);
+  std::string path = ExpandOutputPath(pattern, getpid(), explicit_path == nullptr && getpid() != g_start_pid);
   absl::Status st = WriteReportFile(path, doc);
   if (st.ok()) {
     MEMTRACE_LOG_INFO("report written to %s", path.c_str());
-  } else {
-    MEMTRACE_LOG_ERROR("cannot write the report (%s); writing it to stderr", std::string(st.message()).c_str());
-    WriteToStderr(doc);
+    return true;
   }
+  MEMTRACE_LOG_ERROR("cannot write the report (%s); writing it to stderr", std::string(st.message()).c_str());
+  WriteToStderr(doc);
+  return false;
 }
 
 __attribute__((constructor)) void TracerInit() {
@@ -78,6 +97,7 @@ __attribute__((constructor)) void TracerInit() {
     return;
   }
   g_start_pid = getpid();
+  g_track_mmap = g_config->track_mmap;
   ClockKind clock = SelectClock(static_cast<int>(g_config->clock));
   ClockMarkStart();
   const char* unwinder = g_unwinder.Init(g_config->max_frames);
@@ -118,4 +138,19 @@ __attribute__((destructor)) void TracerFini() {
 
 extern "C" __attribute__((visibility("default"))) int memtrace_is_active(void) {
   return memtrace::g_tracing.load(std::memory_order_relaxed) ? 1 : 0;
+}
+
+extern "C" __attribute__((visibility("default"))) int memtrace_dump(const char* path) {
+  using namespace memtrace;
+  if (!g_tracing.load(std::memory_order_acquire) || g_flusher == nullptr) return -1;
+  ThreadState& t = t_state;
+  if (t.guard != 0) return -1;  // only from program code, never from inside a hook
+  // Our own allocations while reporting are not the program's.
+  t.guard = 1;
+  t.internal = 1;
+  Snapshot snapshot = g_flusher->SnapshotNow("api", g_config->all_sites, /*wait_ms=*/1000);
+  bool ok = WriteReport(snapshot, path);
+  t.internal = 0;
+  t.guard = 0;
+  return ok ? 0 : -1;
 }

@@ -77,6 +77,19 @@ MEMTRACE_ALWAYS_INLINE void CaptureFree(ThreadSlot* s, const void* p, uint64_t t
   g_slots.Push(s, e);
 }
 
+// Mappings: created (stamped after the real mmap), removed (stamped before the
+// real munmap), moved (both).
+MEMTRACE_ALWAYS_INLINE void CapturePush(ThreadSlot* s, EventKind kind, uint64_t ts, const void* addr, uint64_t size,
+                                        const StackRecord* st) noexcept {
+  Event e;
+  e.ts = ts;
+  e.addr = reinterpret_cast<uintptr_t>(addr);
+  e.size = size;
+  e.kind = static_cast<uint64_t>(kind);
+  e.stack = st;
+  g_slots.Push(s, e);
+}
+
 // A block allocated by tracer code running inside a hook on this thread
 // (the guard was set). Recorded so that its free, which glibc may issue
 // later through our hook (dynamic TLS blocks are freed when a thread's stack

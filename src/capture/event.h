@@ -18,6 +18,14 @@ enum class EventKind : uint8_t {
   kTracerAlloc = 5,  // addr: a block the tracer's own code allocated on this
                      // thread (e.g. libunwind's TLS); glibc may free it later
                      // through the hooks, on any thread
+  kMapAnon = 6,      // addr, size, stack: an anonymous mapping
+  kMapFile = 7,      // addr, size, stack: a file mapping
+  kUnmap = 8,        // addr, size
+  kRemapFrom = 9,    // addr, size: the old range of an mremap (stamped before it)
+  kRemapTo = 10,     // addr, size: its new range (stamped after); always right
+                     // after the kRemapFrom in the same ring
+  kRemapFromKeep = 11,  // as kRemapFrom/kRemapTo for MREMAP_DONTUNMAP: the old
+  kRemapToKeep = 12,    // range stays mapped
 };
 
 struct Event {

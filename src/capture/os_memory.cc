@@ -2,22 +2,26 @@
 #include "src/capture/os_memory.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace memtrace {
 namespace {
 std::atomic<uint64_t> g_mapped{0};
 }  // namespace
 
+// Raw system calls: the tracer's own mappings must never reach our mmap hook.
 void* OsAllocate(size_t bytes) noexcept {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return nullptr;
+  long r = syscall(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* p = reinterpret_cast<void*>(r);
+  if (r < 0 && r > -4096) return nullptr;
   g_mapped.fetch_add(bytes, std::memory_order_relaxed);
   return p;
 }
 
 void OsFree(void* p, size_t bytes) noexcept {
   if (p == nullptr) return;
-  munmap(p, bytes);
+  syscall(SYS_munmap, p, bytes);
   g_mapped.fetch_sub(bytes, std::memory_order_relaxed);
 }
 

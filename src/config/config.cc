@@ -67,6 +67,12 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
     else if (s == "0" || s == "false" || s == "no" || s == "off") c.enabled = false;
     else bad("MEMTRACE_ENABLE", v, "1");
   }
+  if (const char* v = get("MEMTRACE_TRACK_MMAP")) {
+    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
+    if (s == "1" || s == "true" || s == "yes" || s == "on") c.track_mmap = true;
+    else if (s == "0" || s == "false" || s == "no" || s == "off") c.track_mmap = false;
+    else bad("MEMTRACE_TRACK_MMAP", v, "1");
+  }
   if (const char* v = get("MEMTRACE_OUTPUT")) c.output = v;
 
   bool json_by_name = absl::EndsWithIgnoreCase(c.output, ".json");

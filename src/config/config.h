@@ -29,6 +29,7 @@ struct Config {
   ClockMode clock = ClockMode::kAuto;    // MEMTRACE_CLOCK
   bool enabled = true;                   // MEMTRACE_ENABLE
   bool all_sites = false;                // MEMTRACE_SITES=all: list sites with no live bytes too
+  bool track_mmap = true;                // MEMTRACE_TRACK_MMAP
 };
 
 inline constexpr int kMaxFramesLimit = 256;

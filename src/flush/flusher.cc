@@ -11,6 +11,7 @@
 #include "src/capture/capture.h"
 #include "src/capture/os_memory.h"
 #include "src/capture/stack_depot.h"
+#include "src/flush/proc_maps.h"
 #include "src/log.h"
 
 namespace memtrace {
@@ -34,6 +35,9 @@ void SleepMicros(long us) {
 }
 
 }  // namespace
+
+Flusher::Flusher(SlotTable* slots)
+    : slots_(slots), merger_(slots), heap_(&sites_), maps_(&sites_, static_cast<uint64_t>(sysconf(_SC_PAGESIZE))) {}
 
 bool Flusher::Start() {
   stop_.store(false, std::memory_order_relaxed);
@@ -94,6 +98,22 @@ void Flusher::OnEvent(uint32_t slot, const Event& e) {
     case EventKind::kTracerAlloc:
       heap_.OnTracerAlloc(e.addr);
       break;
+    case EventKind::kMapAnon:
+    case EventKind::kMapFile:
+      maps_.Map(e.addr, e.size, e.stack, e.Kind() == EventKind::kMapFile ? Space::kFileMmap : Space::kAnonMmap,
+                threads_.ThreadOfSlot(slot), e.ts);
+      break;
+    case EventKind::kUnmap:
+      maps_.Unmap(e.addr, e.size);
+      break;
+    case EventKind::kRemapFrom:
+    case EventKind::kRemapFromKeep:
+      maps_.RemapFrom(slot, e.addr, e.size, e.Kind() == EventKind::kRemapFromKeep);
+      break;
+    case EventKind::kRemapTo:
+    case EventKind::kRemapToKeep:
+      maps_.RemapTo(slot, e.addr, e.size, e.Kind() == EventKind::kRemapToKeep);
+      break;
     case EventKind::kThreadStart:
       threads_.OnStart(slot, e.addr, e.ts);
       break;
@@ -128,6 +148,25 @@ void Flusher::DrainFinal(int wait_ms) {
 
 Snapshot Flusher::TakeSnapshot(const char* reason, bool all_sites) {
   std::lock_guard<std::mutex> lock(mu_);
+  return BuildSnapshotLocked(reason, all_sites);
+}
+
+Snapshot Flusher::SnapshotNow(const char* reason, bool all_sites, int wait_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t now = ClockNow();
+  for (int waited_us = 0;; waited_us += 50) {
+    merger_.Round(*this);
+    if (merger_.last_watermark() > now) break;
+    if (waited_us >= wait_ms * 1000) {
+      MEMTRACE_LOG_WARN("a thread stayed inside an allocation call; the snapshot may miss its last event");
+      break;
+    }
+    SleepMicros(50);
+  }
+  return BuildSnapshotLocked(reason, all_sites);
+}
+
+Snapshot Flusher::BuildSnapshotLocked(const char* reason, bool all_sites) {
   Snapshot s;
   s.reason = reason;
   s.pid = getpid();
@@ -135,27 +174,82 @@ Snapshot Flusher::TakeSnapshot(const char* reason, bool all_sites) {
   clock_gettime(CLOCK_REALTIME, &now);
   s.time_unix_ms = static_cast<uint64_t>(now.tv_sec) * 1000 + static_cast<uint64_t>(now.tv_nsec) / 1000000;
   s.rss_bytes = ReadRssBytes();
-  s.totals = heap_.totals();
-  for (size_t i = 0; i < heap_.site_count(); ++i) {
-    if (heap_.site(i).live_blocks > 0 || (all_sites && heap_.site(i).allocs > 0)) s.sites.push_back(SiteEntry{heap_.stack_of(i), heap_.site(i)});
+  Totals& t = s.totals;
+  for (int sp = 0; sp < kSpaceCount; ++sp) {
+    const SiteStats& st = sites_.space_totals(static_cast<Space>(sp));
+    t.spaces[sp] = st;
+    t.live_bytes += st.live_bytes;
+    t.live_blocks += st.live_blocks;
+    t.allocs += st.allocs;
+    t.frees += st.frees;
+    t.alloc_bytes += st.alloc_bytes;
   }
+  t.peak_live_bytes = sites_.peak_live_bytes();
+  t.heap = heap_.counters();
+  t.untracked_unmap_bytes = maps_.untracked_unmap_bytes();
+  std::vector<size_t> file_sites;
+  for (size_t i = 0; i < sites_.size(); ++i) {
+    const SiteStats& st = sites_.site(i);
+    if (st.live_blocks > 0 || (all_sites && st.allocs > 0)) {
+      if (sites_.space_of(i) == Space::kFileMmap && st.live_blocks > 0) file_sites.push_back(s.sites.size());
+      s.sites.push_back(SiteEntry{sites_.stack_of(i), sites_.space_of(i), st, {}});
+    }
+  }
+  std::vector<ProcMapping> proc = ReadProcMaps();
+  for (const ProcMapping& m : proc) {
+    if (m.path.empty() || m.path[0] == '[') {
+      if (m.path.empty() || m.path == "[heap]" || m.path.rfind("[stack", 0) == 0) t.process_anon_bytes += m.end - m.start;
+    } else {
+      t.process_file_bytes += m.end - m.start;
+    }
+  }
+  if (!file_sites.empty()) AttachFilePaths(s, proc);
   std::sort(s.sites.begin(), s.sites.end(), [](const SiteEntry& a, const SiteEntry& b) {
     if (a.stats.live_bytes != b.stats.live_bytes) return a.stats.live_bytes > b.stats.live_bytes;
     if (a.stats.live_blocks != b.stats.live_blocks) return a.stats.live_blocks > b.stats.live_blocks;
     return a.stats.allocs > b.stats.allocs;
   });
-  TracerStats& t = s.tracer;
-  t.events = events_;
-  t.ring_stalls = slots_->counters().ring_stalls.load(std::memory_order_relaxed);
-  t.dropped_events = slots_->counters().dropped_events.load(std::memory_order_relaxed);
-  t.untraced_threads = slots_->counters().slot_exhausted.load(std::memory_order_relaxed);
-  t.stacks = g_depot.id_bound();
-  t.threads_seen = threads_.threads().size() - 1;
+  TracerStats& tr = s.tracer;
+  tr.events = events_;
+  tr.ring_stalls = slots_->counters().ring_stalls.load(std::memory_order_relaxed);
+  tr.dropped_events = slots_->counters().dropped_events.load(std::memory_order_relaxed);
+  tr.untraced_threads = slots_->counters().slot_exhausted.load(std::memory_order_relaxed);
+  tr.stacks = g_depot.id_bound();
+  tr.threads_seen = threads_.threads().size() - 1;
   int64_t own_heap = std::max<int64_t>(0, g_internal_heap_bytes.load(std::memory_order_relaxed));
-  t.memory_bytes = OsMappedBytes() + static_cast<uint64_t>(own_heap);
-  t.clock = clock_name_;
-  t.unwinder = unwinder_name_;
+  tr.memory_bytes = OsMappedBytes() + static_cast<uint64_t>(own_heap);
+  tr.clock = clock_name_;
+  tr.unwinder = unwinder_name_;
   return s;
+}
+
+void Flusher::AttachFilePaths(Snapshot& snapshot, const std::vector<ProcMapping>& proc) const {
+  absl::flat_hash_map<const StackRecord*, size_t> entry_of;  // file sites only
+  for (size_t i = 0; i < snapshot.sites.size(); ++i) {
+    if (snapshot.sites[i].space == Space::kFileMmap) entry_of[snapshot.sites[i].stack] = i;
+  }
+  for (const auto& [start, m] : maps_.mappings()) {
+    if (sites_.space_of(m.site) != Space::kFileMmap) continue;
+    auto e = entry_of.find(sites_.stack_of(m.site));
+    if (e == entry_of.end()) continue;
+    std::vector<FileShare>& files = snapshot.sites[e->second].files;
+    // The kernel's mappings overlapping [start, m.end).
+    auto it = std::upper_bound(proc.begin(), proc.end(), start,
+                               [](uint64_t a, const ProcMapping& p) { return a < p.start; });
+    if (it != proc.begin()) --it;
+    for (; it != proc.end() && it->start < m.end; ++it) {
+      uint64_t lo = std::max(start, it->start), hi = std::min(m.end, it->end);
+      if (lo >= hi) continue;
+      const std::string& path = it->path.empty() ? std::string("(unknown)") : it->path;
+      auto f = std::find_if(files.begin(), files.end(), [&](const FileShare& x) { return x.path == path; });
+      if (f == files.end()) files.push_back(FileShare{path, hi - lo});
+      else f->live_bytes += hi - lo;
+    }
+  }
+  for (SiteEntry& site : snapshot.sites) {
+    std::sort(site.files.begin(), site.files.end(),
+              [](const FileShare& a, const FileShare& b) { return a.live_bytes > b.live_bytes; });
+  }
 }
 
 void Flusher::PrepareFork() { mu_.lock(); }

@@ -12,7 +12,10 @@
 #include <string>
 
 #include "src/flush/heap_table.h"
+#include "src/flush/mapping_table.h"
+#include "src/flush/site_table.h"
 #include "src/flush/merger.h"
+#include "src/flush/proc_maps.h"
 #include "src/flush/thread_table.h"
 #include "src/report/snapshot.h"
 
@@ -20,7 +23,7 @@ namespace memtrace {
 
 class Flusher final : public EventSink {
  public:
-  explicit Flusher(SlotTable* slots) : slots_(slots), merger_(slots) {}
+  explicit Flusher(SlotTable* slots);
 
   // Starts the background thread (signals blocked, named "memtrace-flush").
   bool Start();
@@ -29,8 +32,12 @@ class Flusher final : public EventSink {
   // Final drain, once capture is off: drains until every producer is idle
   // (at most `wait_ms`), then delivers everything left.
   void DrainFinal(int wait_ms);
-  // Sites with live bytes, or every site that ever allocated (`all_sites`).
+  // Sites with live bytes, or every site that ever allocated (`all_sites`),
+  // as of the last delivered event.
   Snapshot TakeSnapshot(const char* reason, bool all_sites);
+  // A snapshot that includes every event stamped before the call (waits, at
+  // most `wait_ms`, for threads that are inside a hook to leave it).
+  Snapshot SnapshotNow(const char* reason, bool all_sites, int wait_ms);
 
   // pthread_atfork handlers.
   void PrepareFork();
@@ -47,11 +54,16 @@ class Flusher final : public EventSink {
   void Run();
   void OnEvent(uint32_t slot, const Event& event) override;
   bool AllIdle() const;
+  Snapshot BuildSnapshotLocked(const char* reason, bool all_sites);
+  // Names the files behind the live file mappings of the snapshot's sites.
+  void AttachFilePaths(Snapshot& snapshot, const std::vector<ProcMapping>& proc) const;
 
   SlotTable* slots_;
   std::mutex mu_;
   Merger merger_;
+  SiteTable sites_;
   HeapTable heap_;
+  MappingTable maps_;
   ThreadTable threads_;
   uint64_t events_ = 0;
   std::atomic<bool> stop_{false};

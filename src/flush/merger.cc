@@ -40,6 +40,7 @@ void Merger::Collect(uint32_t high_water) {
 size_t Merger::Round(EventSink& sink, bool deliver_all) {
   uint32_t hw = slots_->high_water();
   uint64_t w = deliver_all ? UINT64_MAX : Watermark(hw);
+  last_watermark_ = w;
   Collect(hw);
 
   using Head = std::pair<uint64_t, uint32_t>;  // (timestamp, slot)

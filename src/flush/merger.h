@@ -42,6 +42,9 @@ class Merger {
   size_t Round(EventSink& sink, bool deliver_all = false);
   // Events taken from rings but not yet delivered.
   size_t staged() const;
+  // The watermark of the last round: every event stamped before it has been
+  // delivered.
+  uint64_t last_watermark() const { return last_watermark_; }
   // Events copied out of rings so far.
   uint64_t collected() const { return collected_; }
   // Releases all staging memory and state (fork child: start afresh).
@@ -58,6 +61,7 @@ class Merger {
   SlotTable* slots_;
   std::vector<Staged> staged_;
   uint64_t collected_ = 0;
+  uint64_t last_watermark_ = 0;
 };
 
 }  // namespace memtrace

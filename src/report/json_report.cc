@@ -30,24 +30,43 @@ std::string OrNull(const std::string& s) { return s.empty() ? "null" : Quote(s);
 }  // namespace
 
 std::string FormatJsonReport(const Snapshot& s, Symbolizer& symbolizer) {
-  const HeapTotals& t = s.totals;
+  const Totals& t = s.totals;
   std::string out;
   out += fmt::format("{{\"schema\": \"memtrace/1\", \"pid\": {}, \"reason\": {}, \"time_unix_ms\": {},\n", s.pid,
                      Quote(s.reason), s.time_unix_ms);
   out += fmt::format(
       " \"totals\": {{\"live_bytes\": {}, \"live_blocks\": {}, \"allocs\": {}, \"frees\": {}, \"alloc_bytes\": {}, "
-      "\"peak_live_bytes\": {}, \"unmatched_frees\": {}, \"replaced_blocks\": {}, \"rss_bytes\": {}}},\n",
-      t.live_bytes, t.live_blocks, t.allocs, t.frees, t.alloc_bytes, t.peak_live_bytes, t.unmatched_frees,
-      t.replaced_blocks, s.rss_bytes);
+      "\"peak_live_bytes\": {}, \"unmatched_frees\": {}, \"replaced_blocks\": {}, \"untracked_unmap_bytes\": {}, "
+      "\"rss_bytes\": {}, \"process_maps\": {{\"anon_bytes\": {}, \"file_bytes\": {}}},\n  \"spaces\": {{",
+      t.live_bytes, t.live_blocks, t.allocs, t.frees, t.alloc_bytes, t.peak_live_bytes, t.heap.unmatched_frees,
+      t.heap.replaced_blocks, t.untracked_unmap_bytes, s.rss_bytes, t.process_anon_bytes, t.process_file_bytes);
+  for (int sp = 0; sp < kSpaceCount; ++sp) {
+    const SiteStats& st = t.spaces[sp];
+    out += fmt::format(
+        "{}\"{}\": {{\"live_bytes\": {}, \"live_blocks\": {}, \"allocs\": {}, \"frees\": {}, \"alloc_bytes\": {}, "
+        "\"peak_live_bytes\": {}}}",
+        sp == 0 ? "" : ", ", SpaceName(static_cast<Space>(sp)), st.live_bytes, st.live_blocks, st.allocs, st.frees,
+        st.alloc_bytes, st.peak_live_bytes);
+  }
+  out += "}},\n";
   out += " \"sites\": [";
   for (size_t i = 0; i < s.sites.size(); ++i) {
     const SiteEntry& site = s.sites[i];
     out += i == 0 ? "\n  " : ",\n  ";
     out += fmt::format(
         "{{\"live_bytes\": {}, \"live_blocks\": {}, \"allocs\": {}, \"frees\": {}, \"alloc_bytes\": {}, "
-        "\"peak_live_bytes\": {}, \"stack_id\": {}, \"frames\": [",
+        "\"peak_live_bytes\": {}, \"space\": \"{}\", \"stack_id\": {}, ",
         site.stats.live_bytes, site.stats.live_blocks, site.stats.allocs, site.stats.frees, site.stats.alloc_bytes,
-        site.stats.peak_live_bytes, site.stack != nullptr ? static_cast<int64_t>(site.stack->id) : -1);
+        site.stats.peak_live_bytes, SpaceName(site.space), site.stack != nullptr ? static_cast<int64_t>(site.stack->id) : -1);
+    if (site.space == Space::kFileMmap) {
+      out += "\"files\": [";
+      for (size_t k = 0; k < site.files.size(); ++k) {
+        out += fmt::format("{}{{\"path\": {}, \"live_bytes\": {}}}", k == 0 ? "" : ", ", Quote(site.files[k].path),
+                           site.files[k].live_bytes);
+      }
+      out += "], ";
+    }
+    out += "\"frames\": [";
     std::vector<Frame> frames = SymbolizeStack(site.stack, symbolizer);
     for (size_t k = 0; k < frames.size(); ++k) {
       const Frame& f = frames[k];
@@ -70,7 +89,7 @@ std::string FormatJsonReport(const Snapshot& s, Symbolizer& symbolizer) {
       "\"stacks\": {}, \"threads\": {}, \"untraced_threads\": {}, \"own_block_frees\": {}, \"clock\": {}, "
       "\"unwinder\": {}}}}}\n",
       tr.events, tr.ring_stalls, tr.dropped_events, tr.memory_bytes, tr.stacks, tr.threads_seen, tr.untraced_threads,
-      t.tracer_frees,
+      t.heap.tracer_frees,
       Quote(tr.clock), Quote(tr.unwinder));
   return out;
 }

@@ -10,12 +10,36 @@
 
 #include "src/capture/stack_depot.h"
 #include "src/flush/heap_table.h"
+#include "src/flush/site_table.h"
 
 namespace memtrace {
 
+struct FileShare {
+  std::string path;  // from /proc/self/maps at the snapshot
+  uint64_t live_bytes = 0;
+};
+
 struct SiteEntry {
   const StackRecord* stack;  // interned forever; null: stack unavailable
+  Space space;
   SiteStats stats;
+  std::vector<FileShare> files;  // file mappings: bytes per file
+};
+
+struct Totals {
+  // Over every memory space.
+  uint64_t live_bytes = 0;
+  uint64_t live_blocks = 0;
+  uint64_t allocs = 0;
+  uint64_t frees = 0;
+  uint64_t alloc_bytes = 0;
+  uint64_t peak_live_bytes = 0;
+  SiteStats spaces[kSpaceCount];
+  HeapCounters heap;
+  uint64_t untracked_unmap_bytes = 0;  // munmap'ed bytes we never saw mapped
+  // The kernel's view (/proc/self/maps): everything mapped, seen or not.
+  uint64_t process_anon_bytes = 0;  // anonymous, [heap] and [stack*]
+  uint64_t process_file_bytes = 0;  // backed by a file
 };
 
 struct TracerStats {
@@ -35,7 +59,7 @@ struct Snapshot {
   int pid = 0;
   uint64_t time_unix_ms = 0;
   uint64_t rss_bytes = 0;  // the process's resident set (from /proc/self/statm)
-  HeapTotals totals;
+  Totals totals;
   std::vector<SiteEntry> sites;  // sites with live bytes (or all), by live bytes descending
   TracerStats tracer;
 };

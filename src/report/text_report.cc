@@ -36,7 +36,7 @@ std::string FrameLine(const Frame& f) {
 }  // namespace
 
 std::string FormatTextReport(const Snapshot& s, Symbolizer& symbolizer, const ReportOptions& options) {
-  const HeapTotals& t = s.totals;
+  const Totals& t = s.totals;
   std::string out;
   auto add = [&out](std::string line) {
     out += line;
@@ -45,13 +45,22 @@ std::string FormatTextReport(const Snapshot& s, Symbolizer& symbolizer, const Re
   add(fmt::format("memtrace report ({}) for pid {}", s.reason, s.pid));
   add("");
   add("== Totals ==");
-  add(fmt::format("  live heap:        {} bytes in {} blocks ({})", t.live_bytes, t.live_blocks, HumanBytes(t.live_bytes)));
-  add(fmt::format("  allocations:      {} ({} allocated in total), frees: {}", t.allocs, HumanBytes(t.alloc_bytes),
-                  t.frees));
-  add(fmt::format("  peak live heap:   {}", HumanBytes(t.peak_live_bytes)));
-  add(fmt::format("  process RSS:      {}", HumanBytes(s.rss_bytes)));
-  if (t.unmatched_frees > 0) {
-    add(fmt::format("  untracked frees:  {} (blocks allocated before tracing started)", t.unmatched_frees));
+  const SiteStats& heap = t.spaces[static_cast<int>(Space::kHeap)];
+  const SiteStats& anon = t.spaces[static_cast<int>(Space::kAnonMmap)];
+  const SiteStats& file = t.spaces[static_cast<int>(Space::kFileMmap)];
+  add(fmt::format("  live heap:        {} bytes in {} blocks ({})", heap.live_bytes, heap.live_blocks,
+                  HumanBytes(heap.live_bytes)));
+  add(fmt::format("  heap calls:       {} allocations ({} in total), {} frees", heap.allocs,
+                  HumanBytes(heap.alloc_bytes), heap.frees));
+  if (anon.allocs + file.allocs > 0) {
+    add(fmt::format("  live mappings:    {} anonymous in {} ranges, {} of files in {} ranges", HumanBytes(anon.live_bytes),
+                    anon.live_blocks, HumanBytes(file.live_bytes), file.live_blocks));
+  }
+  add(fmt::format("  peak live:        {} (all spaces)", HumanBytes(t.peak_live_bytes)));
+  add(fmt::format("  process RSS:      {}; the kernel maps {} anonymous, {} of files (incl. what the hooks do not see)",
+                  HumanBytes(s.rss_bytes), HumanBytes(t.process_anon_bytes), HumanBytes(t.process_file_bytes)));
+  if (t.heap.unmatched_frees > 0) {
+    add(fmt::format("  untracked frees:  {} (blocks allocated before tracing started)", t.heap.unmatched_frees));
   }
   add("");
   size_t shown = options.top <= 0 ? s.sites.size() : std::min<size_t>(s.sites.size(), static_cast<size_t>(options.top));
@@ -62,9 +71,12 @@ std::string FormatTextReport(const Snapshot& s, Symbolizer& symbolizer, const Re
     for (size_t i = 0; i < shown; ++i) {
       const SiteEntry& site = s.sites[i];
       add("");
-      add(fmt::format("#{}  {} bytes live in {} blocks ({})  [{} allocations, {} in total]", i + 1,
-                      site.stats.live_bytes, site.stats.live_blocks, HumanBytes(site.stats.live_bytes),
-                      site.stats.allocs, HumanBytes(site.stats.alloc_bytes)));
+      bool heap_site = site.space == Space::kHeap;
+      add(fmt::format("#{}  {} bytes live in {} {} ({})  [{}, {} allocations, {} in total]", i + 1,
+                      site.stats.live_bytes, site.stats.live_blocks, heap_site ? "blocks" : "ranges",
+                      HumanBytes(site.stats.live_bytes), SpaceName(site.space), site.stats.allocs,
+                      HumanBytes(site.stats.alloc_bytes)));
+      for (const FileShare& f : site.files) add(fmt::format("      file {} ({})", f.path, HumanBytes(f.live_bytes)));
       std::vector<Frame> frames = SymbolizeStack(site.stack, symbolizer);
       if (frames.empty()) add("      (no stack)");
       for (size_t k = 0; k < frames.size(); ++k) add(fmt::format("      {} {}", k == 0 ? "at" : "by", FrameLine(frames[k])));

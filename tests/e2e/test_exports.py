@@ -6,7 +6,7 @@ import unittest
 from mtharness import LIB
 
 ALLOWED = {"malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "posix_memalign", "aligned_alloc",
-           "valloc", "pvalloc", "malloc_usable_size"}
+           "valloc", "pvalloc", "malloc_usable_size", "mmap", "mmap64", "munmap", "mremap"}
 
 
 class ExportsTest(unittest.TestCase):

@@ -40,7 +40,9 @@ class TransparencyTest(unittest.TestCase):
         report = traced.report
         self.assertGreater(report["tracer"]["events"], 0)
         self.assertEqual(report["tracer"]["dropped_events"], 0)
-        self.assertEqual(report["totals"]["allocs"] - report["totals"]["frees"], report["totals"]["live_blocks"])
+        heap = report["totals"]["spaces"]["heap"]
+        self.assertEqual(heap["allocs"] - heap["frees"], heap["live_blocks"])
+        self.assertEqual(report["totals"]["replaced_blocks"], 0)
         return plain
 
     def test_python(self):

@@ -1,4 +1,4 @@
-// Live table and per-site aggregates.
+// Live heap table and the per-site / per-space aggregates it feeds.
 #include "src/flush/heap_table.h"
 
 #include <gtest/gtest.h>
@@ -12,41 +12,48 @@ TEST(HeapTableTest, TracksLiveBytesPerSite) {
   uintptr_t fa[] = {0xa}, fb[] = {0xb};
   const StackRecord* a = depot.Intern(fa, 1);
   const StackRecord* b = depot.Intern(fb, 1);
-  HeapTable t;
+  SiteTable sites;
+  HeapTable t(&sites);
   t.OnAlloc(0x100, 10, a, 1, 1);
   t.OnAlloc(0x200, 20, a, 1, 2);
   t.OnAlloc(0x300, 300, b, 2, 3);
   t.OnFree(0x200);
   t.OnAlloc(0x200, 7, b, 2, 4);  // address reused by another site
-  EXPECT_EQ(t.totals().live_bytes, 10u + 300 + 7);
-  EXPECT_EQ(t.totals().live_blocks, 3u);
-  EXPECT_EQ(t.totals().allocs, 4u);
-  EXPECT_EQ(t.totals().frees, 1u);
-  EXPECT_EQ(t.totals().alloc_bytes, 337u);
-  EXPECT_EQ(t.totals().peak_live_bytes, 330u);
-  ASSERT_EQ(t.site_count(), 3u);  // no-stack site + a + b
-  EXPECT_EQ(t.stack_of(1), a);
-  EXPECT_EQ(t.site(1).live_bytes, 10u);
-  EXPECT_EQ(t.site(1).allocs, 2u);
-  EXPECT_EQ(t.site(1).frees, 1u);
-  EXPECT_EQ(t.site(1).peak_live_bytes, 30u);
-  EXPECT_EQ(t.site(2).live_bytes, 307u);
+  const SiteStats& heap = sites.space_totals(Space::kHeap);
+  EXPECT_EQ(heap.live_bytes, 10u + 300 + 7);
+  EXPECT_EQ(heap.live_blocks, 3u);
+  EXPECT_EQ(heap.allocs, 4u);
+  EXPECT_EQ(heap.frees, 1u);
+  EXPECT_EQ(heap.alloc_bytes, 337u);
+  EXPECT_EQ(sites.peak_live_bytes(), 330u);
+  ASSERT_EQ(sites.size(), 2u);
+  uint32_t sa = sites.SiteFor(a, Space::kHeap);
+  EXPECT_EQ(sites.stack_of(sa), a);
+  EXPECT_EQ(sites.site(sa).live_bytes, 10u);
+  EXPECT_EQ(sites.site(sa).allocs, 2u);
+  EXPECT_EQ(sites.site(sa).frees, 1u);
+  EXPECT_EQ(sites.site(sa).peak_live_bytes, 30u);
+  EXPECT_EQ(sites.site(sites.SiteFor(b, Space::kHeap)).live_bytes, 307u);
   EXPECT_EQ(t.live().at(0x200).size, 7u);
   EXPECT_EQ(t.live().at(0x200).thread, 2u);
+  // Same stack, other space: another site.
+  EXPECT_NE(sites.SiteFor(a, Space::kAnonMmap), sa);
 }
 
-TEST(HeapTableTest, UnmatchedAndReplacedAreCountedNotGuessed) {
-  HeapTable t;
+TEST(HeapTableTest, UnmatchedReplacedAndTracerBlocksAreCountedNotGuessed) {
+  SiteTable sites;
+  HeapTable t(&sites);
   t.OnFree(0x999);
-  EXPECT_EQ(t.totals().unmatched_frees, 1u);
-  EXPECT_EQ(t.totals().frees, 0u);
+  EXPECT_EQ(t.counters().unmatched_frees, 1u);
   t.OnAlloc(0x100, 10, nullptr, 0, 1);
   t.OnAlloc(0x100, 20, nullptr, 0, 2);  // a free we never saw
-  EXPECT_EQ(t.totals().replaced_blocks, 1u);
-  EXPECT_EQ(t.totals().live_bytes, 20u);
-  EXPECT_EQ(t.totals().live_blocks, 1u);
-  EXPECT_EQ(t.totals().frees, 0u);
-  EXPECT_EQ(t.site(0).live_bytes, 20u);
+  EXPECT_EQ(t.counters().replaced_blocks, 1u);
+  EXPECT_EQ(sites.space_totals(Space::kHeap).live_bytes, 20u);
+  EXPECT_EQ(sites.space_totals(Space::kHeap).live_blocks, 1u);
+  t.OnTracerAlloc(0x500);
+  t.OnFree(0x500);
+  EXPECT_EQ(t.counters().tracer_frees, 1u);
+  EXPECT_EQ(t.counters().unmatched_frees, 1u);
 }
 
 }  // namespace

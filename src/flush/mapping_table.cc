@@ -1,0 +1,126 @@
+// Interval bookkeeping for mappings (see mapping_table.h).
+#include "src/flush/mapping_table.h"
+
+#include <algorithm>
+
+namespace memtrace {
+
+uint64_t MappingTable::Remove(uint64_t a, uint64_t b, bool count_frees) {
+  uint64_t removed = 0;
+  auto it = map_.upper_bound(a);
+  if (it != map_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->second.end > a) it = prev;
+  }
+  while (it != map_.end() && it->first < b) {
+    uint64_t start = it->first;
+    Mapping m = it->second;
+    if (start < a && m.end > b) {  // a hole in the middle: split
+      it->second.end = a;
+      Mapping right = m;
+      map_.emplace(b, right);
+      sites_->Adjust(m.site, -static_cast<int64_t>(b - a), +1);
+      removed += b - a;
+      break;
+    }
+    if (start < a) {  // cut the tail
+      it->second.end = a;
+      sites_->Adjust(m.site, -static_cast<int64_t>(m.end - a), 0);
+      removed += m.end - a;
+      ++it;
+      continue;
+    }
+    if (m.end > b) {  // cut the head
+      map_.erase(it);
+      map_.emplace(b, m);
+      sites_->Adjust(m.site, -static_cast<int64_t>(b - start), 0);
+      removed += b - start;
+      break;
+    }
+    // covered whole
+    if (count_frees) sites_->OnFree(m.site, m.end - start);
+    else sites_->Adjust(m.site, -static_cast<int64_t>(m.end - start), -1);
+    removed += m.end - start;
+    it = map_.erase(it);
+  }
+  return removed;
+}
+
+void MappingTable::Map(uint64_t addr, uint64_t len, const StackRecord* stack, Space space, uint32_t thread,
+                       uint64_t ts) {
+  uint64_t end = addr + RoundUp(len);
+  Remove(addr, end, /*count_frees=*/true);  // MAP_FIXED replaces what was there
+  uint32_t site = sites_->SiteFor(stack, space);
+  map_.emplace(addr, Mapping{end, site, thread, ts});
+  sites_->OnAlloc(site, end - addr);
+}
+
+void MappingTable::Unmap(uint64_t addr, uint64_t len) {
+  uint64_t bytes = RoundUp(len);
+  uint64_t removed = Remove(addr, addr + bytes, /*count_frees=*/true);
+  untracked_unmap_bytes_ += bytes - removed;
+}
+
+std::vector<MappingTable::Piece> MappingTable::Collect(uint64_t a, uint64_t b) const {
+  std::vector<Piece> pieces;
+  auto it = map_.upper_bound(a);
+  if (it != map_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->second.end > a) it = prev;
+  }
+  for (; it != map_.end() && it->first < b; ++it) {
+    uint64_t s = std::max(it->first, a), e = std::min(it->second.end, b);
+    pieces.push_back(Piece{s - a, e - s, it->second});
+  }
+  return pieces;
+}
+
+void MappingTable::RemapFrom(uint32_t slot, uint64_t old_addr, uint64_t old_len, bool keep_old) {
+  uint64_t end = old_addr + RoundUp(old_len);
+  PendingRemap p{old_addr, RoundUp(old_len), Collect(old_addr, end)};
+  // The pieces leave (a move is neither a free nor an allocation), unless
+  // MREMAP_DONTUNMAP keeps the old range mapped.
+  if (!keep_old) {
+    for (const Piece& piece : p.pieces) {
+      Remove(old_addr + piece.offset, old_addr + piece.offset + piece.len, /*count_frees=*/false);
+    }
+  }
+  pending_[slot] = std::move(p);
+}
+
+void MappingTable::RemapTo(uint32_t slot, uint64_t new_addr, uint64_t new_len, bool keep_old) {
+  auto pit = pending_.find(slot);
+  if (pit == pending_.end()) return;
+  PendingRemap p = std::move(pit->second);
+  pending_.erase(pit);
+  new_len = RoundUp(new_len);
+  Remove(new_addr, new_addr + new_len, /*count_frees=*/true);  // MREMAP_FIXED replaces
+  if (p.pieces.empty()) return;  // an untracked mapping moved: stays untracked
+  for (const Piece& piece : p.pieces) {
+    if (piece.offset >= new_len) continue;  // shrunk away
+    uint64_t len = std::min(piece.len, new_len - piece.offset);
+    uint64_t start = new_addr + piece.offset;
+    Mapping m = piece.m;
+    m.end = start + len;
+    map_.emplace(start, m);
+    if (keep_old) sites_->OnAlloc(m.site, len);  // a second mapping now exists
+    else sites_->Adjust(m.site, static_cast<int64_t>(len), +1);
+  }
+  if (new_len > p.old_len) {
+    // Growth extends the mapping that held the old range's last page.
+    const Piece& last = p.pieces.back();
+    uint64_t grow = new_len - p.old_len;
+    if (last.offset + last.len == p.old_len) {
+      auto it = map_.find(new_addr + last.offset);
+      it->second.end += grow;
+      sites_->Adjust(last.m.site, static_cast<int64_t>(grow), 0, /*new_memory=*/true);
+    } else {
+      Mapping m = last.m;
+      m.end = new_addr + new_len;
+      map_.emplace(new_addr + p.old_len, m);
+      sites_->Adjust(m.site, static_cast<int64_t>(grow), +1, /*new_memory=*/true);
+    }
+  }
+}
+
+}  // namespace memtrace

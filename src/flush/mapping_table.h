@@ -1,0 +1,69 @@
+// Live memory mappings as disjoint, page-granular intervals, each with the
+// site that created it. Partial munmaps trim or split intervals (the pieces
+// keep their site), mremap moves, grows or shrinks them and carries their
+// sites along, an mmap over existing mappings (MAP_FIXED) replaces what it
+// covers. Fed by the merger in real call order, like the heap table.
+//
+// Accounting: live bytes are whole pages, as the kernel maps them; a site's
+// live_blocks is its number of disjoint intervals (a hole punched in a
+// mapping makes two). allocs/frees count mappings created / intervals removed
+// whole; trimming, splitting and moving are neither.
+#ifndef MEMTRACE_SRC_FLUSH_MAPPING_TABLE_H_
+#define MEMTRACE_SRC_FLUSH_MAPPING_TABLE_H_
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "src/flush/site_table.h"
+
+namespace memtrace {
+
+class MappingTable {
+ public:
+  struct Mapping {
+    uint64_t end;
+    uint32_t site;
+    uint32_t thread;
+    uint64_t birth_ts;
+  };
+
+  MappingTable(SiteTable* sites, uint64_t page_size) : sites_(sites), page_(page_size) {}
+
+  void Map(uint64_t addr, uint64_t len, const StackRecord* stack, Space space, uint32_t thread, uint64_t ts);
+  void Unmap(uint64_t addr, uint64_t len);
+  // An mremap is two events from one thread: the old range leaves (From), the
+  // new one arrives (To). `keep_old`: MREMAP_DONTUNMAP, the old range stays
+  // mapped. Growth is attributed to the site of the mapping that grew.
+  void RemapFrom(uint32_t slot, uint64_t old_addr, uint64_t old_len, bool keep_old);
+  void RemapTo(uint32_t slot, uint64_t new_addr, uint64_t new_len, bool keep_old);
+
+  const std::map<uint64_t, Mapping>& mappings() const { return map_; }
+  uint64_t untracked_unmap_bytes() const { return untracked_unmap_bytes_; }
+
+ private:
+  struct Piece {
+    uint64_t offset, len;
+    Mapping m;  // end unused
+  };
+  struct PendingRemap {
+    uint64_t old_addr, old_len;
+    std::vector<Piece> pieces;
+  };
+  uint64_t RoundUp(uint64_t len) const { return (len + page_ - 1) & ~(page_ - 1); }
+  // Removes [a, b); `count_frees`: whole intervals removed count as frees.
+  // Returns the bytes removed.
+  uint64_t Remove(uint64_t a, uint64_t b, bool count_frees);
+  std::vector<Piece> Collect(uint64_t a, uint64_t b) const;
+
+  SiteTable* sites_;
+  uint64_t page_;
+  std::map<uint64_t, Mapping> map_;
+  absl::flat_hash_map<uint32_t, PendingRemap> pending_;  // by slot
+  uint64_t untracked_unmap_bytes_ = 0;
+};
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_FLUSH_MAPPING_TABLE_H_

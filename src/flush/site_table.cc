@@ -1,0 +1,81 @@
+// Per-site and per-space aggregates (see site_table.h).
+#include "src/flush/site_table.h"
+
+#include <algorithm>
+
+namespace memtrace {
+
+const char* SpaceName(Space space) {
+  switch (space) {
+    case Space::kHeap: return "heap";
+    case Space::kAnonMmap: return "anon_mmap";
+    case Space::kFileMmap: return "file_mmap";
+  }
+  return "unknown";
+}
+
+SiteTable::SiteTable() = default;
+
+uint32_t SiteTable::SiteFor(const StackRecord* stack, Space space) {
+  uint32_t* slot;
+  if (stack == nullptr) {
+    slot = &null_stack_site_[static_cast<int>(space)];
+  } else {
+    size_t key = static_cast<size_t>(stack->id) * kSpaceCount + static_cast<size_t>(space);
+    if (key >= by_key_.size()) by_key_.resize(std::max(key + 1, by_key_.size() * 2), 0);
+    slot = &by_key_[key];
+  }
+  if (*slot == 0) {
+    sites_.emplace_back();
+    keys_.push_back(Key{stack, space});
+    *slot = static_cast<uint32_t>(sites_.size());
+  }
+  return *slot - 1;
+}
+
+void SiteTable::Grow(SiteStats& s, uint64_t bytes) {
+  s.live_bytes += bytes;
+  s.alloc_bytes += bytes;
+  s.peak_live_bytes = std::max(s.peak_live_bytes, s.live_bytes);
+}
+
+void SiteTable::OnAlloc(uint32_t site, uint64_t bytes) {
+  SiteStats& sp = spaces_[static_cast<int>(keys_[site].space)];
+  for (SiteStats* s : {&sites_[site], &sp}) {
+    Grow(*s, bytes);
+    s->live_blocks += 1;
+    s->allocs += 1;
+  }
+  live_bytes_ += bytes;
+  peak_live_bytes_ = std::max(peak_live_bytes_, live_bytes_);
+}
+
+void SiteTable::OnFree(uint32_t site, uint64_t bytes) {
+  SiteStats& sp = spaces_[static_cast<int>(keys_[site].space)];
+  for (SiteStats* s : {&sites_[site], &sp}) {
+    s->live_bytes -= bytes;
+    s->live_blocks -= 1;
+    s->frees += 1;
+  }
+  live_bytes_ -= bytes;
+}
+
+void SiteTable::Adjust(uint32_t site, int64_t delta_bytes, int64_t delta_blocks, bool new_memory) {
+  SiteStats& sp = spaces_[static_cast<int>(keys_[site].space)];
+  for (SiteStats* s : {&sites_[site], &sp}) {
+    s->live_bytes = static_cast<uint64_t>(static_cast<int64_t>(s->live_bytes) + delta_bytes);
+    if (delta_bytes > 0) {
+      if (new_memory) s->alloc_bytes += static_cast<uint64_t>(delta_bytes);
+      s->peak_live_bytes = std::max(s->peak_live_bytes, s->live_bytes);
+    }
+    s->live_blocks = static_cast<uint64_t>(static_cast<int64_t>(s->live_blocks) + delta_blocks);
+  }
+  live_bytes_ = static_cast<uint64_t>(static_cast<int64_t>(live_bytes_) + delta_bytes);
+  peak_live_bytes_ = std::max(peak_live_bytes_, live_bytes_);
+}
+
+uint64_t SiteTable::MemoryBytes() const {
+  return sites_.capacity() * sizeof(SiteStats) + keys_.capacity() * sizeof(Key) + by_key_.capacity() * sizeof(uint32_t);
+}
+
+}  // namespace memtrace

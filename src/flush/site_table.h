@@ -1,0 +1,76 @@
+// Allocation sites: one per (interned stack, memory space), with the
+// aggregates every report prints, and the totals per memory space. The heap
+// table and the mapping table both account through it, so a site's numbers
+// mean the same whatever the memory.
+#ifndef MEMTRACE_SRC_FLUSH_SITE_TABLE_H_
+#define MEMTRACE_SRC_FLUSH_SITE_TABLE_H_
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "src/capture/stack_depot.h"
+
+namespace memtrace {
+
+enum class Space : uint8_t { kHeap = 0, kAnonMmap = 1, kFileMmap = 2 };
+inline constexpr int kSpaceCount = 3;
+const char* SpaceName(Space space);
+
+struct SiteStats {
+  uint64_t live_bytes = 0;
+  uint64_t live_blocks = 0;  // heap: blocks; mappings: disjoint mapped ranges
+  uint64_t allocs = 0;
+  uint64_t frees = 0;
+  uint64_t alloc_bytes = 0;
+  uint64_t peak_live_bytes = 0;
+};
+
+class SiteTable {
+ public:
+  SiteTable();
+
+  // The site of `stack` in `space`, created on first use. A null stack (not
+  // captured) has one site per space too.
+  uint32_t SiteFor(const StackRecord* stack, Space space);
+
+  // A new block (allocation, mapping) of `bytes` at `site`.
+  void OnAlloc(uint32_t site, uint64_t bytes);
+  // A whole block released.
+  void OnFree(uint32_t site, uint64_t bytes);
+  // A block changed without being allocated or freed: a partial unmap
+  // (bytes down, maybe one block more for a hole), a move. `new_memory`: the
+  // added bytes are newly obtained (an mremap growth), so they count in
+  // alloc_bytes too.
+  void Adjust(uint32_t site, int64_t delta_bytes, int64_t delta_blocks, bool new_memory = false);
+
+  size_t size() const { return sites_.size(); }
+  const SiteStats& site(size_t i) const { return sites_[i]; }
+  const StackRecord* stack_of(size_t i) const { return keys_[i].stack; }
+  Space space_of(size_t i) const { return keys_[i].space; }
+  const SiteStats& space_totals(Space space) const { return spaces_[static_cast<int>(space)]; }
+  // Live bytes over all spaces, and their peak.
+  uint64_t live_bytes() const { return live_bytes_; }
+  uint64_t peak_live_bytes() const { return peak_live_bytes_; }
+  uint64_t MemoryBytes() const;
+
+ private:
+  struct Key {
+    const StackRecord* stack;
+    Space space;
+  };
+  void Grow(SiteStats& s, uint64_t bytes);
+
+  std::vector<SiteStats> sites_;
+  std::vector<Key> keys_;
+  // (stack id * kSpaceCount + space) -> site + 1; 0 = none yet
+  std::vector<uint32_t> by_key_;
+  std::array<uint32_t, kSpaceCount> null_stack_site_{};
+  std::array<SiteStats, kSpaceCount> spaces_{};
+  uint64_t live_bytes_ = 0;
+  uint64_t peak_live_bytes_ = 0;
+};
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_FLUSH_SITE_TABLE_H_
