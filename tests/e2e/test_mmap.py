@@ -85,6 +85,30 @@ class RealProgramMappingsTest(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
+    def test_sqlite_library_mapping_has_path(self):
+        """libsqlite3 (through Python's sqlite3 module) maps the open database."""
+        d = tempfile.mkdtemp()
+        try:
+            db = os.path.join(d, "model.db")
+            live = os.path.join(d, "live.json")
+            script = ("import ctypes, sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\n"
+                      "c.execute('pragma mmap_size=268435456')\nc.execute('create table t(x)')\n"
+                      "c.executemany('insert into t values (?)', [(b'x' * 200,) for _ in range(20000)])\nc.commit()\n"
+                      "print(c.execute('select count(*), sum(length(x)) from t').fetchone())\n"
+                      "ctypes.CDLL(None).memtrace_dump(sys.argv[2].encode())\nc.close()\n")
+            run = run_traced([PY, "-c", script, db, live])
+            self.assertEqual(run.returncode, 0, run.stderr)
+            self.assertEqual(run.stdout, b"(20000, 4000000)\n")
+            import json
+            with open(live) as f:
+                report = json.load(f)
+            paths = {f["path"]: f["live_bytes"] for s in report["sites"] if s["space"] == "file_mmap"
+                     for f in s["files"]}
+            self.assertIn(db, paths)
+            self.assertGreater(paths[db], 4000000)
+        finally:
+            shutil.rmtree(d)
+
     def test_python_mmap_file_has_path(self):
         d = tempfile.mkdtemp()
         try:
