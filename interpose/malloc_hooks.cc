@@ -46,7 +46,7 @@ void* ArenaAllocOrEnomem(size_t n, size_t align) noexcept {
 // The common shape of every allocating hook. `call` runs the real function.
 template <typename Call>
 MEMTRACE_ALWAYS_INLINE void* TracedAlloc(size_t size, Call call) noexcept {
-  ThreadSlot* s = CaptureEnter();
+  ThreadSlot* s = MEMTRACE_LIKELY(memtrace::t_state.paused == 0) ? CaptureEnter() : nullptr;
   if (MEMTRACE_LIKELY(s != nullptr)) {
     int saved = errno;
     const StackRecord* st = CaptureStack();
@@ -118,14 +118,14 @@ MEMTRACE_EXPORT void* realloc(void* p, size_t n) noexcept {
   ThreadSlot* s = CaptureEnter();
   if (MEMTRACE_LIKELY(s != nullptr)) {
     int saved = errno;
-    const StackRecord* st = CaptureStack();
+    const StackRecord* st = memtrace::t_state.paused == 0 ? CaptureStack() : nullptr;
     errno = saved;
     uint64_t free_ts = ClockNow();  // before the real call may release p
     void* q = real::fn.realloc(p, n);
     saved = errno;
     if (q != nullptr) {
       CaptureFree(s, p, free_ts);
-      CaptureAlloc(s, q, n, st);
+      if (memtrace::t_state.paused == 0) CaptureAlloc(s, q, n, st);
     } else if (n == 0) {
       CaptureFree(s, p, free_ts);  // glibc: realloc(p, 0) frees p and returns NULL
     }

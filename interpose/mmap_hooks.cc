@@ -48,7 +48,7 @@ MEMTRACE_ALWAYS_INLINE ThreadSlot* EnterMapping() noexcept {
 
 void* MmapImpl(void* addr, size_t len, int prot, int flags, int fd, off_t off) noexcept {
   if (MEMTRACE_UNLIKELY(!real::Ready())) return SysMmap(addr, len, prot, flags, fd, off);
-  ThreadSlot* s = EnterMapping();
+  ThreadSlot* s = memtrace::t_state.paused == 0 ? EnterMapping() : nullptr;
   if (MEMTRACE_LIKELY(s == nullptr)) return real::fn.mmap(addr, len, prot, flags, fd, off);
   int saved = errno;
   const StackRecord* st = CaptureStack();

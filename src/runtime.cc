@@ -1,17 +1,17 @@
 // The tracer's life cycle in the host process: start in the library
 // constructor, restart in fork children, final drain + report + CI gate in the
-// library destructor. This is the only file that wires the layers together.
+// library destructor, and the public C API. This is the only file that wires
+// the layers together (capture -> flush -> report, and the triggers).
 //
 // Exit: our destructor runs in _dl_fini, after every atexit handler and C++
 // static destructor of the program and after the destructors of the program's
 // own libraries; only the libraries we depend on (libc, libstdc++, libdw, ...)
 // are finalised later. Programs that end with _exit/exit_group (Go) or are
-// killed never get here (docs/limitations.md).
+// killed never get here: live reports (signal, interval, control file) cover
+// them (docs/live-reports.md).
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <new>
@@ -24,8 +24,9 @@
 #include "src/config/config.h"
 #include "src/flush/flusher.h"
 #include "src/log.h"
-#include "src/report/output.h"
-#include "src/report/report.h"
+#include "src/report/report_writer.h"
+#include "src/trigger/control_file.h"
+#include "src/trigger/signal_trigger.h"
 
 namespace memtrace {
 
@@ -33,17 +34,22 @@ extern bool g_track_mmap;  // interpose/mmap_hooks.cc
 
 namespace {
 
-}  // namespace
+// Constructed in place in the constructor and never destroyed: hooks and the
+// destructor may run after static destructors.
+template <typename T>
+struct Storage {
+  alignas(T) unsigned char bytes[sizeof(T)];
+  T* get() { return reinterpret_cast<T*>(bytes); }
+};
+Storage<Config> g_config_storage;
+Storage<Flusher> g_flusher_storage;
+Storage<ReportWriter> g_writer_storage;
+Storage<ControlFile> g_control_storage;
 
-// Shared with the public API functions below.
 Config* g_config = nullptr;
 Flusher* g_flusher = nullptr;
-
-namespace {
-
-alignas(Config) unsigned char g_config_storage[sizeof(Config)];
-alignas(Flusher) unsigned char g_flusher_storage[sizeof(Flusher)];
-int g_start_pid = 0;
+ReportWriter* g_writer = nullptr;
+ControlFile* g_control = nullptr;
 
 void ForkPrepare() {
   if (g_flusher != nullptr) g_flusher->PrepareFork();
@@ -55,75 +61,79 @@ void ForkChild() {
   if (g_flusher != nullptr) g_flusher->ChildAfterFork();
 }
 
-// Writes to `explicit_path` if given, else where MEMTRACE_OUTPUT says.
-bool WriteReport(const Snapshot& snapshot, const char* explicit_path = nullptr) {
-  Symbolizer symbolizer;
-  ReportFormat format = g_config->format;
-  if (explicit_path != nullptr) {
-    size_t n = strlen(explicit_path);
-    if (n >= 5 && strcasecmp(explicit_path + n - 5, ".json") == 0) format = ReportFormat::kJson;
-  }
-  std::string doc = format == ReportFormat::kJson
-                        ? FormatJsonReport(snapshot, symbolizer)
-                        : FormatTextReport(snapshot, symbolizer, ReportOptions{g_config->top});
-  const std::string& pattern = explicit_path != nullptr ? std::string(explicit_path) : g_config->output;
-  if (pattern.empty()) {
-    WriteToStderr(doc);
-    return true;
-  }
-  std::string path = ExpandOutputPath(pattern, getpid(), explicit_path == nullptr && getpid() != g_start_pid);
-  absl::Status st = WriteReportFile(path, doc);
-  if (st.ok()) {
-    MEMTRACE_LOG_INFO("report written to %s", path.c_str());
-    return true;
-  }
-  MEMTRACE_LOG_ERROR("cannot write the report (%s); writing it to stderr", std::string(st.message()).c_str());
-  WriteToStderr(doc);
-  return false;
+// Reports the flusher takes itself (signal, interval, control file).
+void OnFlusherSnapshot(Snapshot& snapshot, const std::string& path) {
+  std::string where = g_writer->Write(snapshot, path);
+  g_control->Acknowledge(where);
 }
+
+void PollTriggers(Flusher& flusher) {
+  std::string path;
+  if (g_control->Poll(&path)) flusher.DumpOnFlusherThread("signal", path);
+  signal_trigger::CheckInstalled();
+}
+
+// While the calling program thread runs tracer code outside a hook (API
+// calls, exit): nothing it allocates is the program's.
+struct InternalScope {
+  uint32_t guard, internal;
+  InternalScope() : guard(t_state.guard), internal(t_state.internal) {
+    t_state.guard = 1;
+    t_state.internal = 1;
+  }
+  ~InternalScope() {
+    t_state.guard = guard;
+    t_state.internal = internal;
+  }
+};
 
 __attribute__((constructor)) void TracerInit() {
   if (!real::Ready()) return;  // cannot happen: the constructor runs after bootstrap
-  ThreadState& t = t_state;
-  t.guard = 1;  // nothing the tracer allocates while starting is traced
+  InternalScope scope;
   {
     ParsedConfig parsed = ParseConfig(&getenv);
     SetLogLevel(parsed.config.log_level);
     for (const std::string& e : parsed.errors) MEMTRACE_LOG_ERROR("%s", e.c_str());
-    g_config = new (g_config_storage) Config(std::move(parsed.config));
+    g_config = new (g_config_storage.get()) Config(std::move(parsed.config));
   }
-  if (!g_config->enabled) {
-    t.guard = 0;
-    return;
-  }
-  g_start_pid = getpid();
+  if (!g_config->enabled) return;
   g_track_mmap = g_config->track_mmap;
   ClockKind clock = SelectClock(static_cast<int>(g_config->clock));
   ClockMarkStart();
   const char* unwinder = g_unwinder.Init(g_config->max_frames);
   if (!g_slots.Init() || !g_depot.Init()) {
     MEMTRACE_LOG_ERROR("cannot map the tracer's memory; tracing is off");
-    t.guard = 0;
     return;
   }
   CaptureInitThreadKey();
-  g_flusher = new (g_flusher_storage) Flusher(&g_slots);
-  g_flusher->set_backends(clock == ClockKind::kTsc ? "tsc" : "counter", unwinder);
+  g_writer = new (g_writer_storage.get()) ReportWriter(ReportWriter::Options{
+      g_config->output, g_config->format, g_config->top, g_config->keep, static_cast<int>(getpid())});
+  g_control = new (g_control_storage.get()) ControlFile();
+  g_control->Init(g_config->control_dir);
+  Flusher::Options options;
+  options.all_sites = g_config->all_sites;
+  options.interval_ns = g_config->interval_ns;
+  options.sample_period_ns = g_config->sample_period_ns;
+  options.clock_name = clock == ClockKind::kTsc ? "tsc" : "counter";
+  options.unwinder_name = unwinder;
+  g_flusher = new (g_flusher_storage.get()) Flusher(&g_slots, std::move(options));
+  g_flusher->set_sink(&OnFlusherSnapshot);
+  g_flusher->set_poll_hook(&PollTriggers);
   pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild);
-  if (g_flusher->Start()) g_tracing.store(true, std::memory_order_seq_cst);
-  t.guard = 0;
+  if (!g_flusher->Start()) return;
+  g_tracing.store(true, std::memory_order_seq_cst);
+  if (g_config->signal != 0) signal_trigger::Install(g_config->signal, g_flusher);
 }
 
 __attribute__((destructor)) void TracerFini() {
   if (g_flusher == nullptr || !g_tracing.load(std::memory_order_relaxed)) return;
-  ThreadState& t = t_state;
-  t.guard = 1;
-  t.internal = 1;
+  InternalScope scope;
   g_tracing.store(false, std::memory_order_seq_cst);
   g_flusher->Stop();
   g_flusher->DrainFinal(/*wait_ms=*/1000);
-  Snapshot snapshot = g_flusher->TakeSnapshot("exit", g_config->all_sites);
-  WriteReport(snapshot);
+  Snapshot snapshot = g_flusher->TakeSnapshot("exit");
+  g_writer->Write(snapshot, "");
+  g_control->Cleanup();
   if (g_config->leak_exit_code.has_value() && snapshot.totals.live_bytes > g_config->leak_threshold) {
     MEMTRACE_LOG_WARN("%llu bytes live at exit exceed MEMTRACE_LEAK_THRESHOLD=%llu; exit status %d",
                       static_cast<unsigned long long>(snapshot.totals.live_bytes),
@@ -133,24 +143,34 @@ __attribute__((destructor)) void TracerFini() {
   }
 }
 
+bool ApiUsable() {
+  return g_tracing.load(std::memory_order_acquire) && g_flusher != nullptr && t_state.guard == 0;
+}
+
 }  // namespace
 }  // namespace memtrace
 
-extern "C" __attribute__((visibility("default"))) int memtrace_is_active(void) {
-  return memtrace::g_tracing.load(std::memory_order_relaxed) ? 1 : 0;
+#define MEMTRACE_API extern "C" __attribute__((visibility("default")))
+
+MEMTRACE_API int memtrace_is_active(void) { return memtrace::g_tracing.load(std::memory_order_relaxed) ? 1 : 0; }
+
+MEMTRACE_API int memtrace_dump(const char* path) {
+  using namespace memtrace;
+  if (!ApiUsable()) return -1;
+  InternalScope scope;
+  Snapshot snapshot = g_flusher->SnapshotNow("api", /*wait_ms=*/1000);
+  std::string where = g_writer->Write(snapshot, path != nullptr ? path : "");
+  g_control->Acknowledge(where);
+  return where == "stderr" && (path != nullptr || !g_config->output.empty()) ? -1 : 0;
 }
 
-extern "C" __attribute__((visibility("default"))) int memtrace_dump(const char* path) {
+MEMTRACE_API void memtrace_mark(const char* label) {
   using namespace memtrace;
-  if (!g_tracing.load(std::memory_order_acquire) || g_flusher == nullptr) return -1;
-  ThreadState& t = t_state;
-  if (t.guard != 0) return -1;  // only from program code, never from inside a hook
-  // Our own allocations while reporting are not the program's.
-  t.guard = 1;
-  t.internal = 1;
-  Snapshot snapshot = g_flusher->SnapshotNow("api", g_config->all_sites, /*wait_ms=*/1000);
-  bool ok = WriteReport(snapshot, path);
-  t.internal = 0;
-  t.guard = 0;
-  return ok ? 0 : -1;
+  if (!ApiUsable()) return;
+  InternalScope scope;
+  g_flusher->Mark(label != nullptr ? label : "");
 }
+
+MEMTRACE_API void memtrace_pause(void) { memtrace::t_state.paused = 1; }
+
+MEMTRACE_API void memtrace_resume(void) { memtrace::t_state.paused = 0; }

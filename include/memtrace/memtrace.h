@@ -26,6 +26,17 @@ int memtrace_is_active(void) __attribute__((weak));
  * file could not be written (the report then goes to stderr). */
 int memtrace_dump(const char* path) __attribute__((weak));
 
+/* Marks a phase ("reload 3"): a point on the report's timeline with this
+ * label, tracked bytes, RSS and glibc's view at that moment. */
+void memtrace_mark(const char* label) __attribute__((weak));
+
+/* Stops / restarts recording the calling thread's allocations and mappings
+ * (e.g. around a cache warm-up). Frees and unmaps are still recorded, so
+ * memory allocated before the pause and freed during it is not reported as
+ * live. Nested calls do not count: one resume undoes any number of pauses. */
+void memtrace_pause(void) __attribute__((weak));
+void memtrace_resume(void) __attribute__((weak));
+
 #ifdef __cplusplus
 }
 #endif

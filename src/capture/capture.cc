@@ -11,7 +11,7 @@
 
 namespace memtrace {
 
-__thread ThreadState t_state MEMTRACE_TLS_IE = {nullptr, 0, 0};
+__thread ThreadState t_state MEMTRACE_TLS_IE = {nullptr, 0, 0, 0};
 
 namespace {
 pthread_key_t g_exit_key;

@@ -21,6 +21,7 @@ struct ThreadState {
   ThreadSlot* slot;   // this thread's ring, or null before its first event
   uint32_t guard;     // see above
   uint32_t internal;  // a tracer thread: its heap use is counted as ours
+  uint32_t paused;    // memtrace_pause(): this thread's allocations are not recorded (frees are)
 };
 
 extern __thread ThreadState t_state MEMTRACE_TLS_IE;

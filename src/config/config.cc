@@ -2,6 +2,8 @@
 // so it uses abseil and std::string freely.
 #include "src/config/config.h"
 
+#include <signal.h>
+
 #include <cctype>
 
 #include "absl/strings/ascii.h"
@@ -38,6 +40,54 @@ std::optional<uint64_t> ParseByteSize(const std::string& text) {
   else return std::nullopt;
   if (shift > 0 && value > (UINT64_MAX >> shift)) return std::nullopt;
   return value << shift;
+}
+
+std::optional<uint64_t> ParseDuration(const std::string& text) {
+  std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  size_t num_end = 0;
+  while (num_end < s.size() && (std::isdigit(static_cast<unsigned char>(s[num_end])) || s[num_end] == '.')) ++num_end;
+  if (num_end == 0) return std::nullopt;
+  double value = 0;
+  if (!absl::SimpleAtod(s.substr(0, num_end), &value) || value < 0) return std::nullopt;
+  std::string unit = s.substr(num_end);
+  double scale;
+  if (unit.empty() || unit == "s") scale = 1e9;
+  else if (unit == "ms") scale = 1e6;
+  else if (unit == "us") scale = 1e3;
+  else if (unit == "m" || unit == "min") scale = 60e9;
+  else if (unit == "h") scale = 3600e9;
+  else return std::nullopt;
+  double ns = value * scale;
+  if (ns > 1e18) return std::nullopt;
+  return static_cast<uint64_t>(ns);
+}
+
+std::optional<int> ParseSignal(const std::string& text) {
+  std::string s = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(text));
+  if (s == "NONE" || s == "0") return 0;
+  if (absl::StartsWith(s, "SIG")) s = s.substr(3);
+  int signo = -1;
+  if (s == "USR1") signo = SIGUSR1;
+  else if (s == "USR2") signo = SIGUSR2;
+  else if (s == "HUP") signo = SIGHUP;
+  else if (s == "WINCH") signo = SIGWINCH;
+  else if (s == "URG") signo = SIGURG;
+  else if (s == "PWR") signo = SIGPWR;
+  else if (absl::StartsWith(s, "RTMIN")) {
+    int off = 0;
+    if (s.size() > 5 && (s[5] != '+' || !absl::SimpleAtoi(s.substr(6), &off))) return std::nullopt;
+    signo = SIGRTMIN + off;
+  } else if (!absl::SimpleAtoi(s, &signo)) {
+    return std::nullopt;
+  }
+  if (signo <= 0 || signo >= NSIG) return std::nullopt;
+  switch (signo) {
+    case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGABRT: case SIGTRAP:
+    case SIGCHLD: case SIGPIPE: case SIGALRM: case SIGINT: case SIGTERM: case SIGQUIT: case SIGPROF:
+      return std::nullopt;
+    default:
+      return signo;
+  }
 }
 
 ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
@@ -105,6 +155,25 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
     else if (s == "all") c.all_sites = true;
     else bad("MEMTRACE_SITES", v, "live");
   }
+  if (const char* v = get("MEMTRACE_SIGNAL")) {
+    if (auto n = ParseSignal(v)) c.signal = *n;
+    else bad("MEMTRACE_SIGNAL", v, "USR2");
+  }
+  if (const char* v = get("MEMTRACE_INTERVAL")) {
+    auto n = ParseDuration(v);
+    if (n && (*n == 0 || *n >= 10000000)) c.interval_ns = *n;
+    else bad("MEMTRACE_INTERVAL", v, "0: no interval snapshots; the minimum is 10ms");
+  }
+  if (const char* v = get("MEMTRACE_KEEP")) {
+    if (auto n = ParseInt(v, 1, 1000000)) c.keep = static_cast<int>(*n);
+    else bad("MEMTRACE_KEEP", v, "5");
+  }
+  if (const char* v = get("MEMTRACE_SAMPLE_PERIOD")) {
+    auto n = ParseDuration(v);
+    if (n && (*n == 0 || *n >= 10000000)) c.sample_period_ns = *n;
+    else bad("MEMTRACE_SAMPLE_PERIOD", v, "1s; the minimum is 10ms");
+  }
+  if (const char* v = get("MEMTRACE_CONTROL_DIR")) c.control_dir = v;
   if (const char* v = get("MEMTRACE_CLOCK")) {
     std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
     if (s == "auto") c.clock = ClockMode::kAuto;

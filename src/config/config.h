@@ -30,6 +30,11 @@ struct Config {
   bool enabled = true;                   // MEMTRACE_ENABLE
   bool all_sites = false;                // MEMTRACE_SITES=all: list sites with no live bytes too
   bool track_mmap = true;                // MEMTRACE_TRACK_MMAP
+  int signal = 12;                       // MEMTRACE_SIGNAL (SIGUSR2); 0 = none
+  uint64_t interval_ns = 0;              // MEMTRACE_INTERVAL; 0 = no interval snapshots
+  int keep = 5;                          // MEMTRACE_KEEP: %n report files kept
+  uint64_t sample_period_ns = 1000000000;  // MEMTRACE_SAMPLE_PERIOD; 0 = no timeline samples
+  std::string control_dir;               // MEMTRACE_CONTROL_DIR; empty = /tmp/memtrace-<uid>; "none" = off
 };
 
 inline constexpr int kMaxFramesLimit = 256;
@@ -46,6 +51,11 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn);
 // Parses "4096", "64k", "16MiB", "1G" (binary multiples). nullopt on garbage,
 // negatives or overflow.
 std::optional<uint64_t> ParseByteSize(const std::string& text);
+// Parses "30s", "500ms", "2m", "1h", "1.5s" or plain seconds into nanoseconds.
+std::optional<uint64_t> ParseDuration(const std::string& text);
+// Parses "USR2", "SIGUSR1", "RTMIN+3", "12" or "none" (0). Refuses signals the
+// program cannot live without (SIGKILL, SIGSEGV, ...).
+std::optional<int> ParseSignal(const std::string& text);
 
 }  // namespace memtrace
 

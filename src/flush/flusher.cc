@@ -1,8 +1,9 @@
-// The flusher thread and snapshots (see flusher.h).
+// The flusher thread, its requests, and snapshots (see flusher.h).
 #include "src/flush/flusher.h"
 
-#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,22 +12,19 @@
 #include "src/capture/capture.h"
 #include "src/capture/os_memory.h"
 #include "src/capture/stack_depot.h"
-#include "src/flush/proc_maps.h"
+#include "src/flush/process_stats.h"
 #include "src/log.h"
 
 namespace memtrace {
 namespace {
 
-uint64_t ReadRssBytes() {
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  char buf[128] = {};
-  ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  unsigned long long size = 0, resident = 0;
-  if (sscanf(buf, "%llu %llu", &size, &resident) != 2) return 0;
-  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+constexpr size_t kTimelineCap = 1024;     // points kept; older ones are thinned, marks kept
+constexpr uint64_t kPollPeriodNs = 100000000;  // control file and signal checks
+
+uint64_t MonotonicNs() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<uint64_t>(t.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec);
 }
 
 void SleepMicros(long us) {
@@ -36,13 +34,20 @@ void SleepMicros(long us) {
 
 }  // namespace
 
-Flusher::Flusher(SlotTable* slots)
-    : slots_(slots), merger_(slots), heap_(&sites_), maps_(&sites_, static_cast<uint64_t>(sysconf(_SC_PAGESIZE))) {}
+Flusher::Flusher(SlotTable* slots, Options options)
+    : slots_(slots),
+      options_(std::move(options)),
+      merger_(slots),
+      heap_(&sites_),
+      maps_(&sites_, static_cast<uint64_t>(sysconf(_SC_PAGESIZE))),
+      start_ns_(MonotonicNs()) {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
 
 bool Flusher::Start() {
   stop_.store(false, std::memory_order_relaxed);
-  // The thread must never receive the program's signals: block them all in
-  // the new thread by creating it with a full mask.
+  // The thread must never receive the program's signals: create it with a
+  // full mask (it inherits it).
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -57,6 +62,10 @@ bool Flusher::Start() {
 void Flusher::Stop() {
   if (!running_) return;
   stop_.store(true, std::memory_order_release);
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof(one));
+  }
   pthread_join(thread_, nullptr);
   running_ = false;
 }
@@ -68,21 +77,69 @@ void* Flusher::ThreadMain(void* self) {
   return nullptr;
 }
 
+void Flusher::RequestFromSignal() {
+  signal_request_.store(true, std::memory_order_release);
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    ssize_t r = write(wake_fd_, &one, sizeof(one));  // async-signal-safe
+    (void)r;
+  }
+}
+
+void Flusher::WaitForWork(uint64_t timeout_ns) {
+  if (wake_fd_ < 0) {
+    SleepMicros(static_cast<long>(timeout_ns / 1000));
+    return;
+  }
+  pollfd p{wake_fd_, POLLIN, 0};
+  timespec ts{static_cast<time_t>(timeout_ns / 1000000000ull), static_cast<long>(timeout_ns % 1000000000ull)};
+  if (ppoll(&p, 1, &ts, nullptr) > 0) {
+    uint64_t v;
+    ssize_t r = read(wake_fd_, &v, sizeof(v));
+    (void)r;
+  }
+}
+
 void Flusher::Run() {
   int idle_rounds = 0;
+  uint64_t now = MonotonicNs();
+  uint64_t next_interval = options_.interval_ns > 0 ? now + options_.interval_ns : UINT64_MAX;
+  uint64_t next_sample = options_.sample_period_ns > 0 ? now : UINT64_MAX;
+  uint64_t next_poll = now + kPollPeriodNs;
   while (!stop_.load(std::memory_order_acquire)) {
     size_t delivered;
     {
       std::lock_guard<std::mutex> lock(mu_);
       delivered = merger_.Round(*this);
     }
+    now = MonotonicNs();
+    if (signal_request_.exchange(false, std::memory_order_acq_rel)) DumpOnFlusherThread("signal", "");
+    if (now >= next_interval) {
+      DumpOnFlusherThread("interval", "");
+      next_interval = MonotonicNs() + options_.interval_ns;
+    }
+    if (now >= next_sample) {
+      std::lock_guard<std::mutex> lock(mu_);
+      AppendTimelineLocked(SampleLocked(""));
+      next_sample = now + options_.sample_period_ns;
+    }
+    if (now >= next_poll) {
+      if (poll_hook_) poll_hook_(*this);
+      next_poll = MonotonicNs() + kPollPeriodNs;
+    }
     if (delivered > 0) {
       idle_rounds = 0;
       continue;
     }
-    // Back off to 5 ms when idle: a quiet service costs ~200 wake-ups/s.
+    // Back off to 5 ms when idle (a quiet service costs ~200 wake-ups/s); a
+    // signal request wakes us at once through the eventfd.
     idle_rounds = std::min(idle_rounds + 1, 50);
-    SleepMicros(100L * idle_rounds);
+    uint64_t wait = 100000ull * static_cast<uint64_t>(idle_rounds);
+    uint64_t deadline = std::min({next_interval, next_sample, next_poll});
+    now = MonotonicNs();
+    if (deadline > now) wait = std::min(wait, deadline - now);
+    else wait = 0;
+    if (wait > 0) WaitForWork(wait);
   }
 }
 
@@ -146,34 +203,80 @@ void Flusher::DrainFinal(int wait_ms) {
   merger_.Round(*this, /*deliver_all=*/true);
 }
 
-Snapshot Flusher::TakeSnapshot(const char* reason, bool all_sites) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return BuildSnapshotLocked(reason, all_sites);
-}
-
-Snapshot Flusher::SnapshotNow(const char* reason, bool all_sites, int wait_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  uint64_t now = ClockNow();
+// Called with mu_ held: delivers every event stamped before `ts`.
+void Flusher::DrainUntil(uint64_t ts, int wait_ms) {
   for (int waited_us = 0;; waited_us += 50) {
     merger_.Round(*this);
-    if (merger_.last_watermark() > now) break;
+    if (merger_.last_watermark() > ts) return;
     if (waited_us >= wait_ms * 1000) {
       MEMTRACE_LOG_WARN("a thread stayed inside an allocation call; the snapshot may miss its last event");
-      break;
+      return;
     }
     SleepMicros(50);
   }
-  return BuildSnapshotLocked(reason, all_sites);
 }
 
-Snapshot Flusher::BuildSnapshotLocked(const char* reason, bool all_sites) {
+Snapshot Flusher::TakeSnapshot(const char* reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return BuildSnapshotLocked(reason);
+}
+
+Snapshot Flusher::SnapshotNow(const char* reason, int wait_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DrainUntil(ClockNow(), wait_ms);
+  return BuildSnapshotLocked(reason);
+}
+
+void Flusher::DumpOnFlusherThread(const char* reason, const std::string& path) {
+  Snapshot s = SnapshotNow(reason, 1000);
+  if (sink_) sink_(s, path);
+}
+
+void Flusher::Mark(const std::string& label) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DrainUntil(ClockNow(), 1000);
+  AppendTimelineLocked(SampleLocked(label.empty() ? std::string("mark") : label));
+}
+
+TimelinePoint Flusher::SampleLocked(const std::string& mark) {
+  TimelinePoint p;
+  p.t = static_cast<double>(MonotonicNs() - start_ns_) / 1e9;
+  p.live_bytes = sites_.live_bytes();
+  for (int sp = 0; sp < kSpaceCount; ++sp) p.space_bytes[sp] = sites_.space_totals(static_cast<Space>(sp)).live_bytes;
+  ProcessStats ps = ReadProcessStats();
+  p.rss_bytes = ps.rss_bytes;
+  p.glibc_free_bytes = ps.glibc_free_bytes;
+  p.glibc_mmapped_bytes = ps.glibc_mmapped_bytes;
+  p.glibc_arenas = ps.glibc_arenas;
+  p.mark = mark;
+  return p;
+}
+
+void Flusher::AppendTimelineLocked(TimelinePoint p) {
+  timeline_.push_back(std::move(p));
+  if (timeline_.size() <= kTimelineCap) return;
+  // Full: keep the whole history at half the resolution (every other unmarked
+  // point goes; marks and the newest point stay).
+  std::deque<TimelinePoint> thinned;
+  bool drop = false;
+  for (size_t i = 0; i < timeline_.size(); ++i) {
+    bool keep = !timeline_[i].mark.empty() || i + 1 == timeline_.size() || !drop;
+    if (timeline_[i].mark.empty()) drop = !drop;
+    if (keep) thinned.push_back(std::move(timeline_[i]));
+  }
+  timeline_ = std::move(thinned);
+}
+
+Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
   Snapshot s;
   s.reason = reason;
+  s.sequence = ++sequence_;
   s.pid = getpid();
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
   s.time_unix_ms = static_cast<uint64_t>(now.tv_sec) * 1000 + static_cast<uint64_t>(now.tv_nsec) / 1000000;
-  s.rss_bytes = ReadRssBytes();
+  AppendTimelineLocked(SampleLocked(""));
+  s.rss_bytes = timeline_.back().rss_bytes;
   Totals& t = s.totals;
   for (int sp = 0; sp < kSpaceCount; ++sp) {
     const SiteStats& st = sites_.space_totals(static_cast<Space>(sp));
@@ -187,14 +290,24 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason, bool all_sites) {
   t.peak_live_bytes = sites_.peak_live_bytes();
   t.heap = heap_.counters();
   t.untracked_unmap_bytes = maps_.untracked_unmap_bytes();
-  std::vector<size_t> file_sites;
+  bool has_file_sites = false;
+  reported_.resize(sites_.size());
   for (size_t i = 0; i < sites_.size(); ++i) {
     const SiteStats& st = sites_.site(i);
-    if (st.live_blocks > 0 || (all_sites && st.allocs > 0)) {
-      if (sites_.space_of(i) == Space::kFileMmap && st.live_blocks > 0) file_sites.push_back(s.sites.size());
-      s.sites.push_back(SiteEntry{sites_.stack_of(i), sites_.space_of(i), st, {}});
+    if (st.live_blocks > 0 || (options_.all_sites && st.allocs > 0)) {
+      SiteEntry e{sites_.stack_of(i), sites_.space_of(i), st, {}};
+      e.growth_bytes = static_cast<int64_t>(st.live_bytes) - static_cast<int64_t>(reported_[i].live_bytes);
+      e.growth_blocks = static_cast<int64_t>(st.live_blocks) - static_cast<int64_t>(reported_[i].live_blocks);
+      has_file_sites |= e.space == Space::kFileMmap && st.live_blocks > 0;
+      s.sites.push_back(std::move(e));
     }
+    reported_[i] = st;
   }
+  std::sort(s.sites.begin(), s.sites.end(), [](const SiteEntry& a, const SiteEntry& b) {
+    if (a.stats.live_bytes != b.stats.live_bytes) return a.stats.live_bytes > b.stats.live_bytes;
+    if (a.stats.live_blocks != b.stats.live_blocks) return a.stats.live_blocks > b.stats.live_blocks;
+    return a.stats.allocs > b.stats.allocs;
+  });
   std::vector<ProcMapping> proc = ReadProcMaps();
   for (const ProcMapping& m : proc) {
     if (m.path.empty() || m.path[0] == '[') {
@@ -203,12 +316,9 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason, bool all_sites) {
       t.process_file_bytes += m.end - m.start;
     }
   }
-  if (!file_sites.empty()) AttachFilePaths(s, proc);
-  std::sort(s.sites.begin(), s.sites.end(), [](const SiteEntry& a, const SiteEntry& b) {
-    if (a.stats.live_bytes != b.stats.live_bytes) return a.stats.live_bytes > b.stats.live_bytes;
-    if (a.stats.live_blocks != b.stats.live_blocks) return a.stats.live_blocks > b.stats.live_blocks;
-    return a.stats.allocs > b.stats.allocs;
-  });
+  if (has_file_sites) AttachFilePaths(s, proc);
+  s.timeline.assign(timeline_.begin(), timeline_.end());
+
   TracerStats& tr = s.tracer;
   tr.events = events_;
   tr.ring_stalls = slots_->counters().ring_stalls.load(std::memory_order_relaxed);
@@ -218,8 +328,8 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason, bool all_sites) {
   tr.threads_seen = threads_.threads().size() - 1;
   int64_t own_heap = std::max<int64_t>(0, g_internal_heap_bytes.load(std::memory_order_relaxed));
   tr.memory_bytes = OsMappedBytes() + static_cast<uint64_t>(own_heap);
-  tr.clock = clock_name_;
-  tr.unwinder = unwinder_name_;
+  tr.clock = options_.clock_name;
+  tr.unwinder = options_.unwinder_name;
   return s;
 }
 
@@ -258,6 +368,14 @@ void Flusher::ParentAfterFork() { mu_.unlock(); }
 
 void Flusher::ChildAfterFork() {
   // Only the forking thread exists here; it holds mu_ (taken in PrepareFork).
+  // The child's reports count from 1 and its timeline starts afresh.
+  sequence_ = 0;
+  timeline_.clear();
+  start_ns_ = MonotonicNs();
+  // The eventfd is shared with the parent: a signal to the parent must not
+  // wake (and be consumed by) the child.
+  if (wake_fd_ >= 0) close(wake_fd_);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   mu_.unlock();
   CaptureResetAfterFork();
   bool was_running = running_;

@@ -1,21 +1,27 @@
 // The flusher: one background thread that drains the rings in order (merger)
-// into the tables (heap, threads), and produces snapshots. Tables are guarded
-// by one mutex that only the flusher, snapshot takers and fork handlers take;
-// hooks never do.
+// into the tables (sites, heap, mappings, threads), samples the timeline, and
+// produces snapshots when asked: by a signal (RequestFromSignal, async-signal
+// safe), on an interval, by the program (SnapshotNow, Mark), or at exit.
+// Snapshots leave through a sink installed by the runtime, so the flusher
+// never calls into the reporters. Tables are guarded by one mutex that only
+// the flusher, snapshot takers and fork handlers take; hooks never do.
 #ifndef MEMTRACE_SRC_FLUSH_FLUSHER_H_
 #define MEMTRACE_SRC_FLUSH_FLUSHER_H_
 
 #include <pthread.h>
 
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "src/flush/heap_table.h"
 #include "src/flush/mapping_table.h"
-#include "src/flush/site_table.h"
 #include "src/flush/merger.h"
 #include "src/flush/proc_maps.h"
+#include "src/flush/site_table.h"
 #include "src/flush/thread_table.h"
 #include "src/report/snapshot.h"
 
@@ -23,7 +29,23 @@ namespace memtrace {
 
 class Flusher final : public EventSink {
  public:
-  explicit Flusher(SlotTable* slots);
+  struct Options {
+    bool all_sites = false;
+    uint64_t interval_ns = 0;       // 0: no interval snapshots
+    uint64_t sample_period_ns = 0;  // 0: no timeline samples
+    std::string clock_name, unwinder_name;
+  };
+  // Receives every snapshot the flusher itself decides to take (signal,
+  // interval, control request), on the flusher thread. `path`: where the
+  // requester wants it (empty: the configured output).
+  using Sink = std::function<void(Snapshot& snapshot, const std::string& path)>;
+  // Called on the flusher thread about every 100 ms (control file, signal
+  // handler checks).
+  using PollHook = std::function<void(Flusher& flusher)>;
+
+  Flusher(SlotTable* slots, Options options);
+  void set_sink(Sink sink) { sink_ = std::move(sink); }
+  void set_poll_hook(PollHook hook) { poll_hook_ = std::move(hook); }
 
   // Starts the background thread (signals blocked, named "memtrace-flush").
   bool Start();
@@ -32,33 +54,40 @@ class Flusher final : public EventSink {
   // Final drain, once capture is off: drains until every producer is idle
   // (at most `wait_ms`), then delivers everything left.
   void DrainFinal(int wait_ms);
-  // Sites with live bytes, or every site that ever allocated (`all_sites`),
-  // as of the last delivered event.
-  Snapshot TakeSnapshot(const char* reason, bool all_sites);
-  // A snapshot that includes every event stamped before the call (waits, at
-  // most `wait_ms`, for threads that are inside a hook to leave it).
-  Snapshot SnapshotNow(const char* reason, bool all_sites, int wait_ms);
+  // A snapshot of the tables as they are (after DrainFinal: the final one).
+  Snapshot TakeSnapshot(const char* reason);
+  // A snapshot that includes every event stamped before the call.
+  Snapshot SnapshotNow(const char* reason, int wait_ms);
+  // A timeline point with a label, including every event before the call.
+  void Mark(const std::string& label);
+
+  // Async-signal-safe: asks the flusher thread for a report (reason "signal").
+  // Bursts coalesce into one report.
+  void RequestFromSignal();
+  // From the flusher thread (poll hook): a report now, to `path` if given.
+  void DumpOnFlusherThread(const char* reason, const std::string& path);
 
   // pthread_atfork handlers.
   void PrepareFork();
   void ParentAfterFork();
   void ChildAfterFork();
 
-  void set_backends(std::string clock, std::string unwinder) {
-    clock_name_ = std::move(clock);
-    unwinder_name_ = std::move(unwinder);
-  }
-
  private:
   static void* ThreadMain(void* self);
   void Run();
+  void WaitForWork(uint64_t timeout_ns);
   void OnEvent(uint32_t slot, const Event& event) override;
   bool AllIdle() const;
-  Snapshot BuildSnapshotLocked(const char* reason, bool all_sites);
-  // Names the files behind the live file mappings of the snapshot's sites.
+  void DrainUntil(uint64_t ts, int wait_ms);
+  Snapshot BuildSnapshotLocked(const char* reason);
+  TimelinePoint SampleLocked(const std::string& mark);
+  void AppendTimelineLocked(TimelinePoint p);
   void AttachFilePaths(Snapshot& snapshot, const std::vector<ProcMapping>& proc) const;
 
   SlotTable* slots_;
+  Options options_;
+  Sink sink_;
+  PollHook poll_hook_;
   std::mutex mu_;
   Merger merger_;
   SiteTable sites_;
@@ -66,10 +95,15 @@ class Flusher final : public EventSink {
   MappingTable maps_;
   ThreadTable threads_;
   uint64_t events_ = 0;
+  uint64_t sequence_ = 0;
+  std::vector<SiteStats> reported_;  // per site, as of the previous report (growth)
+  std::deque<TimelinePoint> timeline_;
+  uint64_t start_ns_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> signal_request_{false};
+  int wake_fd_ = -1;  // eventfd: the signal handler wakes the flusher through it
   bool running_ = false;
   pthread_t thread_{};
-  std::string clock_name_, unwinder_name_;
 };
 
 }  // namespace memtrace

@@ -2,7 +2,7 @@
 // only ever added, never renamed.
 #include <fmt/format.h>
 
-#include "src/report/report.h"
+#include "src/report/report_doc.h"
 
 namespace memtrace {
 namespace {
@@ -27,38 +27,38 @@ std::string Quote(const std::string& s) {
 
 std::string OrNull(const std::string& s) { return s.empty() ? "null" : Quote(s); }
 
+std::string Stats(const SiteStats& st) {
+  return fmt::format(
+      "\"live_bytes\": {}, \"live_blocks\": {}, \"allocs\": {}, \"frees\": {}, \"alloc_bytes\": {}, "
+      "\"peak_live_bytes\": {}",
+      st.live_bytes, st.live_blocks, st.allocs, st.frees, st.alloc_bytes, st.peak_live_bytes);
+}
+
 }  // namespace
 
-std::string FormatJsonReport(const Snapshot& s, Symbolizer& symbolizer) {
-  const Totals& t = s.totals;
+std::string RenderJsonReport(const ReportDoc& d) {
+  const Totals& t = d.totals;
   std::string out;
-  out += fmt::format("{{\"schema\": \"memtrace/1\", \"pid\": {}, \"reason\": {}, \"time_unix_ms\": {},\n", s.pid,
-                     Quote(s.reason), s.time_unix_ms);
+  out += fmt::format(
+      "{{\"schema\": \"memtrace/1\", \"pid\": {}, \"reason\": {}, \"sequence\": {}, \"time\": {:.3f}, "
+      "\"time_unix_ms\": {},\n",
+      d.pid, Quote(d.reason), d.sequence, static_cast<double>(d.time_unix_ms) / 1000.0, d.time_unix_ms);
   out += fmt::format(
       " \"totals\": {{\"live_bytes\": {}, \"live_blocks\": {}, \"allocs\": {}, \"frees\": {}, \"alloc_bytes\": {}, "
       "\"peak_live_bytes\": {}, \"unmatched_frees\": {}, \"replaced_blocks\": {}, \"untracked_unmap_bytes\": {}, "
       "\"rss_bytes\": {}, \"process_maps\": {{\"anon_bytes\": {}, \"file_bytes\": {}}},\n  \"spaces\": {{",
       t.live_bytes, t.live_blocks, t.allocs, t.frees, t.alloc_bytes, t.peak_live_bytes, t.heap.unmatched_frees,
-      t.heap.replaced_blocks, t.untracked_unmap_bytes, s.rss_bytes, t.process_anon_bytes, t.process_file_bytes);
+      t.heap.replaced_blocks, t.untracked_unmap_bytes, d.rss_bytes, t.process_anon_bytes, t.process_file_bytes);
   for (int sp = 0; sp < kSpaceCount; ++sp) {
-    const SiteStats& st = t.spaces[sp];
-    out += fmt::format(
-        "{}\"{}\": {{\"live_bytes\": {}, \"live_blocks\": {}, \"allocs\": {}, \"frees\": {}, \"alloc_bytes\": {}, "
-        "\"peak_live_bytes\": {}}}",
-        sp == 0 ? "" : ", ", SpaceName(static_cast<Space>(sp)), st.live_bytes, st.live_blocks, st.allocs, st.frees,
-        st.alloc_bytes, st.peak_live_bytes);
+    out += fmt::format("{}\"{}\": {{{}}}", sp == 0 ? "" : ", ", SpaceName(static_cast<Space>(sp)), Stats(t.spaces[sp]));
   }
-  out += "}},\n";
-  out += " \"sites\": [";
-  for (size_t i = 0; i < s.sites.size(); ++i) {
-    const SiteEntry& site = s.sites[i];
+  out += "}},\n \"sites\": [";
+  for (size_t i = 0; i < d.sites.size(); ++i) {
+    const DocSite& site = d.sites[i];
     out += i == 0 ? "\n  " : ",\n  ";
-    out += fmt::format(
-        "{{\"live_bytes\": {}, \"live_blocks\": {}, \"allocs\": {}, \"frees\": {}, \"alloc_bytes\": {}, "
-        "\"peak_live_bytes\": {}, \"space\": \"{}\", \"stack_id\": {}, ",
-        site.stats.live_bytes, site.stats.live_blocks, site.stats.allocs, site.stats.frees, site.stats.alloc_bytes,
-        site.stats.peak_live_bytes, SpaceName(site.space), site.stack != nullptr ? static_cast<int64_t>(site.stack->id) : -1);
-    if (site.space == Space::kFileMmap) {
+    out += fmt::format("{{{}, \"growth_bytes\": {}, \"growth_blocks\": {}, \"space\": {}, \"stack_id\": {}, ",
+                       Stats(site.stats), site.growth_bytes, site.growth_blocks, Quote(site.space), site.stack_id);
+    if (site.space == "file_mmap") {
       out += "\"files\": [";
       for (size_t k = 0; k < site.files.size(); ++k) {
         out += fmt::format("{}{{\"path\": {}, \"live_bytes\": {}}}", k == 0 ? "" : ", ", Quote(site.files[k].path),
@@ -67,30 +67,36 @@ std::string FormatJsonReport(const Snapshot& s, Symbolizer& symbolizer) {
       out += "], ";
     }
     out += "\"frames\": [";
-    std::vector<Frame> frames = SymbolizeStack(site.stack, symbolizer);
-    for (size_t k = 0; k < frames.size(); ++k) {
-      const Frame& f = frames[k];
-      out += fmt::format("{}{{\"function\": {}, \"file\": {}, \"line\": {}, \"module\": {}, \"offset\": {}, \"inlined\": {}}}",
-                         k == 0 ? "" : ", ", OrNull(f.function), OrNull(f.file),
-                         f.line > 0 ? fmt::format("{}", f.line) : "null", Quote(f.module), f.offset,
-                         f.inlined ? "true" : "false");
+    for (size_t k = 0; k < site.frames.size(); ++k) {
+      const Frame& f = site.frames[k];
+      out += fmt::format(
+          "{}{{\"function\": {}, \"file\": {}, \"line\": {}, \"module\": {}, \"offset\": {}, \"inlined\": {}}}",
+          k == 0 ? "" : ", ", OrNull(f.function), OrNull(f.file), f.line > 0 ? fmt::format("{}", f.line) : "null",
+          Quote(f.module), f.offset, f.inlined ? "true" : "false");
     }
     out += "]}";
   }
   out += "],\n \"modules\": [";
-  const auto& modules = symbolizer.modules();
-  for (size_t i = 0; i < modules.size(); ++i) {
-    out += fmt::format("{}{{\"path\": {}, \"build_id\": {}}}", i == 0 ? "" : ", ", Quote(modules[i].path),
-                       OrNull(modules[i].build_id));
+  for (size_t i = 0; i < d.modules.size(); ++i) {
+    out += fmt::format("{}{{\"path\": {}, \"build_id\": {}}}", i == 0 ? "" : ", ", Quote(d.modules[i].path),
+                       OrNull(d.modules[i].build_id));
   }
-  const TracerStats& tr = s.tracer;
+  out += "],\n \"timeline\": [";
+  for (size_t i = 0; i < d.timeline.size(); ++i) {
+    const TimelinePoint& p = d.timeline[i];
+    out += fmt::format(
+        "{}{{\"t\": {:.3f}, \"live_bytes\": {}, \"heap_bytes\": {}, \"anon_mmap_bytes\": {}, \"file_mmap_bytes\": {}, "
+        "\"rss_bytes\": {}, \"glibc_free_bytes\": {}, \"glibc_mmapped_bytes\": {}, \"glibc_arenas\": {}, \"mark\": {}}}",
+        i == 0 ? "\n  " : ",\n  ", p.t, p.live_bytes, p.space_bytes[0], p.space_bytes[1], p.space_bytes[2], p.rss_bytes,
+        p.glibc_free_bytes, p.glibc_mmapped_bytes, p.glibc_arenas, OrNull(p.mark));
+  }
+  const TracerStats& tr = d.tracer;
   out += fmt::format(
       "],\n \"tracer\": {{\"events\": {}, \"ring_stalls\": {}, \"dropped_events\": {}, \"memory_bytes\": {}, "
       "\"stacks\": {}, \"threads\": {}, \"untraced_threads\": {}, \"own_block_frees\": {}, \"clock\": {}, "
       "\"unwinder\": {}}}}}\n",
       tr.events, tr.ring_stalls, tr.dropped_events, tr.memory_bytes, tr.stacks, tr.threads_seen, tr.untraced_threads,
-      t.heap.tracer_frees,
-      Quote(tr.clock), Quote(tr.unwinder));
+      t.heap.tracer_frees, Quote(tr.clock), Quote(tr.unwinder));
   return out;
 }
 

@@ -26,7 +26,17 @@ bool WriteAll(int fd, const std::string& content) {
 
 }  // namespace
 
-std::string ExpandOutputPath(const std::string& pattern, int pid, bool forked_child) {
+bool PatternHasSequence(const std::string& pattern) {
+  for (size_t i = 0; i + 1 < pattern.size(); ++i) {
+    if (pattern[i] == '%') {
+      if (pattern[i + 1] == 'n') return true;
+      ++i;
+    }
+  }
+  return false;
+}
+
+std::string ExpandOutputPath(const std::string& pattern, int pid, uint64_t sequence, bool forked_child) {
   std::string out;
   bool has_pid = false;
   for (size_t i = 0; i < pattern.size(); ++i) {
@@ -35,6 +45,11 @@ std::string ExpandOutputPath(const std::string& pattern, int pid, bool forked_ch
       if (c == 'p') {
         absl::StrAppend(&out, pid);
         has_pid = true;
+        ++i;
+        continue;
+      }
+      if (c == 'n') {
+        absl::StrAppend(&out, sequence);
         ++i;
         continue;
       }

@@ -5,15 +5,18 @@
 #ifndef MEMTRACE_SRC_REPORT_OUTPUT_H_
 #define MEMTRACE_SRC_REPORT_OUTPUT_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
 
 namespace memtrace {
 
-// Expands %p (pid) and %% in `pattern`. A forked child whose pattern has no
-// %p gets ".<pid>" appended, so parent and child never write the same file.
-std::string ExpandOutputPath(const std::string& pattern, int pid, bool forked_child);
+// Expands %p (pid), %n (the report's sequence number) and %% in `pattern`.
+// A forked child whose pattern has no %p gets ".<pid>" appended, so parent
+// and child never write the same file.
+std::string ExpandOutputPath(const std::string& pattern, int pid, uint64_t sequence, bool forked_child);
+bool PatternHasSequence(const std::string& pattern);
 
 absl::Status WriteReportFile(const std::string& path, const std::string& content);
 void WriteToStderr(const std::string& content);

@@ -24,6 +24,21 @@ struct SiteEntry {
   Space space;
   SiteStats stats;
   std::vector<FileShare> files;  // file mappings: bytes per file
+  int64_t growth_bytes = 0;      // live bytes/blocks since the previous report
+  int64_t growth_blocks = 0;
+};
+
+// One point of the timeline: tracked memory next to what the OS and glibc
+// see, so the gap between them is explained rather than guessed.
+struct TimelinePoint {
+  double t = 0;  // seconds since tracing started
+  uint64_t live_bytes = 0;  // tracked, all spaces
+  uint64_t space_bytes[kSpaceCount] = {};
+  uint64_t rss_bytes = 0;
+  uint64_t glibc_free_bytes = 0;    // held by glibc's arenas but free (mallinfo2 fordblks)
+  uint64_t glibc_mmapped_bytes = 0; // glibc's own mmapped blocks (mallinfo2 hblkhd)
+  uint64_t glibc_arenas = 0;
+  std::string mark;  // a phase mark (memtrace_mark), or empty
 };
 
 struct Totals {
@@ -55,13 +70,15 @@ struct TracerStats {
 };
 
 struct Snapshot {
-  std::string reason;  // "exit"
+  std::string reason;  // "exit", "signal", "interval", "api"
+  uint64_t sequence = 0;  // 1 for the first report of this process
   int pid = 0;
   uint64_t time_unix_ms = 0;
   uint64_t rss_bytes = 0;  // the process's resident set (from /proc/self/statm)
   Totals totals;
   std::vector<SiteEntry> sites;  // sites with live bytes (or all), by live bytes descending
   TracerStats tracer;
+  std::vector<TimelinePoint> timeline;
 };
 
 }  // namespace memtrace

@@ -1,10 +1,11 @@
-// The text report: totals first, then the top sites with their stacks, then
-// the tracer's own cost. Meant to be read by a person in a terminal.
+// The text report: totals first, then the top sites with their stacks, the
+// timeline's last points, then the tracer's own cost. Meant to be read by a
+// person in a terminal.
 #include <fmt/format.h>
 
 #include <algorithm>
 
-#include "src/report/report.h"
+#include "src/report/report_doc.h"
 
 namespace memtrace {
 
@@ -20,8 +21,6 @@ std::string HumanBytes(uint64_t bytes) {
   return fmt::format("{:.1f} {}", v, kUnits[u]);
 }
 
-namespace {
-
 std::string FrameLine(const Frame& f) {
   std::string where;
   if (!f.file.empty()) {
@@ -33,16 +32,20 @@ std::string FrameLine(const Frame& f) {
   return fmt::format("{}{} ({})", f.inlined ? "[inlined] " : "", f.function.empty() ? "??" : f.function, where);
 }
 
+namespace {
+
+std::string Signed(int64_t v) { return v > 0 ? fmt::format("+{}", v) : fmt::format("{}", v); }
+
 }  // namespace
 
-std::string FormatTextReport(const Snapshot& s, Symbolizer& symbolizer, const ReportOptions& options) {
-  const Totals& t = s.totals;
+std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
+  const Totals& t = d.totals;
   std::string out;
   auto add = [&out](std::string line) {
     out += line;
     out += '\n';
   };
-  add(fmt::format("memtrace report ({}) for pid {}", s.reason, s.pid));
+  add(fmt::format("memtrace report #{} ({}) for pid {}", d.sequence, d.reason, d.pid));
   add("");
   add("== Totals ==");
   const SiteStats& heap = t.spaces[static_cast<int>(Space::kHeap)];
@@ -58,31 +61,44 @@ std::string FormatTextReport(const Snapshot& s, Symbolizer& symbolizer, const Re
   }
   add(fmt::format("  peak live:        {} (all spaces)", HumanBytes(t.peak_live_bytes)));
   add(fmt::format("  process RSS:      {}; the kernel maps {} anonymous, {} of files (incl. what the hooks do not see)",
-                  HumanBytes(s.rss_bytes), HumanBytes(t.process_anon_bytes), HumanBytes(t.process_file_bytes)));
+                  HumanBytes(d.rss_bytes), HumanBytes(t.process_anon_bytes), HumanBytes(t.process_file_bytes)));
   if (t.heap.unmatched_frees > 0) {
     add(fmt::format("  untracked frees:  {} (blocks allocated before tracing started)", t.heap.unmatched_frees));
   }
   add("");
-  size_t shown = options.top <= 0 ? s.sites.size() : std::min<size_t>(s.sites.size(), static_cast<size_t>(options.top));
-  if (s.sites.empty()) {
-    add("No heap memory is live: no leaks.");
+  size_t shown = options.top <= 0 ? d.sites.size() : std::min<size_t>(d.sites.size(), static_cast<size_t>(options.top));
+  if (d.sites.empty()) {
+    add("No memory is live at any traced site: no leaks.");
   } else {
-    add(fmt::format("== Top {} of {} call sites by live bytes ==", shown, s.sites.size()));
+    add(fmt::format("== Top {} of {} call sites by live bytes ==", shown, d.sites.size()));
     for (size_t i = 0; i < shown; ++i) {
-      const SiteEntry& site = s.sites[i];
+      const DocSite& site = d.sites[i];
       add("");
-      bool heap_site = site.space == Space::kHeap;
-      add(fmt::format("#{}  {} bytes live in {} {} ({})  [{}, {} allocations, {} in total]", i + 1,
-                      site.stats.live_bytes, site.stats.live_blocks, heap_site ? "blocks" : "ranges",
-                      HumanBytes(site.stats.live_bytes), SpaceName(site.space), site.stats.allocs,
-                      HumanBytes(site.stats.alloc_bytes)));
+      bool heap_site = site.space == "heap";
+      add(fmt::format("#{}  {} bytes live in {} {} ({})  [{}, {} allocations, {} in total; {} bytes since the last "
+                      "report]",
+                      i + 1, site.stats.live_bytes, site.stats.live_blocks, heap_site ? "blocks" : "ranges",
+                      HumanBytes(site.stats.live_bytes), site.space, site.stats.allocs,
+                      HumanBytes(site.stats.alloc_bytes), Signed(site.growth_bytes)));
       for (const FileShare& f : site.files) add(fmt::format("      file {} ({})", f.path, HumanBytes(f.live_bytes)));
-      std::vector<Frame> frames = SymbolizeStack(site.stack, symbolizer);
-      if (frames.empty()) add("      (no stack)");
-      for (size_t k = 0; k < frames.size(); ++k) add(fmt::format("      {} {}", k == 0 ? "at" : "by", FrameLine(frames[k])));
+      if (site.frames.empty()) add("      (no stack)");
+      for (size_t k = 0; k < site.frames.size(); ++k) {
+        add(fmt::format("      {} {}", k == 0 ? "at" : "by", FrameLine(site.frames[k])));
+      }
     }
   }
-  const TracerStats& tr = s.tracer;
+  if (!d.timeline.empty()) {
+    add("");
+    add("== Timeline (last points) ==");
+    add("  seconds     tracked         RSS  glibc free  arenas  mark");
+    size_t first = d.timeline.size() > 8 ? d.timeline.size() - 8 : 0;
+    for (size_t i = first; i < d.timeline.size(); ++i) {
+      const TimelinePoint& p = d.timeline[i];
+      add(fmt::format("  {:7.1f} {:>11} {:>11} {:>11} {:>7}  {}", p.t, HumanBytes(p.live_bytes), HumanBytes(p.rss_bytes),
+                      HumanBytes(p.glibc_free_bytes), p.glibc_arenas, p.mark));
+    }
+  }
+  const TracerStats& tr = d.tracer;
   add("");
   add("== Tracer ==");
   add(fmt::format("  {} events, {} ring stalls, {} dropped events, {} stacks, {} threads; memory {}", tr.events,

@@ -6,7 +6,8 @@ import unittest
 from mtharness import LIB
 
 ALLOWED = {"malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "posix_memalign", "aligned_alloc",
-           "valloc", "pvalloc", "malloc_usable_size", "mmap", "mmap64", "munmap", "mremap"}
+           "valloc", "pvalloc", "malloc_usable_size", "mmap", "mmap64", "munmap", "mremap", "sigaction",
+           "signal"}
 
 
 class ExportsTest(unittest.TestCase):

@@ -66,7 +66,7 @@ class LeakReportTest(unittest.TestCase):
     def test_text_report(self):
         run = run_traced([fixture("leaky")], env={"MEMTRACE_OUTPUT": "", "MEMTRACE_TOP": "3"})
         text = run.stderr.decode()
-        self.assertIn("memtrace report (exit)", text)
+        self.assertIn("memtrace report #1 (exit)", text)
         self.assertIn("== Top 3 of 13 call sites by live bytes ==", text)
         self.assertIn("at leak_realloc (", text)
         self.assertIn("leaky_c.c:", text)

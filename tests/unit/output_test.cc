@@ -12,12 +12,15 @@ namespace memtrace {
 namespace {
 
 TEST(OutputPathTest, Expands) {
-  EXPECT_EQ(ExpandOutputPath("/tmp/mt.%p.json", 42, false), "/tmp/mt.42.json");
-  EXPECT_EQ(ExpandOutputPath("/tmp/100%%-%p", 7, false), "/tmp/100%-7");
-  EXPECT_EQ(ExpandOutputPath("/tmp/mt.json", 42, false), "/tmp/mt.json");
-  EXPECT_EQ(ExpandOutputPath("/tmp/mt.json", 43, true), "/tmp/mt.json.43");
-  EXPECT_EQ(ExpandOutputPath("/tmp/mt.%p.json", 43, true), "/tmp/mt.43.json");
-  EXPECT_EQ(ExpandOutputPath("/tmp/x%", 1, false), "/tmp/x%");
+  EXPECT_EQ(ExpandOutputPath("/tmp/mt.%p.json", 42, 1, false), "/tmp/mt.42.json");
+  EXPECT_EQ(ExpandOutputPath("/tmp/100%%-%p", 7, 1, false), "/tmp/100%-7");
+  EXPECT_EQ(ExpandOutputPath("/tmp/mt.json", 42, 1, false), "/tmp/mt.json");
+  EXPECT_EQ(ExpandOutputPath("/tmp/mt.json", 43, 1, true), "/tmp/mt.json.43");
+  EXPECT_EQ(ExpandOutputPath("/tmp/mt.%p.json", 43, 1, true), "/tmp/mt.43.json");
+  EXPECT_EQ(ExpandOutputPath("/tmp/x%", 1, 1, false), "/tmp/x%");
+  EXPECT_EQ(ExpandOutputPath("/tmp/mt.%p.%n.json", 9, 12, false), "/tmp/mt.9.12.json");
+  EXPECT_TRUE(PatternHasSequence("/a/%p.%n"));
+  EXPECT_FALSE(PatternHasSequence("/a/%%n"));
 }
 
 std::string TempDir() {
