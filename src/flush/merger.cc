@@ -10,9 +10,10 @@
 
 namespace memtrace {
 
-uint64_t Merger::Watermark(uint32_t high_water) const {
+uint64_t Merger::Watermark(uint32_t* high_water) const {
   uint64_t w = ClockNowFenced();
-  for (uint32_t i = 0; i < high_water; ++i) {
+  *high_water = slots_->high_water();
+  for (uint32_t i = 0; i < *high_water; ++i) {
     w = std::min(w, slots_->slot(i)->busy_since.load(std::memory_order_seq_cst));
   }
   return w;
@@ -38,8 +39,10 @@ void Merger::Collect(uint32_t high_water) {
 }
 
 size_t Merger::Round(EventSink& sink, bool deliver_all) {
-  uint32_t hw = slots_->high_water();
-  uint64_t w = deliver_all ? UINT64_MAX : Watermark(hw);
+  uint32_t hw = 0;
+  uint64_t w = UINT64_MAX;
+  if (deliver_all) hw = slots_->high_water();
+  else w = Watermark(&hw);
   last_watermark_ = w;
   Collect(hw);
 

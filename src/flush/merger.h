@@ -6,7 +6,9 @@
 //  1. Watermark W = min(now, busy stamp of every slot). A thread that is idle
 //     now can only push events stamped after now; a busy one only events
 //     stamped at or after its busy stamp. So every event stamped before W has
-//     already been published. (Read W first, then the rings.)
+//     already been published. Order matters: the clock first, then the number
+//     of slots in use (a thread that takes a new slot after that read stamps
+//     its events later than `now`), then the busy stamps, then the rings.
 //  2. Move every published event out of every ring into a per-slot staging
 //     queue, freeing ring space at once: a producer never waits on the
 //     watermark, only on the flusher running (no deadlock when a thread stays
@@ -55,7 +57,9 @@ class Merger {
     std::vector<Event> events;
     size_t next = 0;
   };
-  uint64_t Watermark(uint32_t high_water) const;
+  // Reads the clock, then the slot high-water mark (stored in *high_water),
+  // then every busy stamp.
+  uint64_t Watermark(uint32_t* high_water) const;
   void Collect(uint32_t high_water);
 
   SlotTable* slots_;

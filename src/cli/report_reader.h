@@ -1,0 +1,18 @@
+// Reads a saved JSON report (schema memtrace/1) back into a ReportDoc, so the
+// CLI renders and compares exactly what the tracer wrote.
+#ifndef MEMTRACE_SRC_CLI_REPORT_READER_H_
+#define MEMTRACE_SRC_CLI_REPORT_READER_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "src/report/report_doc.h"
+
+namespace memtrace {
+
+absl::StatusOr<ReportDoc> ParseJsonReport(const std::string& text);
+absl::StatusOr<ReportDoc> ReadJsonReport(const std::string& path);
+
+}  // namespace memtrace
+
+#endif  // MEMTRACE_SRC_CLI_REPORT_READER_H_
