@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libunwind-dev libabsl-dev libfmt-dev libdw-dev libelf-dev nlohmann-json3-dev
-          libgtest-dev googletest python3 sqlite3 git binutils)
+          libgtest-dev googletest python3 sqlite3 git binutils golang-go)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(heaptrack valgrind)
 fi

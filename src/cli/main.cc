@@ -183,9 +183,13 @@ std::string ReadFile(const std::string& path) {
 }
 
 int Dump(const std::vector<std::string>& args) {
-  if (WantsHelp(args) || args.empty()) {
-    fputs(kDumpUsage, args.empty() ? stderr : stdout);
-    return args.empty() ? 2 : 0;
+  if (WantsHelp(args)) {
+    fputs(kDumpUsage, stdout);
+    return 0;
+  }
+  if (args.empty()) {
+    fputs(kDumpUsage, stderr);
+    return 2;
   }
   int pid = 0;
   if (!absl::SimpleAtoi(args[0], &pid) || pid <= 0) return Fail(absl::StrCat("dump: '", args[0], "' is not a pid"));
@@ -261,9 +265,13 @@ int Dump(const std::vector<std::string>& args) {
 }
 
 int Report(const std::vector<std::string>& args) {
-  if (WantsHelp(args) || args.empty()) {
-    fputs(kReportUsage, args.empty() ? stderr : stdout);
-    return args.empty() ? 2 : 0;
+  if (WantsHelp(args)) {
+    fputs(kReportUsage, stdout);
+    return 0;
+  }
+  if (args.empty()) {
+    fputs(kReportUsage, stderr);
+    return 2;
   }
   int top = 10;
   for (size_t i = 1; i < args.size(); ++i) {
@@ -277,9 +285,13 @@ int Report(const std::vector<std::string>& args) {
 }
 
 int Diff(const std::vector<std::string>& args) {
-  if (WantsHelp(args) || args.size() < 2) {
-    fputs(kDiffUsage, args.size() < 2 ? stderr : stdout);
-    return args.size() < 2 ? 2 : 0;
+  if (WantsHelp(args)) {
+    fputs(kDiffUsage, stdout);
+    return 0;
+  }
+  if (args.size() < 2) {
+    fputs(kDiffUsage, stderr);
+    return 2;
   }
   int top = 20;
   bool json = false;

@@ -13,6 +13,7 @@ import tempfile
 LIB = os.environ.get("MEMTRACE_LIB", "")
 FIXTURES = os.environ.get("MEMTRACE_FIXTURES", "")
 DEMO = os.environ.get("MEMTRACE_DEMO", "")
+CLI = os.environ.get("MEMTRACE_CLI", "")
 
 
 def fixture(name):
@@ -82,3 +83,47 @@ def sites_with_frame0(report, function):
 
 def sites_touching(report, function_substring):
     return [s for s in report["sites"] if any(function_substring in fn for fn in frame_functions(s))]
+
+
+class Service:
+    """A traced live_service process driven line by line."""
+
+    def __init__(self, args=(), env=None, outdir=None):
+        self.outdir = outdir or tempfile.mkdtemp(prefix="memtrace_live_")
+        extra = {"LD_PRELOAD": LIB, "MEMTRACE_OUTPUT": os.path.join(self.outdir, "r.%n.json")}
+        extra.update(env or {})
+        self.proc = subprocess.Popen([fixture("live_service")] + list(args), env=clean_env(extra),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def command(self, line):
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().decode().strip()
+
+    def reports(self):
+        return sorted(glob.glob(os.path.join(self.outdir, "r.*.json")),
+                      key=lambda p: int(os.path.basename(p).split(".")[1]))
+
+    def wait_for_reports(self, count, timeout=10):
+        import time
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if len(self.reports()) >= count:
+                return self.reports()
+            time.sleep(0.02)
+        raise AssertionError(f"only {len(self.reports())} reports after {timeout}s")
+
+    def quit(self):
+        out, err = self.proc.communicate(b"quit\n", timeout=60)
+        return self.proc.returncode, out, err
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.outdir, ignore_errors=True)
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
