@@ -3,7 +3,10 @@
 
 #include <pthread.h>
 #include <sys/syscall.h>
+#include <sys/prctl.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "src/capture/stack_depot.h"
 #include "src/capture/unwinder.h"
@@ -11,19 +14,20 @@
 
 namespace memtrace {
 
-__thread ThreadState t_state MEMTRACE_TLS_IE = {nullptr, 0, 0, 0};
+__thread ThreadState t_state MEMTRACE_TLS_IE = {nullptr, 0, 0, 0, 0, nullptr};
 
 namespace {
 pthread_key_t g_exit_key;
 bool g_exit_key_ok = false;
+std::atomic<uint32_t> g_next_serial{1};
 
-void PushThreadEvent(ThreadSlot* s, EventKind kind, uint64_t tid) noexcept {
+void PushThreadEvent(ThreadSlot* s, EventKind kind, uint64_t addr, uint64_t size = 0, uint64_t aux = 0) noexcept {
   Event e;
   e.ts = ClockNow();
-  e.addr = tid;
-  e.size = 0;
+  e.addr = addr;
+  e.size = size;
   e.kind = static_cast<uint64_t>(kind);
-  e.stack = nullptr;
+  e.aux = aux;
   g_slots.Push(s, e);
 }
 }  // namespace
@@ -36,9 +40,34 @@ bool CaptureInitThreadKey() noexcept {
 ThreadSlot* RegisterThread() noexcept {
   ThreadSlot* s = g_slots.Acquire();
   if (s == nullptr) return nullptr;
-  t_state.slot = s;
+  ThreadState& t = t_state;
+  t.slot = s;
+  bool first = t.serial == 0;
+  if (first) t.serial = g_next_serial.fetch_add(1, std::memory_order_relaxed);
   s->busy_since.exchange(ClockNow(), std::memory_order_seq_cst);
-  PushThreadEvent(s, EventKind::kThreadStart, static_cast<uint64_t>(syscall(SYS_gettid)));
+  PushThreadEvent(s, EventKind::kThreadStart, static_cast<uint64_t>(syscall(SYS_gettid)), t.serial,
+                  static_cast<uint64_t>(pthread_self()));
+  if (first) {
+    // Its kernel name (inherited from its creator until renamed), while the
+    // thread surely exists. A raw prctl: our own prctl hook would record it again.
+    char name[16] = {};
+    syscall(SYS_prctl, PR_GET_NAME, name, 0, 0, 0);
+    uint64_t lo = 0, hi = 0;
+    memcpy(&lo, name, 7);
+    memcpy(&hi, name + 7, 8);
+    PushThreadEvent(s, EventKind::kThreadName, static_cast<uint64_t>(pthread_self()), lo, hi);
+  }
+  if (first && t.birth != nullptr) {
+    const ThreadBirth* b = t.birth;
+    Event e;
+    e.ts = ClockNow();
+    e.addr = reinterpret_cast<uintptr_t>(b->routine);
+    e.size = b->parent_serial;
+    e.kind = static_cast<uint64_t>(EventKind::kThreadOrigin);
+    e.stack = b->creator_stack;
+    g_slots.Push(s, e);
+    PushThreadEvent(s, EventKind::kThreadAttr, b->stack_size, b->detached ? kThreadDetachedAtBirth : 0);
+  }
   // The key's destructor retires the slot when the thread ends. glibc may
   // calloc here; the guard is set, so that allocation is not traced.
   if (g_exit_key_ok) pthread_setspecific(g_exit_key, s);
@@ -90,6 +119,15 @@ void CaptureResetAfterFork() noexcept {
     }
   }
 }
+
+void CaptureThreadEvent(EventKind kind, uint64_t addr, uint64_t size, uint64_t aux) noexcept {
+  ThreadSlot* s = CaptureEnter();
+  if (s == nullptr) return;
+  PushThreadEvent(s, kind, addr, size, aux);
+  CaptureLeave(s);
+}
+
+uint32_t CaptureThreadSerial() noexcept { return t_state.serial; }
 
 void CaptureMarkInternalThread() noexcept {
   t_state.guard = 1;

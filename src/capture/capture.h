@@ -96,6 +96,12 @@ MEMTRACE_ALWAYS_INLINE void CapturePush(ThreadSlot* s, EventKind kind, uint64_t 
 // is reused), is recognised as the tracer's and kept out of the data.
 void CaptureTracerAlloc(const void* p) noexcept;
 
+// A thread-lifetime event from program code (join, detach, name): registers
+// the thread if needed; does nothing on an untraced thread.
+void CaptureThreadEvent(EventKind kind, uint64_t addr, uint64_t size = 0, uint64_t aux = 0) noexcept;
+// The calling thread's serial (0 before its first event).
+uint32_t CaptureThreadSerial() noexcept;
+
 // pthread key destructor: the thread's last event, and its slot retires.
 void CaptureThreadExit(void* slot) noexcept;
 // Creates the key whose destructor is CaptureThreadExit.

@@ -13,7 +13,8 @@ struct StackRecord;
 enum class EventKind : uint8_t {
   kAlloc = 1,        // addr, size, stack
   kFree = 2,         // addr
-  kThreadStart = 3,  // addr = kernel tid; first event of a thread in a slot
+  kThreadStart = 3,  // addr: kernel tid, size: thread serial, aux: pthread_t
+                     // handle; first event of a thread in a slot
   kThreadExit = 4,   // last event of a thread in a slot
   kTracerAlloc = 5,  // addr: a block the tracer's own code allocated on this
                      // thread (e.g. libunwind's TLS); glibc may free it later
@@ -26,14 +27,26 @@ enum class EventKind : uint8_t {
                      // after the kRemapFrom in the same ring
   kRemapFromKeep = 11,  // as kRemapFrom/kRemapTo for MREMAP_DONTUNMAP: the old
   kRemapToKeep = 12,    // range stays mapped
+  kThreadOrigin = 13,   // addr: start routine, size: parent's serial, stack:
+                        // where pthread_create was called; right after kThreadStart
+  kThreadAttr = 14,     // addr: stack size, size: kThreadDetachedAtBirth flag
+  kThreadJoin = 15,     // addr: pthread_t handle of the joined thread
+  kThreadDetach = 16,   // addr: pthread_t handle of the detached thread
+  kThreadName = 17,     // addr: pthread_t handle; the name's first 7 bytes in
+                        // size, the next 8 in aux (15 characters, the kernel's limit)
 };
+
+inline constexpr uint64_t kThreadDetachedAtBirth = 1;
 
 struct Event {
   uint64_t ts;  // ClockNow(), see clock.h
   uint64_t addr;
   uint64_t size : 56;
   uint64_t kind : 8;
-  const StackRecord* stack;  // interned; null for frees and thread events
+  union {
+    const StackRecord* stack;  // interned; null for frees
+    uint64_t aux;              // thread events' extra word
+  };
 
   EventKind Kind() const { return static_cast<EventKind>(kind); }
 };

@@ -22,6 +22,20 @@ struct ThreadState {
   uint32_t guard;     // see above
   uint32_t internal;  // a tracer thread: its heap use is counted as ours
   uint32_t paused;    // memtrace_pause(): this thread's allocations are not recorded (frees are)
+  uint32_t serial;    // process-wide thread number, 0 before the first event; kept
+                      // if the thread re-registers during its exit
+  // Set by the pthread_create trampoline before the thread's first event.
+  const struct ThreadBirth* birth;
+};
+
+// What a thread created through our pthread_create hook knows of its origin.
+struct ThreadBirth {
+  void* (*routine)(void*);
+  void* arg;
+  uint32_t parent_serial;
+  const struct StackRecord* creator_stack;
+  uint64_t stack_size;
+  bool detached;
 };
 
 extern __thread ThreadState t_state MEMTRACE_TLS_IE;

@@ -76,14 +76,14 @@ int Unwinder::Capture(uintptr_t* out) noexcept {
   constexpr int kSlack = 16;  // room for our own frames, removed below
   void* raw[kMaxFramesLimit + kSlack];
   int n = backtrace_(raw, max_frames_ + kSlack);
-  int skip = 0;
-  while (skip < n && reinterpret_cast<uintptr_t>(raw[skip]) >= self_lo_ &&
-         reinterpret_cast<uintptr_t>(raw[skip]) < self_hi_) {
-    ++skip;
+  // Our frames: the hook and capture on top, the pthread_create trampoline at
+  // the bottom of threads we started.
+  int depth = 0;
+  for (int i = 0; i < n && depth < max_frames_; ++i) {
+    auto pc = reinterpret_cast<uintptr_t>(raw[i]);
+    if (pc >= self_lo_ && pc < self_hi_) continue;
+    out[depth++] = pc;
   }
-  int depth = std::min(n - skip, max_frames_);
-  if (depth < 0) depth = 0;
-  std::memcpy(out, raw + skip, static_cast<size_t>(depth) * sizeof(uintptr_t));
   return depth;
 }
 

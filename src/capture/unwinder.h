@@ -1,6 +1,7 @@
 // Stack capture for an allocation: the return addresses of the calling
-// thread, with the tracer's own frames (the hook and this file) removed, so
-// frame 0 is the return address into the function that called malloc.
+// thread, with the tracer's own frames (the hook and this file on top, the
+// thread trampoline at the bottom) removed, so frame 0 is the return address
+// into the function that called malloc.
 //
 // libunwind is loaded with dlopen(RTLD_LOCAL), never linked: it exports
 // `backtrace` and `_Unwind_*`, and if it sat in the global symbol scope it

@@ -72,6 +72,7 @@ absl::StatusOr<ReportDoc> ParseJsonReport(const std::string& text) {
     site.growth_bytes = I(s, "growth_bytes");
     site.growth_blocks = I(s, "growth_blocks");
     for (const json& f : s.value("files", json::array())) site.files.push_back(FileShare{S(f, "path"), U(f, "live_bytes")});
+    for (const json& t : s.value("threads", json::array())) site.threads.emplace_back(U(t, "tid"), U(t, "live_bytes"));
     for (const json& f : s.value("frames", json::array())) {
       Frame fr;
       fr.function = S(f, "function");

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "src/capture/capture.h"
 #include "src/capture/os_memory.h"
@@ -38,8 +39,8 @@ Flusher::Flusher(SlotTable* slots, Options options)
     : slots_(slots),
       options_(std::move(options)),
       merger_(slots),
-      heap_(&sites_),
-      maps_(&sites_, static_cast<uint64_t>(sysconf(_SC_PAGESIZE))),
+      heap_(&sites_, &threads_),
+      maps_(&sites_, &threads_, static_cast<uint64_t>(sysconf(_SC_PAGESIZE))),
       start_ns_(MonotonicNs()) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
@@ -51,7 +52,12 @@ bool Flusher::Start() {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  // The guard keeps our own pthread_create hook from tracing this thread
+  // (Start also runs from a fork child's atfork handler, on a program thread).
+  uint32_t saved_guard = t_state.guard;
+  t_state.guard = 1;
   int rc = pthread_create(&thread_, nullptr, &Flusher::ThreadMain, this);
+  t_state.guard = saved_guard;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   running_ = rc == 0;
   if (running_) slots_->SetConsumerActive(true);
@@ -172,11 +178,31 @@ void Flusher::OnEvent(uint32_t slot, const Event& e) {
       maps_.RemapTo(slot, e.addr, e.size, e.Kind() == EventKind::kRemapToKeep);
       break;
     case EventKind::kThreadStart:
-      threads_.OnStart(slot, e.addr, e.ts);
+      threads_.OnStart(slot, e.addr, static_cast<uint32_t>(e.size), e.aux, e.ts);
+      break;
+    case EventKind::kThreadOrigin:
+      threads_.OnOrigin(slot, e.addr, static_cast<uint32_t>(e.size), e.stack);
+      break;
+    case EventKind::kThreadAttr:
+      threads_.OnAttr(slot, e.addr, (e.size & kThreadDetachedAtBirth) != 0);
       break;
     case EventKind::kThreadExit:
       threads_.OnExit(slot, e.ts);
       break;
+    case EventKind::kThreadJoin:
+      threads_.OnJoin(e.addr);
+      break;
+    case EventKind::kThreadDetach:
+      threads_.OnDetach(e.addr);
+      break;
+    case EventKind::kThreadName: {
+      char name[16] = {};
+      uint64_t lo = e.size, hi = e.aux;
+      memcpy(name, &lo, 7);
+      memcpy(name + 7, &hi, 8);
+      threads_.OnName(e.addr, std::string(name, strnlen(name, 15)));
+      break;
+    }
   }
 }
 
@@ -292,22 +318,30 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
   t.untracked_unmap_bytes = maps_.untracked_unmap_bytes();
   bool has_file_sites = false;
   reported_.resize(sites_.size());
+  std::vector<size_t> order;  // listed site indices
   for (size_t i = 0; i < sites_.size(); ++i) {
     const SiteStats& st = sites_.site(i);
-    if (st.live_blocks > 0 || (options_.all_sites && st.allocs > 0)) {
-      SiteEntry e{sites_.stack_of(i), sites_.space_of(i), st, {}};
-      e.growth_bytes = static_cast<int64_t>(st.live_bytes) - static_cast<int64_t>(reported_[i].live_bytes);
-      e.growth_blocks = static_cast<int64_t>(st.live_blocks) - static_cast<int64_t>(reported_[i].live_blocks);
-      has_file_sites |= e.space == Space::kFileMmap && st.live_blocks > 0;
-      s.sites.push_back(std::move(e));
-    }
-    reported_[i] = st;
+    if (st.live_blocks > 0 || (options_.all_sites && st.allocs > 0)) order.push_back(i);
   }
-  std::sort(s.sites.begin(), s.sites.end(), [](const SiteEntry& a, const SiteEntry& b) {
-    if (a.stats.live_bytes != b.stats.live_bytes) return a.stats.live_bytes > b.stats.live_bytes;
-    if (a.stats.live_blocks != b.stats.live_blocks) return a.stats.live_blocks > b.stats.live_blocks;
-    return a.stats.allocs > b.stats.allocs;
+  std::sort(order.begin(), order.end(), [this](size_t x, size_t y) {
+    const SiteStats& a = sites_.site(x);
+    const SiteStats& b = sites_.site(y);
+    if (a.live_bytes != b.live_bytes) return a.live_bytes > b.live_bytes;
+    if (a.live_blocks != b.live_blocks) return a.live_blocks > b.live_blocks;
+    return a.allocs > b.allocs;
   });
+  std::vector<size_t> entry_of_site(sites_.size(), SIZE_MAX);
+  for (size_t i : order) {
+    const SiteStats& st = sites_.site(i);
+    SiteEntry e{sites_.stack_of(i), sites_.space_of(i), st, {}, 0, 0, {}};
+    e.growth_bytes = static_cast<int64_t>(st.live_bytes) - static_cast<int64_t>(reported_[i].live_bytes);
+    e.growth_blocks = static_cast<int64_t>(st.live_blocks) - static_cast<int64_t>(reported_[i].live_blocks);
+    has_file_sites |= e.space == Space::kFileMmap && st.live_blocks > 0;
+    entry_of_site[i] = s.sites.size();
+    s.sites.push_back(std::move(e));
+  }
+  for (size_t i = 0; i < sites_.size(); ++i) reported_[i] = sites_.site(i);
+  AttachThreads(s, entry_of_site);
   std::vector<ProcMapping> proc = ReadProcMaps();
   for (const ProcMapping& m : proc) {
     if (m.path.empty() || m.path[0] == '[') {
@@ -331,6 +365,132 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
   tr.clock = options_.clock_name;
   tr.unwinder = options_.unwinder_name;
   return s;
+}
+
+void Flusher::AttachThreads(Snapshot& s, const std::vector<size_t>& entry_of_site) const {
+  const std::vector<ThreadRecord>& threads = threads_.threads();
+  // Live bytes per (site, thread), from every live block and mapping.
+  absl::flat_hash_map<uint64_t, uint64_t> by_site_thread;
+  auto key = [](uint32_t site, uint32_t thread) { return (static_cast<uint64_t>(site) << 32) | thread; };
+  for (const auto& [addr, b] : heap_.live()) by_site_thread[key(b.site, b.thread)] += b.size;
+  for (const auto& [start, m] : maps_.mappings()) by_site_thread[key(m.site, m.thread)] += m.end - start;
+
+  // Creators.
+  absl::flat_hash_map<const StackRecord*, size_t> creator_index;
+  auto creator_of = [&](uint32_t t) -> CreatorEntry& {
+    const StackRecord* c = threads[t].creator;
+    auto [it, inserted] = creator_index.try_emplace(c, s.creators.size());
+    if (inserted) {
+      s.creators.emplace_back();
+      s.creators.back().creator = c;
+    }
+    return s.creators[it->second];
+  };
+  ThreadTotals& tt = s.thread_totals;
+  int main_pid = getpid();
+  std::vector<size_t> listed;
+  for (uint32_t t = 1; t < threads.size(); ++t) {
+    const ThreadRecord& r = threads[t];
+    bool unjoined = r.exited && !r.joined && !r.detached && r.tid != static_cast<uint64_t>(main_pid);
+    ++tt.seen;
+    if (r.exited) ++tt.exited;
+    else ++tt.alive;
+    if (unjoined) {
+      ++tt.exited_unjoined;
+      tt.unjoined_stack_bytes += r.stack_size;
+    }
+    bool orphan = !r.exited && r.parent != 0 && threads[r.parent].exited;
+    if (orphan) ++tt.orphans;
+    if (r.exited) tt.exited_thread_live_bytes += r.live_bytes;
+    CreatorEntry& c = creator_of(t);
+    ++c.created;
+    if (r.exited) ++c.exited;
+    else ++c.alive;
+    if (unjoined) ++c.exited_unjoined;
+    c.live_bytes += r.live_bytes;
+    if (r.exited) c.exited_live_bytes += r.live_bytes;
+    if (!r.exited || unjoined || r.live_bytes > 0) {
+      ThreadEntry e;
+      e.tid = r.tid;
+      e.serial = r.serial;
+      e.name = r.name;
+      e.state = !r.exited ? "alive" : unjoined ? "exited_unjoined" : "exited";
+      e.parent_tid = r.parent != 0 ? threads[r.parent].tid : 0;
+      e.orphan = orphan;
+      e.main = r.tid == static_cast<uint64_t>(main_pid);
+      e.detached = r.detached;
+      e.joined = r.joined;
+      e.creator = r.creator;
+      e.start_routine = r.start_routine;
+      e.stack_size = r.stack_size;
+      e.created_s = static_cast<double>(ClockToNanos(r.start_ts)) / 1e9;
+      e.exited_s = r.exited ? static_cast<double>(ClockToNanos(r.exit_ts)) / 1e9 : -1;
+      e.live_bytes = r.live_bytes;
+      e.live_blocks = r.live_blocks;
+      e.alloc_bytes = r.alloc_bytes;
+      s.threads.push_back(std::move(e));
+    }
+  }
+  // Groups by (start routine, parent).
+  absl::flat_hash_map<std::pair<uint64_t, uint32_t>, size_t> group_index;
+  for (uint32_t t = 1; t < threads.size(); ++t) {
+    const ThreadRecord& r = threads[t];
+    if (!r.created_by_hook) continue;
+    auto [it, inserted] = group_index.try_emplace(std::make_pair(r.start_routine, r.parent), s.groups.size());
+    if (inserted) {
+      ThreadGroup g;
+      g.start_routine = r.start_routine;
+      if (r.parent != 0) {
+        const ThreadRecord& p = threads[r.parent];
+        g.parent_tid = p.tid;
+        bool p_unjoined = p.exited && !p.joined && !p.detached;
+        g.parent_state = !p.exited ? "alive" : p_unjoined ? "exited_unjoined" : "exited";
+        g.parent_live_bytes = p.live_bytes;
+      }
+      s.groups.push_back(g);
+    }
+    ThreadGroup& g = s.groups[it->second];
+    ++g.threads;
+    if (!r.exited) ++g.alive;
+    g.live_bytes += r.live_bytes;
+  }
+  std::stable_sort(s.threads.begin(), s.threads.end(),
+                   [](const ThreadEntry& a, const ThreadEntry& b) { return a.live_bytes > b.live_bytes; });
+  if (s.threads.size() > kMaxListedThreads) {
+    tt.omitted = s.threads.size() - kMaxListedThreads;
+    s.threads.resize(kMaxListedThreads);
+  }
+  tt.listed = s.threads.size();
+
+  // Each listed site's threads; exited threads' memory by creator and site.
+  absl::flat_hash_map<uint64_t, uint64_t> exited_by_creator_site;  // (creator entry, site) -> bytes
+  for (const auto& [k, bytes] : by_site_thread) {
+    uint32_t site = static_cast<uint32_t>(k >> 32), t = static_cast<uint32_t>(k);
+    if (bytes == 0) continue;
+    if (site < entry_of_site.size() && entry_of_site[site] != SIZE_MAX) {
+      s.sites[entry_of_site[site]].threads.emplace_back(threads[t].tid, bytes);
+    }
+    if (t != 0 && threads[t].exited) {
+      size_t c = creator_index.at(threads[t].creator);
+      exited_by_creator_site[(static_cast<uint64_t>(c) << 32) | site] += bytes;
+    }
+  }
+  for (SiteEntry& e : s.sites) {
+    std::sort(e.threads.begin(), e.threads.end(), [](auto& a, auto& b) { return a.second > b.second; });
+    if (e.threads.size() > 16) e.threads.resize(16);
+  }
+  for (const auto& [k, bytes] : exited_by_creator_site) {
+    uint32_t c = static_cast<uint32_t>(k >> 32), site = static_cast<uint32_t>(k);
+    s.creators[c].exited_by_site.push_back(CreatorEntry::BySite{sites_.stack_of(site), sites_.space_of(site), bytes});
+  }
+  for (CreatorEntry& c : s.creators) {
+    std::sort(c.exited_by_site.begin(), c.exited_by_site.end(),
+              [](auto& a, auto& b) { return a.live_bytes > b.live_bytes; });
+  }
+  std::stable_sort(s.creators.begin(), s.creators.end(), [](const CreatorEntry& a, const CreatorEntry& b) {
+    if (a.live_bytes != b.live_bytes) return a.live_bytes > b.live_bytes;
+    return a.created > b.created;
+  });
 }
 
 void Flusher::AttachFilePaths(Snapshot& snapshot, const std::vector<ProcMapping>& proc) const {

@@ -83,6 +83,8 @@ class Flusher final : public EventSink {
   TimelinePoint SampleLocked(const std::string& mark);
   void AppendTimelineLocked(TimelinePoint p);
   void AttachFilePaths(Snapshot& snapshot, const std::vector<ProcMapping>& proc) const;
+  // Threads, creators and each listed site's threads.
+  void AttachThreads(Snapshot& snapshot, const std::vector<size_t>& entry_of_site) const;
 
   SlotTable* slots_;
   Options options_;
@@ -91,9 +93,9 @@ class Flusher final : public EventSink {
   std::mutex mu_;
   Merger merger_;
   SiteTable sites_;
+  ThreadTable threads_;
   HeapTable heap_;
   MappingTable maps_;
-  ThreadTable threads_;
   uint64_t events_ = 0;
   uint64_t sequence_ = 0;
   std::vector<SiteStats> reported_;  // per site, as of the previous report (growth)

@@ -12,9 +12,11 @@ void HeapTable::OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, 
     // block so the totals stay consistent, and count it.
     ++counters_.replaced_blocks;
     sites_->OnFree(it->second.site, it->second.size);
+    threads_->Account(it->second.thread, -static_cast<int64_t>(it->second.size), -1, 0);
     it->second = LiveBlock{size, site, thread, ts};
   }
   sites_->OnAlloc(site, size);
+  threads_->Account(thread, static_cast<int64_t>(size), 1, size);
 }
 
 void HeapTable::OnFree(uint64_t addr) {
@@ -25,6 +27,7 @@ void HeapTable::OnFree(uint64_t addr) {
     return;
   }
   sites_->OnFree(it->second.site, it->second.size);
+  threads_->Account(it->second.thread, -static_cast<int64_t>(it->second.size), -1, 0);
   live_.erase(it);
 }
 
@@ -33,6 +36,7 @@ void HeapTable::OnTracerAlloc(uint64_t addr) {
   if (it != live_.end()) {  // the newer owner wins
     ++counters_.replaced_blocks;
     sites_->OnFree(it->second.site, it->second.size);
+    threads_->Account(it->second.thread, -static_cast<int64_t>(it->second.size), -1, 0);
     live_.erase(it);
   }
   tracer_blocks_.insert(addr);

@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "src/capture/stack_depot.h"
 #include "src/flush/site_table.h"
+#include "src/flush/thread_table.h"
 
 namespace memtrace {
 
@@ -33,7 +34,7 @@ struct LiveBlock {
 
 class HeapTable {
  public:
-  explicit HeapTable(SiteTable* sites) : sites_(sites) {}
+  HeapTable(SiteTable* sites, ThreadTable* threads) : sites_(sites), threads_(threads) {}
   void OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread, uint64_t ts);
   void OnFree(uint64_t addr);
   // A block allocated by tracer code (see EventKind::kTracerAlloc).
@@ -46,6 +47,7 @@ class HeapTable {
 
  private:
   SiteTable* sites_;
+  ThreadTable* threads_;
   absl::flat_hash_map<uint64_t, LiveBlock> live_;
   absl::flat_hash_set<uint64_t> tracer_blocks_;
   HeapCounters counters_;

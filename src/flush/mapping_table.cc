@@ -5,6 +5,21 @@
 
 namespace memtrace {
 
+void MappingTable::ChargeAlloc(const Mapping& m, uint64_t bytes) {
+  sites_->OnAlloc(m.site, bytes);
+  threads_->Account(m.thread, static_cast<int64_t>(bytes), 1, bytes);
+}
+
+void MappingTable::ChargeFree(const Mapping& m, uint64_t bytes) {
+  sites_->OnFree(m.site, bytes);
+  threads_->Account(m.thread, -static_cast<int64_t>(bytes), -1, 0);
+}
+
+void MappingTable::ChargeAdjust(const Mapping& m, int64_t bytes, int64_t blocks, bool new_memory) {
+  sites_->Adjust(m.site, bytes, blocks, new_memory);
+  threads_->Account(m.thread, bytes, blocks, new_memory && bytes > 0 ? static_cast<uint64_t>(bytes) : 0);
+}
+
 uint64_t MappingTable::Remove(uint64_t a, uint64_t b, bool count_frees) {
   uint64_t removed = 0;
   auto it = map_.upper_bound(a);
@@ -19,13 +34,13 @@ uint64_t MappingTable::Remove(uint64_t a, uint64_t b, bool count_frees) {
       it->second.end = a;
       Mapping right = m;
       map_.emplace(b, right);
-      sites_->Adjust(m.site, -static_cast<int64_t>(b - a), +1);
+      ChargeAdjust(m, -static_cast<int64_t>(b - a), +1);
       removed += b - a;
       break;
     }
     if (start < a) {  // cut the tail
       it->second.end = a;
-      sites_->Adjust(m.site, -static_cast<int64_t>(m.end - a), 0);
+      ChargeAdjust(m, -static_cast<int64_t>(m.end - a), 0);
       removed += m.end - a;
       ++it;
       continue;
@@ -33,13 +48,13 @@ uint64_t MappingTable::Remove(uint64_t a, uint64_t b, bool count_frees) {
     if (m.end > b) {  // cut the head
       map_.erase(it);
       map_.emplace(b, m);
-      sites_->Adjust(m.site, -static_cast<int64_t>(b - start), 0);
+      ChargeAdjust(m, -static_cast<int64_t>(b - start), 0);
       removed += b - start;
       break;
     }
     // covered whole
-    if (count_frees) sites_->OnFree(m.site, m.end - start);
-    else sites_->Adjust(m.site, -static_cast<int64_t>(m.end - start), -1);
+    if (count_frees) ChargeFree(m, m.end - start);
+    else ChargeAdjust(m, -static_cast<int64_t>(m.end - start), -1);
     removed += m.end - start;
     it = map_.erase(it);
   }
@@ -51,8 +66,9 @@ void MappingTable::Map(uint64_t addr, uint64_t len, const StackRecord* stack, Sp
   uint64_t end = addr + RoundUp(len);
   Remove(addr, end, /*count_frees=*/true);  // MAP_FIXED replaces what was there
   uint32_t site = sites_->SiteFor(stack, space);
-  map_.emplace(addr, Mapping{end, site, thread, ts});
-  sites_->OnAlloc(site, end - addr);
+  Mapping m{end, site, thread, ts};
+  map_.emplace(addr, m);
+  ChargeAlloc(m, end - addr);
 }
 
 void MappingTable::Unmap(uint64_t addr, uint64_t len) {
@@ -103,8 +119,8 @@ void MappingTable::RemapTo(uint32_t slot, uint64_t new_addr, uint64_t new_len, b
     Mapping m = piece.m;
     m.end = start + len;
     map_.emplace(start, m);
-    if (keep_old) sites_->OnAlloc(m.site, len);  // a second mapping now exists
-    else sites_->Adjust(m.site, static_cast<int64_t>(len), +1);
+    if (keep_old) ChargeAlloc(m, len);  // a second mapping now exists
+    else ChargeAdjust(m, static_cast<int64_t>(len), +1);
   }
   if (new_len > p.old_len) {
     // Growth extends the mapping that held the old range's last page.
@@ -113,12 +129,12 @@ void MappingTable::RemapTo(uint32_t slot, uint64_t new_addr, uint64_t new_len, b
     if (last.offset + last.len == p.old_len) {
       auto it = map_.find(new_addr + last.offset);
       it->second.end += grow;
-      sites_->Adjust(last.m.site, static_cast<int64_t>(grow), 0, /*new_memory=*/true);
+      ChargeAdjust(last.m, static_cast<int64_t>(grow), 0, /*new_memory=*/true);
     } else {
       Mapping m = last.m;
       m.end = new_addr + new_len;
       map_.emplace(new_addr + p.old_len, m);
-      sites_->Adjust(m.site, static_cast<int64_t>(grow), +1, /*new_memory=*/true);
+      ChargeAdjust(m, static_cast<int64_t>(grow), +1, /*new_memory=*/true);
     }
   }
 }

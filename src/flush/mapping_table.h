@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "src/flush/site_table.h"
+#include "src/flush/thread_table.h"
 
 namespace memtrace {
 
@@ -29,7 +30,8 @@ class MappingTable {
     uint64_t birth_ts;
   };
 
-  MappingTable(SiteTable* sites, uint64_t page_size) : sites_(sites), page_(page_size) {}
+  MappingTable(SiteTable* sites, ThreadTable* threads, uint64_t page_size)
+      : sites_(sites), threads_(threads), page_(page_size) {}
 
   void Map(uint64_t addr, uint64_t len, const StackRecord* stack, Space space, uint32_t thread, uint64_t ts);
   void Unmap(uint64_t addr, uint64_t len);
@@ -56,8 +58,13 @@ class MappingTable {
   // Returns the bytes removed.
   uint64_t Remove(uint64_t a, uint64_t b, bool count_frees);
   std::vector<Piece> Collect(uint64_t a, uint64_t b) const;
+  // Every change is charged to the mapping's site and to its thread.
+  void ChargeAlloc(const Mapping& m, uint64_t bytes);
+  void ChargeFree(const Mapping& m, uint64_t bytes);
+  void ChargeAdjust(const Mapping& m, int64_t bytes, int64_t blocks, bool new_memory = false);
 
   SiteTable* sites_;
+  ThreadTable* threads_;
   uint64_t page_;
   std::map<uint64_t, Mapping> map_;
   absl::flat_hash_map<uint32_t, PendingRemap> pending_;  // by slot

@@ -1,16 +1,46 @@
 // Thread lifetimes as seen through the event stream (see thread_table.h).
 #include "src/flush/thread_table.h"
 
+
 namespace memtrace {
 
-uint32_t ThreadTable::OnStart(uint32_t slot, uint64_t tid, uint64_t ts) {
+uint32_t ThreadTable::OnStart(uint32_t slot, uint64_t tid, uint32_t serial, uint64_t handle, uint64_t ts) {
   if (slot >= by_slot_.size()) by_slot_.resize(slot + 1, 0);
+  auto known = by_serial_.find(serial);
+  if (serial != 0 && known != by_serial_.end()) {
+    // The same thread again (it allocated after its TLS destructors ran).
+    by_slot_[slot] = known->second;
+    return known->second;
+  }
   ThreadRecord r;
   r.tid = tid;
+  r.serial = serial;
+  r.handle = handle;
   r.start_ts = ts;
-  threads_.push_back(r);
-  by_slot_[slot] = static_cast<uint32_t>(threads_.size() - 1);
-  return by_slot_[slot];
+  threads_.push_back(std::move(r));
+  uint32_t index = static_cast<uint32_t>(threads_.size() - 1);
+  by_slot_[slot] = index;
+  if (serial != 0) by_serial_[serial] = index;
+  if (handle != 0) by_handle_[handle] = index;
+  return index;
+}
+
+void ThreadTable::OnOrigin(uint32_t slot, uint64_t start_routine, uint32_t parent_serial, const StackRecord* creator) {
+  uint32_t t = ThreadOfSlot(slot);
+  if (t == 0) return;
+  ThreadRecord& r = threads_[t];
+  r.created_by_hook = true;
+  r.start_routine = start_routine;
+  r.creator = creator;
+  auto p = by_serial_.find(parent_serial);
+  r.parent = p != by_serial_.end() ? p->second : 0;
+}
+
+void ThreadTable::OnAttr(uint32_t slot, uint64_t stack_size, bool detached) {
+  uint32_t t = ThreadOfSlot(slot);
+  if (t == 0) return;
+  threads_[t].stack_size = stack_size;
+  threads_[t].detached |= detached;
 }
 
 void ThreadTable::OnExit(uint32_t slot, uint64_t ts) {
@@ -19,6 +49,31 @@ void ThreadTable::OnExit(uint32_t slot, uint64_t ts) {
   threads_[t].exited = true;
   threads_[t].exit_ts = ts;
   by_slot_[slot] = 0;
+}
+
+uint32_t ThreadTable::ByHandle(uint64_t handle) const {
+  auto it = by_handle_.find(handle);
+  return it != by_handle_.end() ? it->second : 0;
+}
+
+void ThreadTable::OnJoin(uint64_t handle) {
+  if (uint32_t t = ByHandle(handle)) threads_[t].joined = true;
+}
+
+void ThreadTable::OnDetach(uint64_t handle) {
+  if (uint32_t t = ByHandle(handle)) threads_[t].detached = true;
+}
+
+void ThreadTable::OnName(uint64_t handle, std::string name) {
+  if (uint32_t t = ByHandle(handle)) threads_[t].name = std::move(name);
+}
+
+void ThreadTable::Account(uint32_t t, int64_t live_bytes, int64_t live_blocks, uint64_t new_bytes) {
+  if (t >= threads_.size()) return;
+  ThreadRecord& r = threads_[t];
+  r.live_bytes = static_cast<uint64_t>(static_cast<int64_t>(r.live_bytes) + live_bytes);
+  r.live_blocks = static_cast<uint64_t>(static_cast<int64_t>(r.live_blocks) + live_blocks);
+  r.alloc_bytes += new_bytes;
 }
 
 }  // namespace memtrace

@@ -1,33 +1,61 @@
-// The threads the flusher has seen: one record per thread lifetime, created
-// by the thread's first event and closed by its exit event. Thread index 0 is
-// reserved for events that arrive on a slot with no known owner.
+// The threads the flusher has seen: one record per thread, from its first
+// event (or its creation through our pthread_create hook) to its exit, with
+// its origin (parent, creation stack, start routine, stack size), its fate
+// (joined, detached, exited) and the memory it allocated that is still live.
+// Index 0 is reserved for events whose thread is unknown.
 #ifndef MEMTRACE_SRC_FLUSH_THREAD_TABLE_H_
 #define MEMTRACE_SRC_FLUSH_THREAD_TABLE_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "src/capture/stack_depot.h"
 
 namespace memtrace {
 
 struct ThreadRecord {
   uint64_t tid = 0;
-  uint64_t start_ts = 0;
-  uint64_t exit_ts = 0;
-  bool exited = false;
+  uint32_t serial = 0;
+  uint64_t handle = 0;  // pthread_t
+  std::string name;
+  uint32_t parent = 0;  // thread index; 0: unknown (main thread, or created before tracing)
+  bool created_by_hook = false;
+  const StackRecord* creator = nullptr;  // where pthread_create was called
+  uint64_t start_routine = 0;
+  uint64_t stack_size = 0;
+  uint64_t start_ts = 0, exit_ts = 0;
+  bool exited = false, joined = false, detached = false;
+  uint64_t live_bytes = 0, live_blocks = 0, alloc_bytes = 0;
 };
 
 class ThreadTable {
  public:
   ThreadTable() { threads_.emplace_back(); }
-  uint32_t OnStart(uint32_t slot, uint64_t tid, uint64_t ts);
+
+  uint32_t OnStart(uint32_t slot, uint64_t tid, uint32_t serial, uint64_t handle, uint64_t ts);
+  void OnOrigin(uint32_t slot, uint64_t start_routine, uint32_t parent_serial, const StackRecord* creator);
+  void OnAttr(uint32_t slot, uint64_t stack_size, bool detached);
   void OnExit(uint32_t slot, uint64_t ts);
+  void OnJoin(uint64_t handle);
+  void OnDetach(uint64_t handle);
+  void OnName(uint64_t handle, std::string name);
+  // Memory attributed to thread `t`: live bytes/blocks change, and newly
+  // allocated bytes.
+  void Account(uint32_t t, int64_t live_bytes, int64_t live_blocks, uint64_t new_bytes);
+
   // The thread currently owning `slot` (0 if unknown).
   uint32_t ThreadOfSlot(uint32_t slot) const { return slot < by_slot_.size() ? by_slot_[slot] : 0; }
   const std::vector<ThreadRecord>& threads() const { return threads_; }
 
  private:
+  uint32_t ByHandle(uint64_t handle) const;
+
   std::vector<ThreadRecord> threads_;
   std::vector<uint32_t> by_slot_;
+  absl::flat_hash_map<uint32_t, uint32_t> by_serial_;
+  absl::flat_hash_map<uint64_t, uint32_t> by_handle_;  // the latest thread with that handle
 };
 
 }  // namespace memtrace

@@ -27,6 +27,20 @@ std::string Quote(const std::string& s) {
 
 std::string OrNull(const std::string& s) { return s.empty() ? "null" : Quote(s); }
 
+std::string FramesJson(const std::vector<Frame>& frames) {
+  std::string out = "[";
+  for (size_t k = 0; k < frames.size(); ++k) {
+    const Frame& f = frames[k];
+    out += fmt::format(
+        "{}{{\"function\": {}, \"file\": {}, \"line\": {}, \"module\": {}, \"offset\": {}, \"inlined\": {}}}",
+        k == 0 ? "" : ", ", OrNull(f.function), OrNull(f.file), f.line > 0 ? fmt::format("{}", f.line) : "null",
+        Quote(f.module), f.offset, f.inlined ? "true" : "false");
+  }
+  return out + "]";
+}
+
+std::string Seconds(double s) { return s < 0 ? "null" : fmt::format("{:.3f}", s); }
+
 std::string Stats(const SiteStats& st) {
   return fmt::format(
       "\"live_bytes\": {}, \"live_blocks\": {}, \"allocs\": {}, \"frees\": {}, \"alloc_bytes\": {}, "
@@ -52,7 +66,13 @@ std::string RenderJsonReport(const ReportDoc& d) {
   for (int sp = 0; sp < kSpaceCount; ++sp) {
     out += fmt::format("{}\"{}\": {{{}}}", sp == 0 ? "" : ", ", SpaceName(static_cast<Space>(sp)), Stats(t.spaces[sp]));
   }
-  out += "}},\n \"sites\": [";
+  const ThreadTotals& tt = d.thread_totals;
+  out += fmt::format(
+      "}},\n  \"exited_thread_live_bytes\": {},\n  \"threads\": {{\"seen\": {}, \"alive\": {}, \"exited\": {}, "
+      "\"exited_unjoined\": {}, \"orphans\": {}, \"unjoined_stack_bytes\": {}, \"listed\": {}, \"omitted\": {}}}}},\n",
+      tt.exited_thread_live_bytes, tt.seen, tt.alive, tt.exited, tt.exited_unjoined, tt.orphans,
+      tt.unjoined_stack_bytes, tt.listed, tt.omitted);
+  out += " \"sites\": [";
   for (size_t i = 0; i < d.sites.size(); ++i) {
     const DocSite& site = d.sites[i];
     out += i == 0 ? "\n  " : ",\n  ";
@@ -66,17 +86,57 @@ std::string RenderJsonReport(const ReportDoc& d) {
       }
       out += "], ";
     }
-    out += "\"frames\": [";
-    for (size_t k = 0; k < site.frames.size(); ++k) {
-      const Frame& f = site.frames[k];
-      out += fmt::format(
-          "{}{{\"function\": {}, \"file\": {}, \"line\": {}, \"module\": {}, \"offset\": {}, \"inlined\": {}}}",
-          k == 0 ? "" : ", ", OrNull(f.function), OrNull(f.file), f.line > 0 ? fmt::format("{}", f.line) : "null",
-          Quote(f.module), f.offset, f.inlined ? "true" : "false");
+    out += "\"threads\": [";
+    for (size_t k = 0; k < site.threads.size(); ++k) {
+      out += fmt::format("{}{{\"tid\": {}, \"live_bytes\": {}}}", k == 0 ? "" : ", ", site.threads[k].first,
+                         site.threads[k].second);
     }
-    out += "]}";
+    out += "], \"frames\": " + FramesJson(site.frames) + "}";
   }
-  out += "],\n \"modules\": [";
+  out += "],\n \"threads\": [";
+  for (size_t i = 0; i < d.threads.size(); ++i) {
+    const ThreadEntry& e = d.threads[i].entry;
+    out += fmt::format(
+        "{}{{\"tid\": {}, \"serial\": {}, \"name\": {}, \"state\": \"{}\", \"main\": {}, \"parent_tid\": {}, "
+        "\"orphan\": {}, \"detached\": {}, \"joined\": {}, \"creator\": {}, \"start_routine\": {}, \"openmp\": {}, "
+        "\"stack_size\": {}, \"created\": {}, \"exited\": {}, \"live_bytes\": {}, \"live_blocks\": {}, "
+        "\"alloc_bytes\": {}}}",
+        i == 0 ? "\n  " : ",\n  ", e.tid, e.serial, Quote(e.name), e.state, e.main ? "true" : "false",
+        e.parent_tid != 0 ? fmt::format("{}", e.parent_tid) : "null", e.orphan ? "true" : "false",
+        e.detached ? "true" : "false", e.joined ? "true" : "false",
+        d.threads[i].creator_index >= 0 ? fmt::format("{}", d.threads[i].creator_index) : "null",
+        OrNull(d.threads[i].start_routine), OrNull(d.threads[i].openmp), e.stack_size, Seconds(e.created_s),
+        Seconds(e.exited_s), e.live_bytes, e.live_blocks, e.alloc_bytes);
+  }
+  out += "],\n \"by_creator\": [";
+  for (size_t i = 0; i < d.creators.size(); ++i) {
+    const DocCreator& c = d.creators[i];
+    out += fmt::format(
+        "{}{{\"threads_created\": {}, \"threads_alive\": {}, \"threads_exited\": {}, \"threads_exited_unjoined\": {}, "
+        "\"live_bytes\": {}, \"exited_live_bytes\": {}, \"exited_by_site\": [",
+        i == 0 ? "\n  " : ",\n  ", c.stats.created, c.stats.alive, c.stats.exited, c.stats.exited_unjoined,
+        c.stats.live_bytes, c.stats.exited_live_bytes);
+    for (size_t k = 0; k < c.exited_by_site.size(); ++k) {
+      out += fmt::format("{}{{\"stack_id\": {}, \"space\": \"{}\", \"live_bytes\": {}}}", k == 0 ? "" : ", ",
+                         c.exited_by_site[k].stack_id, c.exited_by_site[k].space, c.exited_by_site[k].live_bytes);
+    }
+    out += "], \"creator_frames\": " + FramesJson(c.frames) + "}";
+  }
+  const DocOpenMP& omp = d.openmp;
+  out += fmt::format(
+      "],\n \"openmp\": {{\"pools\": {}, \"host_threads\": {}, \"hosts_exited\": {}, \"workers\": {}, "
+      "\"workers_alive\": {}, \"worker_live_bytes\": {}, \"team_live_bytes\": {}, \"pools_detail\": [",
+      omp.pools.size(), omp.pools.size(), omp.hosts_exited, omp.workers, omp.workers_alive, omp.worker_live_bytes,
+      omp.team_live_bytes);
+  for (size_t i = 0; i < omp.pools.size(); ++i) {
+    const DocOpenMP::Pool& p = omp.pools[i];
+    out += fmt::format(
+        "{}{{\"host_tid\": {}, \"host_state\": \"{}\", \"host_live_bytes\": {}, \"workers\": {}, "
+        "\"workers_alive\": {}, \"worker_live_bytes\": {}, \"runtime\": \"{}\"}}",
+        i == 0 ? "" : ", ", p.host_tid, p.host_state, p.host_live_bytes, p.workers, p.workers_alive,
+        p.worker_live_bytes, p.runtime);
+  }
+  out += "]},\n \"modules\": [";
   for (size_t i = 0; i < d.modules.size(); ++i) {
     out += fmt::format("{}{{\"path\": {}, \"build_id\": {}}}", i == 0 ? "" : ", ", Quote(d.modules[i].path),
                        OrNull(d.modules[i].build_id));

@@ -22,7 +22,40 @@ struct DocSite {
   int64_t growth_bytes = 0;   // live bytes since the previous report
   int64_t growth_blocks = 0;
   std::vector<FileShare> files;
+  std::vector<std::pair<uint64_t, uint64_t>> threads;  // (tid, live bytes), most first
   std::vector<Frame> frames;  // frame 0: the code that asked for memory
+};
+
+struct DocThread {
+  ThreadEntry entry;  // entry.creator is not used by renderers
+  int64_t creator_index = -1;  // into ReportDoc::creators
+  std::string start_routine;  // symbolized
+  std::string openmp;         // "libgomp" / "libomp" for an OpenMP worker, else empty
+};
+
+struct DocCreator {
+  CreatorEntry stats;  // stats.creator / exited_by_site stacks are not used by renderers
+  std::vector<Frame> frames;  // empty: not created through pthread_create while traced
+  struct BySite {
+    int64_t stack_id;
+    std::string space;
+    uint64_t live_bytes;
+  };
+  std::vector<BySite> exited_by_site;
+};
+
+// OpenMP worker pools: workers grouped under the host thread that created
+// them (libgomp keeps one pool per host thread).
+struct DocOpenMP {
+  struct Pool {
+    uint64_t host_tid = 0;
+    std::string host_state;
+    uint64_t host_live_bytes = 0;
+    uint64_t workers = 0, workers_alive = 0, worker_live_bytes = 0;
+    std::string runtime;
+  };
+  std::vector<Pool> pools;
+  uint64_t hosts_exited = 0, workers = 0, workers_alive = 0, worker_live_bytes = 0, team_live_bytes = 0;
 };
 
 struct ReportDoc {
@@ -37,6 +70,10 @@ struct ReportDoc {
   std::vector<ModuleInfo> modules;
   TracerStats tracer;
   std::vector<TimelinePoint> timeline;
+  std::vector<DocThread> threads;
+  std::vector<DocCreator> creators;
+  ThreadTotals thread_totals;
+  DocOpenMP openmp;
 };
 
 ReportDoc BuildReportDoc(const Snapshot& snapshot, Symbolizer& symbolizer);

@@ -26,6 +26,54 @@ struct SiteEntry {
   std::vector<FileShare> files;  // file mappings: bytes per file
   int64_t growth_bytes = 0;      // live bytes/blocks since the previous report
   int64_t growth_blocks = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> threads;  // (tid, live bytes), most first
+};
+
+struct ThreadEntry {
+  uint64_t tid = 0;
+  uint32_t serial = 0;
+  std::string name;
+  const char* state = "alive";  // "alive", "exited", "exited_unjoined"
+  uint64_t parent_tid = 0;      // 0: unknown (the main thread, or created before tracing)
+  bool orphan = false;          // alive, and its creator has exited
+  bool main = false;
+  bool detached = false, joined = false;
+  const StackRecord* creator = nullptr;  // where pthread_create was called
+  uint64_t start_routine = 0;
+  uint64_t stack_size = 0;
+  double created_s = 0, exited_s = -1;  // seconds since tracing began; -1: alive
+  uint64_t live_bytes = 0, live_blocks = 0, alloc_bytes = 0;
+};
+
+// Threads grouped by the call site that created them.
+struct CreatorEntry {
+  const StackRecord* creator = nullptr;  // null: not created through pthread_create while traced
+  uint64_t created = 0, alive = 0, exited = 0, exited_unjoined = 0;
+  uint64_t live_bytes = 0, exited_live_bytes = 0;
+  // Live memory of this creator's exited threads, by allocation site.
+  struct BySite {
+    const StackRecord* stack;
+    Space space;
+    uint64_t live_bytes;
+  };
+  std::vector<BySite> exited_by_site;
+};
+
+// Threads that share a start routine and a parent (e.g. one OpenMP pool):
+// complete counts, whether or not each thread is listed.
+struct ThreadGroup {
+  uint64_t start_routine = 0;
+  uint64_t parent_tid = 0;
+  const char* parent_state = "exited";  // "alive", "exited", "exited_unjoined"
+  uint64_t parent_live_bytes = 0;
+  uint64_t threads = 0, alive = 0, live_bytes = 0;
+};
+
+struct ThreadTotals {
+  uint64_t seen = 0, alive = 0, exited = 0, exited_unjoined = 0, orphans = 0;
+  uint64_t unjoined_stack_bytes = 0;       // stacks of exited, unjoined threads: never reclaimed
+  uint64_t exited_thread_live_bytes = 0;   // live memory allocated by threads that have exited
+  uint64_t listed = 0, omitted = 0;        // `threads` lists at most kMaxListedThreads
 };
 
 // One point of the timeline: tracked memory next to what the OS and glibc
@@ -79,7 +127,13 @@ struct Snapshot {
   std::vector<SiteEntry> sites;  // sites with live bytes (or all), by live bytes descending
   TracerStats tracer;
   std::vector<TimelinePoint> timeline;
+  std::vector<ThreadEntry> threads;  // alive, unjoined, or holding memory; most memory first
+  std::vector<CreatorEntry> creators;  // most live memory first
+  std::vector<ThreadGroup> groups;     // threads created through pthread_create, by (routine, parent)
+  ThreadTotals thread_totals;
 };
+
+inline constexpr size_t kMaxListedThreads = 2000;
 
 }  // namespace memtrace
 

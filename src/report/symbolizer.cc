@@ -164,6 +164,31 @@ const std::vector<Frame>& Symbolizer::Symbolize(uintptr_t return_address) {
   return frames;
 }
 
+std::string Symbolizer::FunctionAt(uintptr_t addr) {
+  if (addr == 0) return {};
+  Dwfl_Module* m = impl_->dwfl != nullptr ? dwfl_addrmodule(impl_->dwfl, addr) : nullptr;
+  if (m != nullptr) {
+    if (const char* name = dwfl_module_addrname(m, addr)) return Demangle(name);
+  }
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(addr), &info) != 0 && info.dli_sname != nullptr) return Demangle(info.dli_sname);
+  return {};
+}
+
+std::string Symbolizer::ModuleAt(uintptr_t addr) {
+  if (addr == 0) return {};
+  Dwfl_Module* m = impl_->dwfl != nullptr ? dwfl_addrmodule(impl_->dwfl, addr) : nullptr;
+  if (m != nullptr) {
+    const char* mainfile = nullptr;
+    const char* name = dwfl_module_info(m, nullptr, nullptr, nullptr, nullptr, nullptr, &mainfile, nullptr);
+    if (mainfile != nullptr) return mainfile;
+    if (name != nullptr) return name;
+  }
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(addr), &info) != 0 && info.dli_fname != nullptr) return info.dli_fname;
+  return {};
+}
+
 std::vector<Frame> SymbolizeStack(const StackRecord* stack, Symbolizer& symbolizer) {
   std::vector<Frame> out;
   if (stack == nullptr) return out;

@@ -38,6 +38,11 @@ class Symbolizer {
 
   // Frames for one return address, innermost (inlined) call first.
   const std::vector<Frame>& Symbolize(uintptr_t return_address);
+  // The function that starts exactly at (or contains) `addr`, e.g. a thread's
+  // start routine; empty when unknown.
+  std::string FunctionAt(uintptr_t addr);
+  // The path of the module holding `addr`; empty when unknown.
+  std::string ModuleAt(uintptr_t addr);
   // Every module that Symbolize has named, in first-use order.
   const std::vector<ModuleInfo>& modules() const { return modules_; }
 

@@ -87,6 +87,35 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
       }
     }
   }
+  const ThreadTotals& tt = d.thread_totals;
+  if (tt.seen > 1) {
+    add("");
+    add("== Threads ==");
+    add(fmt::format("  {} threads seen: {} alive, {} exited ({} exited without join or detach, keeping {} of stack), "
+                    "{} orphans (alive, creator exited)",
+                    tt.seen, tt.alive, tt.exited, tt.exited_unjoined, HumanBytes(tt.unjoined_stack_bytes), tt.orphans));
+    add(fmt::format("  live memory allocated by threads that have exited: {}", HumanBytes(tt.exited_thread_live_bytes)));
+    const DocOpenMP& omp = d.openmp;
+    if (!omp.pools.empty()) {
+      add(fmt::format("  OpenMP: {} pools created by {} distinct host threads, {} of which have exited; {} held by "
+                      "their {} workers ({} alive), {} by the whole teams",
+                      omp.pools.size(), omp.pools.size(), omp.hosts_exited, HumanBytes(omp.worker_live_bytes),
+                      omp.workers, omp.workers_alive, HumanBytes(omp.team_live_bytes)));
+    }
+    size_t shown_creators = 0;
+    for (const DocCreator& c : d.creators) {
+      if (shown_creators++ == 5) break;
+      std::string where = c.frames.empty() ? std::string("(not created through pthread_create while traced: the main "
+                                                         "thread, or threads older than the tracer)")
+                                           : FrameLine(c.frames[0]);
+      add("");
+      add(fmt::format("  created by {}", where));
+      for (size_t k = 1; k < c.frames.size() && k < 4; ++k) add(fmt::format("           {}", FrameLine(c.frames[k])));
+      add(fmt::format("    {} threads ({} alive, {} exited, {} unjoined); live {}, of which {} held by exited threads",
+                      c.stats.created, c.stats.alive, c.stats.exited, c.stats.exited_unjoined,
+                      HumanBytes(c.stats.live_bytes), HumanBytes(c.stats.exited_live_bytes)));
+    }
+  }
   if (!d.timeline.empty()) {
     add("");
     add("== Timeline (last points) ==");

@@ -7,7 +7,8 @@ from mtharness import LIB
 
 ALLOWED = {"malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "posix_memalign", "aligned_alloc",
            "valloc", "pvalloc", "malloc_usable_size", "mmap", "mmap64", "munmap", "mremap", "sigaction",
-           "signal"}
+           "signal", "pthread_create", "pthread_join", "pthread_tryjoin_np", "pthread_timedjoin_np",
+           "pthread_clockjoin_np", "pthread_detach", "pthread_setname_np", "prctl"}
 
 
 class ExportsTest(unittest.TestCase):

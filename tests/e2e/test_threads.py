@@ -1,7 +1,23 @@
-"""Thread churn and exit with running threads."""
+"""Thread lifetime attribution: memory held by exited threads by creator and
+allocation site, unjoined threads and their stacks, orphans, names; OpenMP
+pools per host thread (libgomp), including the cgo pattern."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
 import unittest
 
-from mtharness import fixture, run_traced, sites_with_frame0
+from mtharness import CLI, LIB, clean_env, fixture, load, run_traced, sites_with_frame0
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OMP_ENV = {"OMP_DYNAMIC": "false", "OMP_WAIT_POLICY": "passive"}
+
+
+def creator_with(report, function):
+    found = [c for c in report["by_creator"] if any(f["function"] == function for f in c["creator_frames"])]
+    assert len(found) == 1, (function, [[f["function"] for f in c["creator_frames"][:3]] for c in report["by_creator"]])
+    return found[0]
 
 
 class ThreadChurnTest(unittest.TestCase):
@@ -18,15 +34,146 @@ class ThreadChurnTest(unittest.TestCase):
         self.assertEqual(report["tracer"]["dropped_events"], 0)
         self.assertEqual(report["tracer"]["untraced_threads"], 0)
         self.assertGreaterEqual(report["tracer"]["threads"], truth["threads"] + 1)
-        # busy_worker's blocks are freed right after allocation; at most one
-        # per thread can be caught live by the exit.
+        self.assertGreaterEqual(report["totals"]["threads"]["seen"], truth["threads"] + 1)
+        # Every leaked block is held by an exited thread of churn_worker's creator.
+        from_main = [c for c in report["by_creator"] if c["creator_frames"] and c["creator_frames"][0]["function"] == "main"]
+        self.assertGreaterEqual(sum(c["threads_created"] for c in from_main), truth["threads"] + 2)
         busy = sites_with_frame0(report, "busy_worker")
         self.assertLessEqual(sum(s["live_blocks"] for s in busy), 2)
-        # Everything else live is glibc's thread-stack cache (DTVs).
         for s in report["sites"]:
             if s not in leak and s not in busy:
                 fns = " ".join(f["function"] or "" for f in s["frames"])
                 self.assertIn("pthread_create", fns, s)
+
+
+class PthreadLifetimeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.result = run_traced([fixture("threads_fixture")])
+
+    def test_exited_bytes_and_unjoined_per_creator(self):
+        r = self.result
+        self.assertEqual(r.returncode, 0, r.stderr)
+        truth = r.expectations("threads")[0]
+        report = r.report
+        a = creator_with(report, "spawn_group_a")
+        self.assertEqual((a["threads_created"], a["threads_exited"], a["threads_alive"]), (6, 6, 0))
+        self.assertEqual(a["threads_exited_unjoined"], truth["group_a_unjoined"])
+        self.assertEqual(a["exited_live_bytes"], truth["group_a_exited_bytes"])
+        b = creator_with(report, "spawn_group_b")
+        self.assertEqual((b["threads_created"], b["threads_exited"]), (4, 4))
+        self.assertEqual(b["threads_exited_unjoined"], truth["group_b_unjoined"])
+        self.assertEqual(b["exited_live_bytes"], truth["group_b_exited_bytes"])
+        # ... by allocation site: all of it from leak_and_exit's malloc.
+        leak_site = sites_with_frame0(report, "leak_and_exit")
+        self.assertEqual(len(leak_site), 1)
+        by_site = {e["stack_id"]: e["live_bytes"] for e in a["exited_by_site"]}
+        self.assertEqual(by_site[leak_site[0]["stack_id"]], truth["group_a_exited_bytes"])
+        # The site knows its threads.
+        self.assertEqual(sum(t["live_bytes"] for t in leak_site[0]["threads"]),
+                         truth["group_a_exited_bytes"] + truth["group_b_exited_bytes"])
+        self.assertEqual(len(leak_site[0]["threads"]), 10)
+
+    def test_states_stacks_orphans_names(self):
+        truth = self.result.expectations("threads")[0]
+        report = self.result.report
+        totals = report["totals"]["threads"]
+        self.assertEqual(totals["exited_unjoined"], 4)
+        unjoined = [t for t in report["threads"] if t["state"] == "exited_unjoined"]
+        self.assertEqual(len(unjoined), 4)
+        self.assertEqual(totals["unjoined_stack_bytes"], sum(t["stack_size"] for t in unjoined))
+        detached_b = [t for t in report["threads"] if t["stack_size"] == truth["group_b_stack"]]
+        self.assertEqual(len(detached_b), 2)
+        self.assertTrue(all(t["detached"] and t["state"] == "exited" for t in detached_b))
+        self.assertEqual(totals["orphans"], 1)
+        orphan = [t for t in report["threads"] if t["orphan"]]
+        self.assertEqual(orphan[0]["tid"], truth["orphan_tid"])
+        self.assertEqual(orphan[0]["live_bytes"], truth["orphan_bytes"])
+        self.assertEqual(orphan[0]["start_routine"], "orphan")
+        parked = [t for t in report["threads"] if t["name"] == "parked-worker"]
+        self.assertEqual(len(parked), 1)
+        self.assertEqual((parked[0]["state"], parked[0]["live_bytes"]), ("alive", truth["parked_bytes"]))
+        main = [t for t in report["threads"] if t["main"]]
+        self.assertEqual(len(main), 1)
+        self.assertEqual(report["totals"]["exited_thread_live_bytes"],
+                         sum(c["exited_live_bytes"] for c in report["by_creator"]))
+
+
+class OpenMPTest(unittest.TestCase):
+    def check(self, variant):
+        run = run_traced([fixture("omp_reloads"), "5", variant], env=OMP_ENV)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        truth = run.expectations("openmp")[0]
+        R, T, S = truth["reloads"], truth["team"], truth["bytes_each"]
+        report = run.report
+        omp = report["openmp"]
+        self.assertEqual(omp["pools"], R)
+        self.assertEqual(omp["host_threads"], R)
+        self.assertEqual(omp["workers"], R * (T - 1))
+        for pool in omp["pools_detail"]:
+            self.assertEqual(pool["workers"] + 1, T)  # the team: workers and their host
+            self.assertEqual(pool["runtime"], "libgomp")
+        # R*T*S bytes where team members allocate, one block per team member
+        # (two sites: reached from the host's GOMP_parallel and from the
+        # workers' start routine).
+        sites = sites_with_frame0(report, "team_member_work")
+        self.assertEqual(sum(s["live_bytes"] for s in sites), R * T * S)
+        self.assertEqual(sum(s["live_blocks"] for s in sites), R * T)
+        self.assertEqual(sum(len(s["threads"]) for s in sites), R * T)
+        # The workers' share is attributed to libgomp's worker creation.
+        workers = creator_with(report, "GOMP_parallel")
+        self.assertEqual(workers["threads_created"], R * (T - 1))
+        ids = {s["stack_id"] for s in sites}
+        exited_at_site = sum(e["live_bytes"] for e in workers["exited_by_site"] if e["stack_id"] in ids)
+        return omp, workers, exited_at_site, (R, T, S)
+
+    def test_hosts_exit(self):
+        omp, workers, exited_at_site, (R, T, S) = self.check("exit")
+        self.assertEqual(omp["hosts_exited"], R)
+        self.assertEqual(omp["workers_alive"], 0)
+        self.assertEqual(workers["threads_exited"], R * (T - 1))
+        self.assertEqual(exited_at_site, R * (T - 1) * S)
+
+    def test_hosts_parked(self):
+        omp, workers, exited_at_site, (R, T, S) = self.check("parked")
+        self.assertEqual(omp["hosts_exited"], 0)
+        self.assertEqual(omp["workers_alive"], R * (T - 1))
+        self.assertEqual(exited_at_site, 0)
+        self.assertEqual(workers["live_bytes"], omp["worker_live_bytes"])
+
+
+class GoOpenMPTest(unittest.TestCase):
+    def test_pools_per_go_os_thread(self):
+        work = tempfile.mkdtemp(prefix="memtrace_goomp_")
+        try:
+            src = os.path.join(work, "src")
+            shutil.copytree(os.path.join(HERE, "go_omp"), src)
+            env = clean_env({"GOCACHE": os.path.join(work, "cache"), "GOPATH": os.path.join(work, "gopath"),
+                             "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "1"})
+            binary = os.path.join(work, "gomp")
+            subprocess.run(["go", "build", "-o", binary, "."], cwd=src, env=env, check=True)
+            out = os.path.join(work, "snap.%n.json")
+            r = subprocess.run([CLI, "run", "--interval", "150ms", "--output", out, "--", binary],
+                               env=clean_env(dict(OMP_ENV, MEMTRACE_LIB=LIB)), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            team, size = (int(x) for x in r.stdout.decode().split()[1::2])
+            files = sorted((f for f in os.listdir(work) if f.startswith("snap.")), key=lambda f: int(f.split(".")[1]))
+            report = load(os.path.join(work, files[-1]))
+            self.assertEqual(report["reason"], "interval")  # Go ends through exit_group
+            omp = report["openmp"]
+            self.assertGreaterEqual(omp["pools"], 2)  # goroutines ran on several OS threads
+            hosts = {p["host_tid"] for p in omp["pools_detail"]}
+            self.assertEqual(len(hosts), omp["pools"])  # one pool per Go OS thread
+            for p in omp["pools_detail"]:
+                self.assertEqual(p["workers"] + 1, team)
+            sites = sites_with_frame0(report, "omp_team_member")
+            # Every team member (workers, and each Go thread that hosted a team) keeps one buffer.
+            self.assertEqual(sum(s["live_bytes"] for s in sites), (omp["workers"] + omp["pools"]) * size)
+            go_threads = {t["tid"] for t in report["threads"] if t["tid"] in hosts}
+            self.assertEqual(go_threads, hosts)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ TEST(HeapTableTest, TracksLiveBytesPerSite) {
   const StackRecord* a = depot.Intern(fa, 1);
   const StackRecord* b = depot.Intern(fb, 1);
   SiteTable sites;
-  HeapTable t(&sites);
+  ThreadTable threads;
+  threads.OnStart(0, 100, 1, 0, 0);
+  threads.OnStart(1, 200, 2, 0, 0);
+  HeapTable t(&sites, &threads);
   t.OnAlloc(0x100, 10, a, 1, 1);
   t.OnAlloc(0x200, 20, a, 1, 2);
   t.OnAlloc(0x300, 300, b, 2, 3);
@@ -36,13 +39,19 @@ TEST(HeapTableTest, TracksLiveBytesPerSite) {
   EXPECT_EQ(sites.site(sites.SiteFor(b, Space::kHeap)).live_bytes, 307u);
   EXPECT_EQ(t.live().at(0x200).size, 7u);
   EXPECT_EQ(t.live().at(0x200).thread, 2u);
+  // Per thread: thread 1 keeps 10 bytes (allocated 30), thread 2 keeps 307.
+  EXPECT_EQ(threads.threads()[1].live_bytes, 10u);
+  EXPECT_EQ(threads.threads()[1].alloc_bytes, 30u);
+  EXPECT_EQ(threads.threads()[2].live_bytes, 307u);
+  EXPECT_EQ(threads.threads()[2].live_blocks, 2u);
   // Same stack, other space: another site.
   EXPECT_NE(sites.SiteFor(a, Space::kAnonMmap), sa);
 }
 
 TEST(HeapTableTest, UnmatchedReplacedAndTracerBlocksAreCountedNotGuessed) {
   SiteTable sites;
-  HeapTable t(&sites);
+  ThreadTable threads;
+  HeapTable t(&sites, &threads);
   t.OnFree(0x999);
   EXPECT_EQ(t.counters().unmatched_frees, 1u);
   t.OnAlloc(0x100, 10, nullptr, 0, 1);

@@ -28,7 +28,8 @@ class MappingTableTest : public ::testing::Test {
 
   const StackRecord* stacks_[4];
   SiteTable sites_;
-  MappingTable maps_{&sites_, kPage};
+  ThreadTable threads_;
+  MappingTable maps_{&sites_, &threads_, kPage};
 };
 
 TEST_F(MappingTableTest, PartialUnmapsKeepTheSite) {
