@@ -75,30 +75,40 @@ MEMTRACE_EXPORT int pthread_create(pthread_t* out, const pthread_attr_t* attr, v
   }
   memtrace::ThreadSlot* s = memtrace::CaptureEnter();
   if (s == nullptr) return create(out, attr, routine, arg);
+  const memtrace::StackRecord* creator = memtrace::CaptureStack();
+  uint32_t parent = memtrace::CaptureThreadSerial();
   auto* birth = static_cast<ThreadBirth*>(real::fn.malloc(sizeof(ThreadBirth)));  // ours: never traced
-  if (birth != nullptr) {
-    birth->routine = routine;
-    birth->arg = arg;
-    birth->parent_serial = memtrace::CaptureThreadSerial();
-    birth->creator_stack = memtrace::CaptureStack();
-    size_t stack_size = 0;
-    int detach = PTHREAD_CREATE_JOINABLE;
-    pthread_attr_t defaults;
-    if (attr != nullptr) {
-      pthread_attr_getstacksize(attr, &stack_size);
-      pthread_attr_getdetachstate(attr, &detach);
-    } else if (pthread_getattr_default_np(&defaults) == 0) {
-      pthread_attr_getstacksize(&defaults, &stack_size);
-      pthread_attr_destroy(&defaults);
-    }
-    birth->stack_size = stack_size;
-    birth->detached = detach == PTHREAD_CREATE_DETACHED;
-  }
   memtrace::CaptureLeave(s);
-  // The real call's own allocations (the thread's TLS) are traced as usual.
   if (birth == nullptr) return create(out, attr, routine, arg);
+  birth->routine = routine;
+  birth->arg = arg;
+  birth->serial = memtrace::CaptureNewThreadSerial();
+  size_t stack_size = 0;
+  int detach = PTHREAD_CREATE_JOINABLE;
+  pthread_attr_t defaults;
+  if (attr != nullptr) {
+    pthread_attr_getstacksize(attr, &stack_size);
+    pthread_attr_getdetachstate(attr, &detach);
+  } else if (pthread_getattr_default_np(&defaults) == 0) {
+    pthread_attr_getstacksize(&defaults, &stack_size);
+    pthread_attr_destroy(&defaults);
+  }
+  uint32_t serial = birth->serial;
+  // The real call's own allocations (the thread's TLS) are traced as usual.
   int rc = create(out, attr, &Trampoline, birth);
-  if (rc != 0) real::fn.free(birth);
+  if (rc != 0) {
+    real::fn.free(birth);
+    return rc;
+  }
+  // Recorded before this thread can join or detach the new one.
+  if ((s = memtrace::CaptureEnter()) != nullptr) {
+    uint64_t ts = memtrace::ClockNow();
+    memtrace::CapturePushAux(s, EventKind::kThreadCreated, ts, static_cast<uint64_t>(*out), serial, parent);
+    memtrace::CapturePush(s, EventKind::kThreadOrigin, ts, reinterpret_cast<const void*>(routine), serial, creator);
+    memtrace::CapturePushAux(s, EventKind::kThreadAttr, ts, stack_size,
+                             (static_cast<uint64_t>(serial) << 1) | (detach == PTHREAD_CREATE_DETACHED ? 1 : 0), 0);
+    memtrace::CaptureLeave(s);
+  }
   return rc;
 }
 

@@ -43,7 +43,9 @@ ThreadSlot* RegisterThread() noexcept {
   ThreadState& t = t_state;
   t.slot = s;
   bool first = t.serial == 0;
-  if (first) t.serial = g_next_serial.fetch_add(1, std::memory_order_relaxed);
+  if (first) {
+    t.serial = t.birth != nullptr ? t.birth->serial : g_next_serial.fetch_add(1, std::memory_order_relaxed);
+  }
   s->busy_since.exchange(ClockNow(), std::memory_order_seq_cst);
   PushThreadEvent(s, EventKind::kThreadStart, static_cast<uint64_t>(syscall(SYS_gettid)), t.serial,
                   static_cast<uint64_t>(pthread_self()));
@@ -56,17 +58,6 @@ ThreadSlot* RegisterThread() noexcept {
     memcpy(&lo, name, 7);
     memcpy(&hi, name + 7, 8);
     PushThreadEvent(s, EventKind::kThreadName, static_cast<uint64_t>(pthread_self()), lo, hi);
-  }
-  if (first && t.birth != nullptr) {
-    const ThreadBirth* b = t.birth;
-    Event e;
-    e.ts = ClockNow();
-    e.addr = reinterpret_cast<uintptr_t>(b->routine);
-    e.size = b->parent_serial;
-    e.kind = static_cast<uint64_t>(EventKind::kThreadOrigin);
-    e.stack = b->creator_stack;
-    g_slots.Push(s, e);
-    PushThreadEvent(s, EventKind::kThreadAttr, b->stack_size, b->detached ? kThreadDetachedAtBirth : 0);
   }
   // The key's destructor retires the slot when the thread ends. glibc may
   // calloc here; the guard is set, so that allocation is not traced.
@@ -128,6 +119,8 @@ void CaptureThreadEvent(EventKind kind, uint64_t addr, uint64_t size, uint64_t a
 }
 
 uint32_t CaptureThreadSerial() noexcept { return t_state.serial; }
+
+uint32_t CaptureNewThreadSerial() noexcept { return g_next_serial.fetch_add(1, std::memory_order_relaxed); }
 
 void CaptureMarkInternalThread() noexcept {
   t_state.guard = 1;

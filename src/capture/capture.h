@@ -90,6 +90,18 @@ MEMTRACE_ALWAYS_INLINE void CapturePush(ThreadSlot* s, EventKind kind, uint64_t 
   g_slots.Push(s, e);
 }
 
+// As CapturePush, for events whose extra word is a number (thread events).
+MEMTRACE_ALWAYS_INLINE void CapturePushAux(ThreadSlot* s, EventKind kind, uint64_t ts, uint64_t addr, uint64_t size,
+                                           uint64_t aux) noexcept {
+  Event e;
+  e.ts = ts;
+  e.addr = addr;
+  e.size = size;
+  e.kind = static_cast<uint64_t>(kind);
+  e.aux = aux;
+  g_slots.Push(s, e);
+}
+
 // A block allocated by tracer code running inside a hook on this thread
 // (the guard was set). Recorded so that its free, which glibc may issue
 // later through our hook (dynamic TLS blocks are freed when a thread's stack
@@ -101,6 +113,8 @@ void CaptureTracerAlloc(const void* p) noexcept;
 void CaptureThreadEvent(EventKind kind, uint64_t addr, uint64_t size = 0, uint64_t aux = 0) noexcept;
 // The calling thread's serial (0 before its first event).
 uint32_t CaptureThreadSerial() noexcept;
+// A serial for a thread about to be created.
+uint32_t CaptureNewThreadSerial() noexcept;
 
 // pthread key destructor: the thread's last event, and its slot retires.
 void CaptureThreadExit(void* slot) noexcept;

@@ -27,16 +27,18 @@ enum class EventKind : uint8_t {
                      // after the kRemapFrom in the same ring
   kRemapFromKeep = 11,  // as kRemapFrom/kRemapTo for MREMAP_DONTUNMAP: the old
   kRemapToKeep = 12,    // range stays mapped
-  kThreadOrigin = 13,   // addr: start routine, size: parent's serial, stack:
-                        // where pthread_create was called; right after kThreadStart
-  kThreadAttr = 14,     // addr: stack size, size: kThreadDetachedAtBirth flag
+  kThreadCreated = 13,  // from the creating thread, as pthread_create returns:
+                        // addr: the new thread's handle, size: its serial, aux:
+                        // the creator's serial
+  kThreadOrigin = 14,   // addr: start routine, size: the new thread's serial,
+                        // stack: where pthread_create was called
+  kThreadAttr = 18,     // addr: stack size, size: serial << 1 | detached at birth
   kThreadJoin = 15,     // addr: pthread_t handle of the joined thread
   kThreadDetach = 16,   // addr: pthread_t handle of the detached thread
   kThreadName = 17,     // addr: pthread_t handle; the name's first 7 bytes in
                         // size, the next 8 in aux (15 characters, the kernel's limit)
 };
 
-inline constexpr uint64_t kThreadDetachedAtBirth = 1;
 
 struct Event {
   uint64_t ts;  // ClockNow(), see clock.h

@@ -28,14 +28,12 @@ struct ThreadState {
   const struct ThreadBirth* birth;
 };
 
-// What a thread created through our pthread_create hook knows of its origin.
+// Handed by our pthread_create hook to the new thread: what to run, and the
+// serial its creator assigned it (the creator records the thread's origin).
 struct ThreadBirth {
   void* (*routine)(void*);
   void* arg;
-  uint32_t parent_serial;
-  const struct StackRecord* creator_stack;
-  uint64_t stack_size;
-  bool detached;
+  uint32_t serial;
 };
 
 extern __thread ThreadState t_state MEMTRACE_TLS_IE;

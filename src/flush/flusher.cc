@@ -180,11 +180,14 @@ void Flusher::OnEvent(uint32_t slot, const Event& e) {
     case EventKind::kThreadStart:
       threads_.OnStart(slot, e.addr, static_cast<uint32_t>(e.size), e.aux, e.ts);
       break;
+    case EventKind::kThreadCreated:
+      threads_.OnCreated(e.addr, static_cast<uint32_t>(e.size), static_cast<uint32_t>(e.aux), e.ts);
+      break;
     case EventKind::kThreadOrigin:
-      threads_.OnOrigin(slot, e.addr, static_cast<uint32_t>(e.size), e.stack);
+      threads_.OnOrigin(static_cast<uint32_t>(e.size), e.addr, e.stack);
       break;
     case EventKind::kThreadAttr:
-      threads_.OnAttr(slot, e.addr, (e.size & kThreadDetachedAtBirth) != 0);
+      threads_.OnAttr(static_cast<uint32_t>(e.size >> 1), e.addr, (e.size & 1) != 0);
       break;
     case EventKind::kThreadExit:
       threads_.OnExit(slot, e.ts);

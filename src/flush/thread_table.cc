@@ -4,43 +4,54 @@
 
 namespace memtrace {
 
+uint32_t ThreadTable::RecordFor(uint32_t serial) {
+  auto [it, inserted] = by_serial_.try_emplace(serial, 0);
+  if (inserted) {
+    ThreadRecord r;
+    r.serial = serial;
+    threads_.push_back(std::move(r));
+    it->second = static_cast<uint32_t>(threads_.size() - 1);
+  }
+  return it->second;
+}
+
 uint32_t ThreadTable::OnStart(uint32_t slot, uint64_t tid, uint32_t serial, uint64_t handle, uint64_t ts) {
   if (slot >= by_slot_.size()) by_slot_.resize(slot + 1, 0);
-  auto known = by_serial_.find(serial);
-  if (serial != 0 && known != by_serial_.end()) {
-    // The same thread again (it allocated after its TLS destructors ran).
-    by_slot_[slot] = known->second;
-    return known->second;
-  }
-  ThreadRecord r;
-  r.tid = tid;
-  r.serial = serial;
-  r.handle = handle;
-  r.start_ts = ts;
-  threads_.push_back(std::move(r));
-  uint32_t index = static_cast<uint32_t>(threads_.size() - 1);
+  uint32_t index = RecordFor(serial);
+  ThreadRecord& r = threads_[index];
   by_slot_[slot] = index;
-  if (serial != 0) by_serial_[serial] = index;
-  if (handle != 0) by_handle_[handle] = index;
+  if (r.started) return index;  // the same thread again (it allocated after its TLS destructors ran)
+  r.started = true;
+  r.tid = tid;
+  if (r.start_ts == 0) r.start_ts = ts;
+  if (r.handle == 0 && handle != 0) {
+    r.handle = handle;
+    by_handle_[handle] = index;
+  }
   return index;
 }
 
-void ThreadTable::OnOrigin(uint32_t slot, uint64_t start_routine, uint32_t parent_serial, const StackRecord* creator) {
-  uint32_t t = ThreadOfSlot(slot);
-  if (t == 0) return;
-  ThreadRecord& r = threads_[t];
+void ThreadTable::OnCreated(uint64_t handle, uint32_t serial, uint32_t parent_serial, uint64_t ts) {
+  uint32_t index = RecordFor(serial);
+  ThreadRecord& r = threads_[index];
   r.created_by_hook = true;
-  r.start_routine = start_routine;
-  r.creator = creator;
+  r.handle = handle;
+  by_handle_[handle] = index;
+  if (r.start_ts == 0 || ts < r.start_ts) r.start_ts = ts;
   auto p = by_serial_.find(parent_serial);
   r.parent = p != by_serial_.end() ? p->second : 0;
 }
 
-void ThreadTable::OnAttr(uint32_t slot, uint64_t stack_size, bool detached) {
-  uint32_t t = ThreadOfSlot(slot);
-  if (t == 0) return;
-  threads_[t].stack_size = stack_size;
-  threads_[t].detached |= detached;
+void ThreadTable::OnOrigin(uint32_t serial, uint64_t start_routine, const StackRecord* creator) {
+  ThreadRecord& r = threads_[RecordFor(serial)];
+  r.start_routine = start_routine;
+  r.creator = creator;
+}
+
+void ThreadTable::OnAttr(uint32_t serial, uint64_t stack_size, bool detached) {
+  ThreadRecord& r = threads_[RecordFor(serial)];
+  r.stack_size = stack_size;
+  r.detached |= detached;
 }
 
 void ThreadTable::OnExit(uint32_t slot, uint64_t ts) {

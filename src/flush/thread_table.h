@@ -26,6 +26,7 @@ struct ThreadRecord {
   uint64_t start_routine = 0;
   uint64_t stack_size = 0;
   uint64_t start_ts = 0, exit_ts = 0;
+  bool started = false;  // its own first event was seen
   bool exited = false, joined = false, detached = false;
   uint64_t live_bytes = 0, live_blocks = 0, alloc_bytes = 0;
 };
@@ -34,9 +35,14 @@ class ThreadTable {
  public:
   ThreadTable() { threads_.emplace_back(); }
 
+  // The thread's own first event. Its record may exist already (its creator
+  // recorded the creation), or be created here.
   uint32_t OnStart(uint32_t slot, uint64_t tid, uint32_t serial, uint64_t handle, uint64_t ts);
-  void OnOrigin(uint32_t slot, uint64_t start_routine, uint32_t parent_serial, const StackRecord* creator);
-  void OnAttr(uint32_t slot, uint64_t stack_size, bool detached);
+  // From the creating thread, as pthread_create returns (may come before or
+  // after the new thread's OnStart).
+  void OnCreated(uint64_t handle, uint32_t serial, uint32_t parent_serial, uint64_t ts);
+  void OnOrigin(uint32_t serial, uint64_t start_routine, const StackRecord* creator);
+  void OnAttr(uint32_t serial, uint64_t stack_size, bool detached);
   void OnExit(uint32_t slot, uint64_t ts);
   void OnJoin(uint64_t handle);
   void OnDetach(uint64_t handle);
@@ -51,6 +57,7 @@ class ThreadTable {
 
  private:
   uint32_t ByHandle(uint64_t handle) const;
+  uint32_t RecordFor(uint32_t serial);
 
   std::vector<ThreadRecord> threads_;
   std::vector<uint32_t> by_slot_;
