@@ -25,12 +25,14 @@
 #include "src/flush/flusher.h"
 #include "src/log.h"
 #include "src/report/report_writer.h"
+#include "cupti/cupti_subscriber.h"
 #include "src/trigger/control_file.h"
 #include "src/trigger/signal_trigger.h"
 
 namespace memtrace {
 
-extern bool g_track_mmap;  // interpose/mmap_hooks.cc
+extern bool g_track_mmap;        // interpose/mmap_hooks.cc
+bool CudaRuntimeHooksActive();    // interpose/cuda_hooks.cc
 
 namespace {
 
@@ -71,6 +73,16 @@ void PollTriggers(Flusher& flusher) {
   std::string path;
   if (g_control->Poll(&path)) flusher.DumpOnFlusherThread("signal", path);
   signal_trigger::CheckInstalled();
+  cupti::Poll();
+}
+
+CudaStatus CudaLayers() {
+  CudaStatus s;
+  s.runtime_hooks = CudaRuntimeHooksActive();
+  s.cupti = cupti::Active();
+  s.reason = cupti::Reason();
+  if (!g_config->cuda) s.reason = "CUDA tracing is off (MEMTRACE_CUDA=0)";
+  return s;
 }
 
 // While the calling program thread runs tracer code outside a hook (API
@@ -119,6 +131,8 @@ __attribute__((constructor)) void TracerInit() {
   g_flusher = new (g_flusher_storage.get()) Flusher(&g_slots, std::move(options));
   g_flusher->set_sink(&OnFlusherSnapshot);
   g_flusher->set_poll_hook(&PollTriggers);
+  g_flusher->set_cuda_status(&CudaLayers);
+  cupti::Configure(g_config->cupti_path, g_config->cuda);
   pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild);
   if (!g_flusher->Start()) return;
   g_tracing.store(true, std::memory_order_seq_cst);

@@ -32,12 +32,21 @@ enum class EventKind : uint8_t {
                         // the creator's serial
   kThreadOrigin = 14,   // addr: start routine, size: the new thread's serial,
                         // stack: where pthread_create was called
-  kThreadAttr = 18,     // addr: stack size, size: serial << 1 | detached at birth
   kThreadJoin = 15,     // addr: pthread_t handle of the joined thread
   kThreadDetach = 16,   // addr: pthread_t handle of the detached thread
   kThreadName = 17,     // addr: pthread_t handle; the name's first 7 bytes in
                         // size, the next 8 in aux (15 characters, the kernel's limit)
+  kThreadAttr = 18,     // addr: stack size, size: serial << 1 | detached at birth
+  kCudaDeviceAlloc = 19,   // addr: device pointer (or a cuMemCreate handle with
+                           // kCudaHandleTag), size: bytes | device << kCudaDeviceShift, stack
+  kCudaPinnedAlloc = 20,   // addr: host pointer, size: bytes, stack
+  kCudaManagedAlloc = 21,  // addr: pointer, size: bytes | device << kCudaDeviceShift, stack
+  kCudaFree = 22,          // addr: pointer or tagged handle
 };
+
+inline constexpr int kCudaDeviceShift = 48;
+inline constexpr uint64_t kCudaBytesMask = (uint64_t{1} << kCudaDeviceShift) - 1;
+inline constexpr uint64_t kCudaHandleTag = uint64_t{1} << 63;  // cuMemCreate handles are not addresses
 
 
 struct Event {

@@ -26,6 +26,9 @@ struct ThreadState {
                       // if the thread re-registers during its exit
   // Set by the pthread_create trampoline before the thread's first event.
   const struct ThreadBirth* birth;
+  // Inside a CUDA runtime hook: driver calls it makes (seen by CUPTI) are
+  // already counted at the runtime level.
+  uint32_t in_cuda_runtime;
 };
 
 // Handed by our pthread_create hook to the new thread: what to run, and the

@@ -11,7 +11,7 @@ namespace memtrace {
 namespace {
 
 std::string SiteKey(const DocSite& s) {
-  std::string key = s.space;
+  std::string key = s.space + fmt::format("#{}", s.device);
   for (const Frame& f : s.frames) {
     if (!f.file.empty()) key += fmt::format("|{}@{}:{}", f.function, f.file, f.line);
     else key += fmt::format("|{}@{}+{:x}", f.function, f.module, f.offset);

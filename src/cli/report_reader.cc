@@ -69,6 +69,7 @@ absl::StatusOr<ReportDoc> ParseJsonReport(const std::string& text) {
     site.stats = Stats(s);
     site.space = s.contains("space") ? S(s, "space") : "heap";
     site.stack_id = s.contains("stack_id") ? I(s, "stack_id") : -1;
+    site.device = s.contains("device") && s["device"].is_number() ? static_cast<int>(I(s, "device")) : -1;
     site.growth_bytes = I(s, "growth_bytes");
     site.growth_blocks = I(s, "growth_blocks");
     for (const json& f : s.value("files", json::array())) site.files.push_back(FileShare{S(f, "path"), U(f, "live_bytes")});
@@ -86,6 +87,14 @@ absl::StatusOr<ReportDoc> ParseJsonReport(const std::string& text) {
     d.sites.push_back(std::move(site));
   }
   for (const json& m : j.value("modules", json::array())) d.modules.push_back(ModuleInfo{S(m, "path"), S(m, "build_id")});
+  for (const json& dv : j.value("devices", json::array())) {
+    d.devices.push_back(DeviceTotals{static_cast<int>(I(dv, "ordinal")), U(dv, "live_bytes"), U(dv, "live_blocks")});
+  }
+  if (j.contains("cuda")) {
+    d.cuda.runtime_hooks = j["cuda"].value("runtime_hooks", false);
+    d.cuda.cupti = j["cuda"].value("cupti", false);
+    d.cuda.reason = S(j["cuda"], "reason");
+  }
   for (const json& p : j.value("timeline", json::array())) {
     TimelinePoint tp;
     tp.t = p.contains("t") && p["t"].is_number() ? p["t"].get<double>() : 0;
@@ -93,6 +102,9 @@ absl::StatusOr<ReportDoc> ParseJsonReport(const std::string& text) {
     tp.space_bytes[0] = U(p, "heap_bytes");
     tp.space_bytes[1] = U(p, "anon_mmap_bytes");
     tp.space_bytes[2] = U(p, "file_mmap_bytes");
+    tp.space_bytes[3] = U(p, "cuda_device_bytes");
+    tp.space_bytes[4] = U(p, "cuda_host_pinned_bytes");
+    tp.space_bytes[5] = U(p, "cuda_managed_bytes");
     tp.rss_bytes = U(p, "rss_bytes");
     tp.glibc_free_bytes = U(p, "glibc_free_bytes");
     tp.glibc_mmapped_bytes = U(p, "glibc_mmapped_bytes");

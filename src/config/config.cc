@@ -174,6 +174,13 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
     else bad("MEMTRACE_SAMPLE_PERIOD", v, "1s; the minimum is 10ms");
   }
   if (const char* v = get("MEMTRACE_CONTROL_DIR")) c.control_dir = v;
+  if (const char* v = get("MEMTRACE_CUDA")) {
+    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
+    if (s == "1" || s == "true" || s == "yes" || s == "on" || s == "auto") c.cuda = true;
+    else if (s == "0" || s == "false" || s == "no" || s == "off") c.cuda = false;
+    else bad("MEMTRACE_CUDA", v, "1");
+  }
+  if (const char* v = get("MEMTRACE_CUPTI_PATH")) c.cupti_path = v;
   if (const char* v = get("MEMTRACE_CLOCK")) {
     std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
     if (s == "auto") c.clock = ClockMode::kAuto;

@@ -35,6 +35,8 @@ struct Config {
   int keep = 5;                          // MEMTRACE_KEEP: %n report files kept
   uint64_t sample_period_ns = 1000000000;  // MEMTRACE_SAMPLE_PERIOD; 0 = no timeline samples
   std::string control_dir;               // MEMTRACE_CONTROL_DIR; empty = /tmp/memtrace-<uid>; "none" = off
+  bool cuda = true;                      // MEMTRACE_CUDA
+  std::string cupti_path;                // MEMTRACE_CUPTI_PATH
 };
 
 inline constexpr int kMaxFramesLimit = 256;

@@ -40,6 +40,7 @@ Flusher::Flusher(SlotTable* slots, Options options)
       options_(std::move(options)),
       merger_(slots),
       heap_(&sites_, &threads_),
+      cuda_(&sites_, &threads_),
       maps_(&sites_, &threads_, static_cast<uint64_t>(sysconf(_SC_PAGESIZE))),
       start_ns_(MonotonicNs()) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -180,6 +181,18 @@ void Flusher::OnEvent(uint32_t slot, const Event& e) {
     case EventKind::kThreadStart:
       threads_.OnStart(slot, e.addr, static_cast<uint32_t>(e.size), e.aux, e.ts);
       break;
+    case EventKind::kCudaDeviceAlloc:
+    case EventKind::kCudaManagedAlloc:
+      cuda_.OnAlloc(e.addr, e.size & kCudaBytesMask, e.stack, threads_.ThreadOfSlot(slot), e.ts,
+                    e.Kind() == EventKind::kCudaDeviceAlloc ? Space::kCudaDevice : Space::kCudaManaged,
+                    static_cast<int>(e.size >> kCudaDeviceShift));
+      break;
+    case EventKind::kCudaPinnedAlloc:
+      cuda_.OnAlloc(e.addr, e.size, e.stack, threads_.ThreadOfSlot(slot), e.ts, Space::kCudaPinned, -1);
+      break;
+    case EventKind::kCudaFree:
+      cuda_.OnFree(e.addr);
+      break;
     case EventKind::kThreadCreated:
       threads_.OnCreated(e.addr, static_cast<uint32_t>(e.size), static_cast<uint32_t>(e.aux), e.ts);
       break;
@@ -318,6 +331,20 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
   }
   t.peak_live_bytes = sites_.peak_live_bytes();
   t.heap = heap_.counters();
+  // Device memory per device ordinal.
+  for (size_t i = 0; i < sites_.size(); ++i) {
+    if (sites_.space_of(i) != Space::kCudaDevice) continue;
+    int dev = sites_.device_of(i);
+    auto d = std::find_if(s.devices.begin(), s.devices.end(), [dev](const DeviceTotals& x) { return x.ordinal == dev; });
+    if (d == s.devices.end()) {
+      s.devices.push_back(DeviceTotals{dev, 0, 0});
+      d = s.devices.end() - 1;
+    }
+    d->live_bytes += sites_.site(i).live_bytes;
+    d->live_blocks += sites_.site(i).live_blocks;
+  }
+  std::sort(s.devices.begin(), s.devices.end(), [](auto& a, auto& b) { return a.ordinal < b.ordinal; });
+  if (cuda_status_) s.cuda = cuda_status_();
   t.untracked_unmap_bytes = maps_.untracked_unmap_bytes();
   bool has_file_sites = false;
   reported_.resize(sites_.size());
@@ -336,7 +363,7 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
   std::vector<size_t> entry_of_site(sites_.size(), SIZE_MAX);
   for (size_t i : order) {
     const SiteStats& st = sites_.site(i);
-    SiteEntry e{sites_.stack_of(i), sites_.space_of(i), st, {}, 0, 0, {}};
+    SiteEntry e{sites_.stack_of(i), sites_.space_of(i), st, {}, 0, 0, {}, sites_.device_of(i)};
     e.growth_bytes = static_cast<int64_t>(st.live_bytes) - static_cast<int64_t>(reported_[i].live_bytes);
     e.growth_blocks = static_cast<int64_t>(st.live_blocks) - static_cast<int64_t>(reported_[i].live_blocks);
     has_file_sites |= e.space == Space::kFileMmap && st.live_blocks > 0;
@@ -376,6 +403,7 @@ void Flusher::AttachThreads(Snapshot& s, const std::vector<size_t>& entry_of_sit
   absl::flat_hash_map<uint64_t, uint64_t> by_site_thread;
   auto key = [](uint32_t site, uint32_t thread) { return (static_cast<uint64_t>(site) << 32) | thread; };
   for (const auto& [addr, b] : heap_.live()) by_site_thread[key(b.site, b.thread)] += b.size;
+  for (const auto& [addr, b] : cuda_.live()) by_site_thread[key(b.site, b.thread)] += b.size;
   for (const auto& [start, m] : maps_.mappings()) by_site_thread[key(m.site, m.thread)] += m.end - start;
 
   // Creators.

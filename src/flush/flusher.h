@@ -46,6 +46,8 @@ class Flusher final : public EventSink {
   Flusher(SlotTable* slots, Options options);
   void set_sink(Sink sink) { sink_ = std::move(sink); }
   void set_poll_hook(PollHook hook) { poll_hook_ = std::move(hook); }
+  // Which CUDA layers are active, for every report.
+  void set_cuda_status(std::function<CudaStatus()> fn) { cuda_status_ = std::move(fn); }
 
   // Starts the background thread (signals blocked, named "memtrace-flush").
   bool Start();
@@ -90,11 +92,13 @@ class Flusher final : public EventSink {
   Options options_;
   Sink sink_;
   PollHook poll_hook_;
+  std::function<CudaStatus()> cuda_status_;
   std::mutex mu_;
   Merger merger_;
   SiteTable sites_;
   ThreadTable threads_;
   HeapTable heap_;
+  HeapTable cuda_;  // CUDA allocations (device, pinned host, managed)
   MappingTable maps_;
   uint64_t events_ = 0;
   uint64_t sequence_ = 0;

@@ -3,8 +3,9 @@
 
 namespace memtrace {
 
-void HeapTable::OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread, uint64_t ts) {
-  uint32_t site = sites_->SiteFor(stack, Space::kHeap);
+void HeapTable::OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread, uint64_t ts,
+                        Space space, int device) {
+  uint32_t site = sites_->SiteFor(stack, space, device);
   tracer_blocks_.erase(addr);  // freed through a path we do not see, then reused
   auto [it, inserted] = live_.try_emplace(addr, LiveBlock{size, site, thread, ts});
   if (!inserted) {

@@ -1,6 +1,7 @@
-// The flusher's view of the heap: every live block (address -> size, site,
-// thread, birth time). Fed only by the merger, in real call order, on one
-// thread: no synchronisation inside. Aggregates go to the shared SiteTable.
+// Live blocks of one kind of memory (the heap; and, in a second instance, CUDA
+// allocations): address -> size, site, thread, birth time. Fed only by the
+// merger, in real call order, on one thread: no synchronisation inside.
+// Aggregates go to the shared SiteTable.
 //
 // Exactness: with ordered events, live bytes/blocks are exact. What cannot be
 // matched is counted rather than guessed at: frees of blocks allocated before
@@ -35,7 +36,8 @@ struct LiveBlock {
 class HeapTable {
  public:
   HeapTable(SiteTable* sites, ThreadTable* threads) : sites_(sites), threads_(threads) {}
-  void OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread, uint64_t ts);
+  void OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread, uint64_t ts,
+               Space space = Space::kHeap, int device = -1);
   void OnFree(uint64_t addr);
   // A block allocated by tracer code (see EventKind::kTracerAlloc).
   void OnTracerAlloc(uint64_t addr);

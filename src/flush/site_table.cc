@@ -10,27 +10,23 @@ const char* SpaceName(Space space) {
     case Space::kHeap: return "heap";
     case Space::kAnonMmap: return "anon_mmap";
     case Space::kFileMmap: return "file_mmap";
+    case Space::kCudaDevice: return "cuda_device";
+    case Space::kCudaPinned: return "cuda_host_pinned";
+    case Space::kCudaManaged: return "cuda_managed";
   }
   return "unknown";
 }
 
 SiteTable::SiteTable() = default;
 
-uint32_t SiteTable::SiteFor(const StackRecord* stack, Space space) {
-  uint32_t* slot;
-  if (stack == nullptr) {
-    slot = &null_stack_site_[static_cast<int>(space)];
-  } else {
-    size_t key = static_cast<size_t>(stack->id) * kSpaceCount + static_cast<size_t>(space);
-    if (key >= by_key_.size()) by_key_.resize(std::max(key + 1, by_key_.size() * 2), 0);
-    slot = &by_key_[key];
-  }
-  if (*slot == 0) {
+uint32_t SiteTable::SiteFor(const StackRecord* stack, Space space, int device) {
+  Key key{stack, space, device};
+  auto [it, inserted] = by_key_.try_emplace(key, static_cast<uint32_t>(sites_.size()));
+  if (inserted) {
     sites_.emplace_back();
-    keys_.push_back(Key{stack, space});
-    *slot = static_cast<uint32_t>(sites_.size());
+    keys_.push_back(key);
   }
-  return *slot - 1;
+  return it->second;
 }
 
 void SiteTable::Grow(SiteStats& s, uint64_t bytes) {
@@ -75,7 +71,8 @@ void SiteTable::Adjust(uint32_t site, int64_t delta_bytes, int64_t delta_blocks,
 }
 
 uint64_t SiteTable::MemoryBytes() const {
-  return sites_.capacity() * sizeof(SiteStats) + keys_.capacity() * sizeof(Key) + by_key_.capacity() * sizeof(uint32_t);
+  return sites_.capacity() * sizeof(SiteStats) + keys_.capacity() * sizeof(Key) +
+         by_key_.capacity() * (sizeof(std::pair<Key, uint32_t>) + 1);
 }
 
 }  // namespace memtrace

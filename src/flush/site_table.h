@@ -9,12 +9,20 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "src/capture/stack_depot.h"
 
 namespace memtrace {
 
-enum class Space : uint8_t { kHeap = 0, kAnonMmap = 1, kFileMmap = 2 };
-inline constexpr int kSpaceCount = 3;
+enum class Space : uint8_t {
+  kHeap = 0,
+  kAnonMmap = 1,
+  kFileMmap = 2,
+  kCudaDevice = 3,   // device memory (per device ordinal)
+  kCudaPinned = 4,   // page-locked host memory
+  kCudaManaged = 5,  // unified memory
+};
+inline constexpr int kSpaceCount = 6;
 const char* SpaceName(Space space);
 
 struct SiteStats {
@@ -30,9 +38,10 @@ class SiteTable {
  public:
   SiteTable();
 
-  // The site of `stack` in `space`, created on first use. A null stack (not
-  // captured) has one site per space too.
-  uint32_t SiteFor(const StackRecord* stack, Space space);
+  // The site of `stack` in `space` (and on `device`, for CUDA memory; -1
+  // otherwise), created on first use. A null stack (not captured) has one
+  // site per space and device too.
+  uint32_t SiteFor(const StackRecord* stack, Space space, int device = -1);
 
   // A new block (allocation, mapping) of `bytes` at `site`.
   void OnAlloc(uint32_t site, uint64_t bytes);
@@ -48,6 +57,7 @@ class SiteTable {
   const SiteStats& site(size_t i) const { return sites_[i]; }
   const StackRecord* stack_of(size_t i) const { return keys_[i].stack; }
   Space space_of(size_t i) const { return keys_[i].space; }
+  int device_of(size_t i) const { return keys_[i].device; }
   const SiteStats& space_totals(Space space) const { return spaces_[static_cast<int>(space)]; }
   // Live bytes over all spaces, and their peak.
   uint64_t live_bytes() const { return live_bytes_; }
@@ -58,14 +68,18 @@ class SiteTable {
   struct Key {
     const StackRecord* stack;
     Space space;
+    int device;
+    bool operator==(const Key& o) const { return stack == o.stack && space == o.space && device == o.device; }
+    template <typename H>
+    friend H AbslHashValue(H h, const Key& k) {
+      return H::combine(std::move(h), k.stack, static_cast<int>(k.space), k.device);
+    }
   };
   void Grow(SiteStats& s, uint64_t bytes);
 
   std::vector<SiteStats> sites_;
   std::vector<Key> keys_;
-  // (stack id * kSpaceCount + space) -> site + 1; 0 = none yet
-  std::vector<uint32_t> by_key_;
-  std::array<uint32_t, kSpaceCount> null_stack_site_{};
+  absl::flat_hash_map<Key, uint32_t> by_key_;
   std::array<SiteStats, kSpaceCount> spaces_{};
   uint64_t live_bytes_ = 0;
   uint64_t peak_live_bytes_ = 0;

@@ -76,8 +76,10 @@ std::string RenderJsonReport(const ReportDoc& d) {
   for (size_t i = 0; i < d.sites.size(); ++i) {
     const DocSite& site = d.sites[i];
     out += i == 0 ? "\n  " : ",\n  ";
-    out += fmt::format("{{{}, \"growth_bytes\": {}, \"growth_blocks\": {}, \"space\": {}, \"stack_id\": {}, ",
-                       Stats(site.stats), site.growth_bytes, site.growth_blocks, Quote(site.space), site.stack_id);
+    out += fmt::format(
+        "{{{}, \"growth_bytes\": {}, \"growth_blocks\": {}, \"space\": {}, \"device\": {}, \"stack_id\": {}, ",
+        Stats(site.stats), site.growth_bytes, site.growth_blocks, Quote(site.space),
+        site.device >= 0 ? fmt::format("{}", site.device) : "null", site.stack_id);
     if (site.space == "file_mmap") {
       out += "\"files\": [";
       for (size_t k = 0; k < site.files.size(); ++k) {
@@ -136,7 +138,13 @@ std::string RenderJsonReport(const ReportDoc& d) {
         i == 0 ? "" : ", ", p.host_tid, p.host_state, p.host_live_bytes, p.workers, p.workers_alive,
         p.worker_live_bytes, p.runtime);
   }
-  out += "]},\n \"modules\": [";
+  out += "]},\n \"devices\": [";
+  for (size_t i = 0; i < d.devices.size(); ++i) {
+    out += fmt::format("{}{{\"ordinal\": {}, \"live_bytes\": {}, \"live_blocks\": {}}}", i == 0 ? "" : ", ",
+                       d.devices[i].ordinal, d.devices[i].live_bytes, d.devices[i].live_blocks);
+  }
+  out += fmt::format("],\n \"cuda\": {{\"runtime_hooks\": {}, \"cupti\": {}, \"reason\": {}}},\n \"modules\": [",
+                     d.cuda.runtime_hooks ? "true" : "false", d.cuda.cupti ? "true" : "false", Quote(d.cuda.reason));
   for (size_t i = 0; i < d.modules.size(); ++i) {
     out += fmt::format("{}{{\"path\": {}, \"build_id\": {}}}", i == 0 ? "" : ", ", Quote(d.modules[i].path),
                        OrNull(d.modules[i].build_id));
@@ -146,9 +154,11 @@ std::string RenderJsonReport(const ReportDoc& d) {
     const TimelinePoint& p = d.timeline[i];
     out += fmt::format(
         "{}{{\"t\": {:.3f}, \"live_bytes\": {}, \"heap_bytes\": {}, \"anon_mmap_bytes\": {}, \"file_mmap_bytes\": {}, "
+        "\"cuda_device_bytes\": {}, \"cuda_host_pinned_bytes\": {}, \"cuda_managed_bytes\": {}, "
         "\"rss_bytes\": {}, \"glibc_free_bytes\": {}, \"glibc_mmapped_bytes\": {}, \"glibc_arenas\": {}, \"mark\": {}}}",
-        i == 0 ? "\n  " : ",\n  ", p.t, p.live_bytes, p.space_bytes[0], p.space_bytes[1], p.space_bytes[2], p.rss_bytes,
-        p.glibc_free_bytes, p.glibc_mmapped_bytes, p.glibc_arenas, OrNull(p.mark));
+        i == 0 ? "\n  " : ",\n  ", p.t, p.live_bytes, p.space_bytes[0], p.space_bytes[1], p.space_bytes[2],
+        p.space_bytes[3], p.space_bytes[4], p.space_bytes[5], p.rss_bytes, p.glibc_free_bytes, p.glibc_mmapped_bytes,
+        p.glibc_arenas, OrNull(p.mark));
   }
   const TracerStats& tr = d.tracer;
   out += fmt::format(

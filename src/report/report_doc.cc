@@ -15,6 +15,8 @@ ReportDoc BuildReportDoc(const Snapshot& s, Symbolizer& symbolizer) {
   d.totals = s.totals;
   d.tracer = s.tracer;
   d.timeline = s.timeline;
+  d.devices = s.devices;
+  d.cuda = s.cuda;
   d.sites.reserve(s.sites.size());
   for (const SiteEntry& e : s.sites) {
     DocSite site;
@@ -25,6 +27,7 @@ ReportDoc BuildReportDoc(const Snapshot& s, Symbolizer& symbolizer) {
     site.growth_blocks = e.growth_blocks;
     site.files = e.files;
     site.threads = e.threads;
+    site.device = e.device;
     site.frames = SymbolizeStack(e.stack, symbolizer);
     d.sites.push_back(std::move(site));
   }

@@ -23,6 +23,7 @@ struct DocSite {
   int64_t growth_blocks = 0;
   std::vector<FileShare> files;
   std::vector<std::pair<uint64_t, uint64_t>> threads;  // (tid, live bytes), most first
+  int device = -1;            // CUDA device ordinal (device and managed memory)
   std::vector<Frame> frames;  // frame 0: the code that asked for memory
 };
 
@@ -74,6 +75,8 @@ struct ReportDoc {
   std::vector<DocCreator> creators;
   ThreadTotals thread_totals;
   DocOpenMP openmp;
+  std::vector<DeviceTotals> devices;
+  CudaStatus cuda;
 };
 
 ReportDoc BuildReportDoc(const Snapshot& snapshot, Symbolizer& symbolizer);

@@ -27,6 +27,19 @@ struct SiteEntry {
   int64_t growth_bytes = 0;      // live bytes/blocks since the previous report
   int64_t growth_blocks = 0;
   std::vector<std::pair<uint64_t, uint64_t>> threads;  // (tid, live bytes), most first
+  int device = -1;  // CUDA device ordinal for device/managed memory, else -1
+};
+
+struct DeviceTotals {
+  int ordinal;
+  uint64_t live_bytes, live_blocks;
+};
+
+// Which CUDA layers traced this process, and why not.
+struct CudaStatus {
+  bool runtime_hooks = false;  // a CUDA runtime (libcudart) was found behind our cuda* hooks
+  bool cupti = false;          // driver-API callbacks subscribed through CUPTI
+  std::string reason = "no CUDA runtime or driver has been used by this process";
 };
 
 struct ThreadEntry {
@@ -130,6 +143,8 @@ struct Snapshot {
   std::vector<ThreadEntry> threads;  // alive, unjoined, or holding memory; most memory first
   std::vector<CreatorEntry> creators;  // most live memory first
   std::vector<ThreadGroup> groups;     // threads created through pthread_create, by (routine, parent)
+  std::vector<DeviceTotals> devices;   // CUDA device memory per device
+  CudaStatus cuda;
   ThreadTotals thread_totals;
 };
 

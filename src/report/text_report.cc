@@ -59,6 +59,13 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
     add(fmt::format("  live mappings:    {} anonymous in {} ranges, {} of files in {} ranges", HumanBytes(anon.live_bytes),
                     anon.live_blocks, HumanBytes(file.live_bytes), file.live_blocks));
   }
+  const SiteStats& dev = t.spaces[static_cast<int>(Space::kCudaDevice)];
+  const SiteStats& pinned = t.spaces[static_cast<int>(Space::kCudaPinned)];
+  const SiteStats& managed = t.spaces[static_cast<int>(Space::kCudaManaged)];
+  if (dev.allocs + pinned.allocs + managed.allocs > 0) {
+    add(fmt::format("  live CUDA memory: {} on devices in {} blocks, {} pinned host, {} managed", HumanBytes(dev.live_bytes),
+                    dev.live_blocks, HumanBytes(pinned.live_bytes), HumanBytes(managed.live_bytes)));
+  }
   add(fmt::format("  peak live:        {} (all spaces)", HumanBytes(t.peak_live_bytes)));
   add(fmt::format("  process RSS:      {}; the kernel maps {} anonymous, {} of files (incl. what the hooks do not see)",
                   HumanBytes(d.rss_bytes), HumanBytes(t.process_anon_bytes), HumanBytes(t.process_file_bytes)));
@@ -85,6 +92,24 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
       for (size_t k = 0; k < site.frames.size(); ++k) {
         add(fmt::format("      {} {}", k == 0 ? "at" : "by", FrameLine(site.frames[k])));
       }
+    }
+  }
+  bool any_device = false;
+  for (const DocSite& site : d.sites) any_device |= site.space.rfind("cuda_", 0) == 0;
+  if (any_device || d.cuda.runtime_hooks || d.cuda.cupti) {
+    add("");
+    add("== CUDA memory ==");
+    add(fmt::format("  layers: runtime hooks {}, CUPTI driver callbacks {}{}", d.cuda.runtime_hooks ? "on" : "off",
+                    d.cuda.cupti ? "on" : "off", d.cuda.reason.empty() ? "" : " (" + d.cuda.reason + ")"));
+    for (const DeviceTotals& dv : d.devices) {
+      add(fmt::format("  device {}: {} live in {} blocks", dv.ordinal, HumanBytes(dv.live_bytes), dv.live_blocks));
+    }
+    size_t shown_cuda = 0;
+    for (const DocSite& site : d.sites) {
+      if (site.space.rfind("cuda_", 0) != 0 || shown_cuda++ == 5) continue;
+      add(fmt::format("  {} bytes in {} blocks [{}{}]  at {}", site.stats.live_bytes, site.stats.live_blocks, site.space,
+                      site.device >= 0 ? fmt::format(", device {}", site.device) : "",
+                      site.frames.empty() ? std::string("(no stack)") : FrameLine(site.frames[0])));
     }
   }
   const ThreadTotals& tt = d.thread_totals;

@@ -73,6 +73,24 @@ def run_plain(argv, env=None, timeout=300, stdin=None, cwd=None):
                           timeout=timeout, input=stdin, cwd=cwd)
 
 
+# Memory glibc allocates for its own bookkeeping and keeps until exit: the
+# atexit handler list once more than 32 handlers are registered (GCC 12's
+# libstdc++ registers one per translation unit that includes <iostream>, and
+# Debian's abseil pulls that in), and stdio buffers. Live at exit in many
+# programs; the exact checks below count them explicitly.
+LIBC_BOOKKEEPING = ("__new_exitfn", "_IO_file_doallocate")
+
+
+def is_bookkeeping(site):
+    return bool(site["frames"]) and site["frames"][0]["function"] in LIBC_BOOKKEEPING
+
+
+def bookkeeping(report):
+    """(live bytes, live blocks) of glibc bookkeeping sites."""
+    sites = [s for s in report["sites"] if is_bookkeeping(s)]
+    return sum(s["live_bytes"] for s in sites), sum(s["live_blocks"] for s in sites)
+
+
 def frame_functions(site):
     return [f["function"] or "" for f in site["frames"]]
 

@@ -8,7 +8,9 @@ from mtharness import LIB
 ALLOWED = {"malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "posix_memalign", "aligned_alloc",
            "valloc", "pvalloc", "malloc_usable_size", "mmap", "mmap64", "munmap", "mremap", "sigaction",
            "signal", "pthread_create", "pthread_join", "pthread_tryjoin_np", "pthread_timedjoin_np",
-           "pthread_clockjoin_np", "pthread_detach", "pthread_setname_np", "prctl"}
+           "pthread_clockjoin_np", "pthread_detach", "pthread_setname_np", "prctl", "cudaMalloc", "cudaFree",
+           "cudaMallocHost", "cudaHostAlloc", "cudaFreeHost", "cudaMallocManaged", "cudaMallocPitch", "cudaMalloc3D",
+           "cudaMallocAsync", "cudaMallocFromPoolAsync", "cudaFreeAsync"}
 
 
 class ExportsTest(unittest.TestCase):
