@@ -163,7 +163,7 @@ void StartLocked(void* driver) {
   void* h = OpenCupti();
   if (h == nullptr) {
     st.reason = std::string("libcupti could not be loaded (") + dlerror() + "); set MEMTRACE_CUPTI_PATH";
-    MEMTRACE_LOG_WARN("CUDA driver calls are not traced: %s", st.reason.c_str());
+    MT_LOG_WARN("CUDA driver calls are not traced: %s", st.reason.c_str());
     return;
   }
   auto subscribe = reinterpret_cast<CUptiResult (*)(CUpti_SubscriberHandle*, CUpti_CallbackFunc, void*)>(
@@ -183,13 +183,13 @@ void StartLocked(void* driver) {
     st.reason = r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED
                     ? std::string("CUPTI is already in use by another tool (a profiler?)")
                     : std::string("cuptiSubscribe failed: ") + what;
-    MEMTRACE_LOG_WARN("CUDA driver calls are not traced: %s", st.reason.c_str());
+    MT_LOG_WARN("CUDA driver calls are not traced: %s", st.reason.c_str());
     return;
   }
   for (CUpti_CallbackId id : kCallbacks) enable(1, subscriber, CUPTI_CB_DOMAIN_DRIVER_API, id);
   st.reason.clear();
   g_active.store(true, std::memory_order_release);
-  MEMTRACE_LOG_INFO("CUPTI driver-API callbacks subscribed");
+  MT_LOG_INFO("CUPTI driver-API callbacks subscribed");
 }
 
 }  // namespace

@@ -5,8 +5,7 @@
 // runtime hooks cannot see. libcupti is dlopen'ed, only once the CUDA driver
 // (libcuda.so.1) is loaded in the process; nothing else in the tree includes
 // CUPTI. Allocations made through our runtime hooks are not counted again.
-#ifndef MEMTRACE_CUPTI_CUPTI_SUBSCRIBER_H_
-#define MEMTRACE_CUPTI_CUPTI_SUBSCRIBER_H_
+#pragma once
 
 #include <string>
 
@@ -23,5 +22,3 @@ bool Active();
 std::string Reason();
 
 }  // namespace memtrace::cupti
-
-#endif  // MEMTRACE_CUPTI_CUPTI_SUBSCRIBER_H_

@@ -27,7 +27,7 @@ using memtrace::EventKind;
 using memtrace::StackRecord;
 using memtrace::ThreadSlot;
 
-#define MEMTRACE_EXPORT extern "C" __attribute__((visibility("default")))
+#define MT_EXPORT extern "C" __attribute__((visibility("default")))
 
 namespace {
 
@@ -155,31 +155,31 @@ namespace memtrace {
 bool CudaRuntimeHooksActive() { return g_runtime_found.load(std::memory_order_relaxed); }
 }  // namespace memtrace
 
-MEMTRACE_EXPORT int cudaMalloc(void** ptr, size_t size) {
+MT_EXPORT int cudaMalloc(void** ptr, size_t size) {
   return CallAlloc(r_malloc, EventKind::kCudaDeviceAlloc, true, ptr, size, size);
 }
 
-MEMTRACE_EXPORT int cudaMallocAsync(void** ptr, size_t size, void* stream) {
+MT_EXPORT int cudaMallocAsync(void** ptr, size_t size, void* stream) {
   return CallAlloc(r_malloc_async, EventKind::kCudaDeviceAlloc, true, ptr, size, size, stream);
 }
 
-MEMTRACE_EXPORT int cudaMallocFromPoolAsync(void** ptr, size_t size, void* pool, void* stream) {
+MT_EXPORT int cudaMallocFromPoolAsync(void** ptr, size_t size, void* pool, void* stream) {
   return CallAlloc(r_malloc_pool_async, EventKind::kCudaDeviceAlloc, true, ptr, size, size, pool, stream);
 }
 
-MEMTRACE_EXPORT int cudaMallocManaged(void** ptr, size_t size, unsigned flags) {
+MT_EXPORT int cudaMallocManaged(void** ptr, size_t size, unsigned flags) {
   return CallAlloc(r_malloc_managed, EventKind::kCudaManagedAlloc, true, ptr, size, size, flags);
 }
 
-MEMTRACE_EXPORT int cudaMallocHost(void** ptr, size_t size) {
+MT_EXPORT int cudaMallocHost(void** ptr, size_t size) {
   return CallAlloc(r_malloc_host, EventKind::kCudaPinnedAlloc, false, ptr, size, size);
 }
 
-MEMTRACE_EXPORT int cudaHostAlloc(void** ptr, size_t size, unsigned flags) {
+MT_EXPORT int cudaHostAlloc(void** ptr, size_t size, unsigned flags) {
   return CallAlloc(r_host_alloc, EventKind::kCudaPinnedAlloc, false, ptr, size, size, flags);
 }
 
-MEMTRACE_EXPORT int cudaMallocPitch(void** ptr, size_t* pitch, size_t width, size_t height) {
+MT_EXPORT int cudaMallocPitch(void** ptr, size_t* pitch, size_t width, size_t height) {
   auto* f = r_malloc_pitch.get();
   if (f == nullptr) return kCudaErrorInitializationError;
   const StackRecord* st = CallerStack();
@@ -194,7 +194,7 @@ MEMTRACE_EXPORT int cudaMallocPitch(void** ptr, size_t* pitch, size_t width, siz
   return rc;
 }
 
-MEMTRACE_EXPORT int cudaMalloc3D(CudaPitchedPtr* pitched, CudaExtent extent) {
+MT_EXPORT int cudaMalloc3D(CudaPitchedPtr* pitched, CudaExtent extent) {
   auto* f = r_malloc_3d.get();
   if (f == nullptr) return kCudaErrorInitializationError;
   const StackRecord* st = CallerStack();
@@ -209,7 +209,7 @@ MEMTRACE_EXPORT int cudaMalloc3D(CudaPitchedPtr* pitched, CudaExtent extent) {
   return rc;
 }
 
-MEMTRACE_EXPORT int cudaFree(void* ptr) {
+MT_EXPORT int cudaFree(void* ptr) {
   auto* f = r_free.get();
   if (f == nullptr) return kCudaErrorInitializationError;
   RecordFree(ptr);
@@ -217,7 +217,7 @@ MEMTRACE_EXPORT int cudaFree(void* ptr) {
   return f(ptr);
 }
 
-MEMTRACE_EXPORT int cudaFreeAsync(void* ptr, void* stream) {
+MT_EXPORT int cudaFreeAsync(void* ptr, void* stream) {
   auto* f = r_free_async.get();
   if (f == nullptr) return kCudaErrorInitializationError;
   RecordFree(ptr);
@@ -225,7 +225,7 @@ MEMTRACE_EXPORT int cudaFreeAsync(void* ptr, void* stream) {
   return f(ptr, stream);
 }
 
-MEMTRACE_EXPORT int cudaFreeHost(void* ptr) {
+MT_EXPORT int cudaFreeHost(void* ptr) {
   auto* f = r_free_host.get();
   if (f == nullptr) return kCudaErrorInitializationError;
   RecordFree(ptr);

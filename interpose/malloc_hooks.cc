@@ -26,12 +26,12 @@ using memtrace::StackRecord;
 using memtrace::ThreadSlot;
 namespace real = memtrace::real;
 
-#define MEMTRACE_EXPORT extern "C" __attribute__((visibility("default")))
+#define MT_EXPORT extern "C" __attribute__((visibility("default")))
 
 namespace {
 
 // Heap used by the tracer's own threads is reported as tracer overhead.
-MEMTRACE_NOINLINE void CountInternal(void* p, int sign) noexcept {
+MT_NOINLINE void CountInternal(void* p, int sign) noexcept {
   if (p == nullptr || real::fn.malloc_usable_size == nullptr) return;
   memtrace::g_internal_heap_bytes.fetch_add(sign * static_cast<int64_t>(real::fn.malloc_usable_size(p)),
                                             std::memory_order_relaxed);
@@ -45,14 +45,14 @@ void* ArenaAllocOrEnomem(size_t n, size_t align) noexcept {
 
 // The common shape of every allocating hook. `call` runs the real function.
 template <typename Call>
-MEMTRACE_ALWAYS_INLINE void* TracedAlloc(size_t size, Call call) noexcept {
-  ThreadSlot* s = MEMTRACE_LIKELY(memtrace::t_state.paused == 0) ? CaptureEnter() : nullptr;
-  if (MEMTRACE_LIKELY(s != nullptr)) {
+MT_ALWAYS_INLINE void* TracedAlloc(size_t size, Call call) noexcept {
+  ThreadSlot* s = MT_LIKELY(memtrace::t_state.paused == 0) ? CaptureEnter() : nullptr;
+  if (MT_LIKELY(s != nullptr)) {
     int saved = errno;
     const StackRecord* st = CaptureStack();
     errno = saved;
     void* p = call();
-    if (MEMTRACE_LIKELY(p != nullptr)) {
+    if (MT_LIKELY(p != nullptr)) {
       saved = errno;
       CaptureAlloc(s, p, size, st);
       errno = saved;
@@ -61,7 +61,7 @@ MEMTRACE_ALWAYS_INLINE void* TracedAlloc(size_t size, Call call) noexcept {
     return p;
   }
   void* p = call();
-  if (MEMTRACE_UNLIKELY(memtrace::t_state.guard != 0)) {
+  if (MT_UNLIKELY(memtrace::t_state.guard != 0)) {
     if (memtrace::t_state.internal != 0) CountInternal(p, +1);
     else memtrace::CaptureTracerAlloc(p);
   }
@@ -70,16 +70,16 @@ MEMTRACE_ALWAYS_INLINE void* TracedAlloc(size_t size, Call call) noexcept {
 
 }  // namespace
 
-MEMTRACE_EXPORT void* malloc(size_t n) noexcept {
-  if (MEMTRACE_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, 16);
+MT_EXPORT void* malloc(size_t n) noexcept {
+  if (MT_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, 16);
   return TracedAlloc(n, [n] { return real::fn.malloc(n); });
 }
 
-MEMTRACE_EXPORT void free(void* p) noexcept {
-  if (p == nullptr || MEMTRACE_UNLIKELY(real::ArenaOwns(p))) return;
-  if (MEMTRACE_UNLIKELY(!real::Ready())) return;  // cannot be a real block yet
+MT_EXPORT void free(void* p) noexcept {
+  if (p == nullptr || MT_UNLIKELY(real::ArenaOwns(p))) return;
+  if (MT_UNLIKELY(!real::Ready())) return;  // cannot be a real block yet
   ThreadSlot* s = CaptureEnter();
-  if (MEMTRACE_LIKELY(s != nullptr)) {
+  if (MT_LIKELY(s != nullptr)) {
     int saved = errno;
     CaptureFree(s, p, ClockNow());  // stamped before the real free: see clock.h
     errno = saved;
@@ -87,23 +87,23 @@ MEMTRACE_EXPORT void free(void* p) noexcept {
     CaptureLeave(s);
     return;
   }
-  if (MEMTRACE_UNLIKELY(memtrace::t_state.internal != 0)) CountInternal(p, -1);
+  if (MT_UNLIKELY(memtrace::t_state.internal != 0)) CountInternal(p, -1);
   real::fn.free(p);
 }
 
-MEMTRACE_EXPORT void* calloc(size_t count, size_t size) noexcept {
+MT_EXPORT void* calloc(size_t count, size_t size) noexcept {
   size_t total;
   if (__builtin_mul_overflow(count, size, &total)) {
     errno = ENOMEM;
     return nullptr;
   }
-  if (MEMTRACE_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(total, 16);  // .bss is zeroed
+  if (MT_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(total, 16);  // .bss is zeroed
   return TracedAlloc(total, [count, size] { return real::fn.calloc(count, size); });
 }
 
-MEMTRACE_EXPORT void* realloc(void* p, size_t n) noexcept {
+MT_EXPORT void* realloc(void* p, size_t n) noexcept {
   if (p == nullptr) return malloc(n);
-  if (MEMTRACE_UNLIKELY(real::ArenaOwns(p))) {
+  if (MT_UNLIKELY(real::ArenaOwns(p))) {
     // Move a bootstrap block into the real heap; the arena block is never freed.
     size_t old = real::ArenaSize(p);
     if (n == 0) return nullptr;
@@ -111,12 +111,12 @@ MEMTRACE_EXPORT void* realloc(void* p, size_t n) noexcept {
     if (q != nullptr) std::memcpy(q, p, old < n ? old : n);
     return q;
   }
-  if (MEMTRACE_UNLIKELY(!real::Ready())) {
+  if (MT_UNLIKELY(!real::Ready())) {
     errno = ENOMEM;
     return nullptr;
   }
   ThreadSlot* s = CaptureEnter();
-  if (MEMTRACE_LIKELY(s != nullptr)) {
+  if (MT_LIKELY(s != nullptr)) {
     int saved = errno;
     const StackRecord* st = memtrace::t_state.paused == 0 ? CaptureStack() : nullptr;
     errno = saved;
@@ -133,18 +133,18 @@ MEMTRACE_EXPORT void* realloc(void* p, size_t n) noexcept {
     CaptureLeave(s);
     return q;
   }
-  if (MEMTRACE_UNLIKELY(memtrace::t_state.internal != 0)) {
+  if (MT_UNLIKELY(memtrace::t_state.internal != 0)) {
     CountInternal(p, -1);
     void* q = real::fn.realloc(p, n);
     CountInternal(q != nullptr ? q : (n == 0 ? nullptr : p), +1);
     return q;
   }
   void* q = real::fn.realloc(p, n);
-  if (MEMTRACE_UNLIKELY(memtrace::t_state.guard != 0) && q != p) memtrace::CaptureTracerAlloc(q);
+  if (MT_UNLIKELY(memtrace::t_state.guard != 0) && q != p) memtrace::CaptureTracerAlloc(q);
   return q;
 }
 
-MEMTRACE_EXPORT void* reallocarray(void* p, size_t count, size_t size) noexcept {
+MT_EXPORT void* reallocarray(void* p, size_t count, size_t size) noexcept {
   size_t total;
   if (__builtin_mul_overflow(count, size, &total)) {
     errno = ENOMEM;
@@ -153,19 +153,19 @@ MEMTRACE_EXPORT void* reallocarray(void* p, size_t count, size_t size) noexcept 
   return realloc(p, total);
 }
 
-MEMTRACE_EXPORT void* memalign(size_t align, size_t n) noexcept {
-  if (MEMTRACE_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, align);
+MT_EXPORT void* memalign(size_t align, size_t n) noexcept {
+  if (MT_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, align);
   return TracedAlloc(n, [align, n] { return real::fn.memalign(align, n); });
 }
 
-MEMTRACE_EXPORT void* aligned_alloc(size_t align, size_t n) noexcept {
-  if (MEMTRACE_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, align);
+MT_EXPORT void* aligned_alloc(size_t align, size_t n) noexcept {
+  if (MT_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, align);
   if (real::fn.aligned_alloc == nullptr) return memalign(align, n);
   return TracedAlloc(n, [align, n] { return real::fn.aligned_alloc(align, n); });
 }
 
-MEMTRACE_EXPORT int posix_memalign(void** out, size_t align, size_t n) noexcept {
-  if (MEMTRACE_UNLIKELY(!real::Ready())) {
+MT_EXPORT int posix_memalign(void** out, size_t align, size_t n) noexcept {
+  if (MT_UNLIKELY(!real::Ready())) {
     if (align % sizeof(void*) != 0 || (align & (align - 1)) != 0 || align == 0) return EINVAL;
     void* p = real::ArenaAlloc(n, align);
     if (p == nullptr) return ENOMEM;
@@ -182,19 +182,19 @@ MEMTRACE_EXPORT int posix_memalign(void** out, size_t align, size_t n) noexcept 
   return rc;
 }
 
-MEMTRACE_EXPORT void* valloc(size_t n) noexcept {
-  if (MEMTRACE_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, 4096);
+MT_EXPORT void* valloc(size_t n) noexcept {
+  if (MT_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, 4096);
   return TracedAlloc(n, [n] { return real::fn.valloc(n); });
 }
 
-MEMTRACE_EXPORT void* pvalloc(size_t n) noexcept {
-  if (MEMTRACE_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, 4096);
+MT_EXPORT void* pvalloc(size_t n) noexcept {
+  if (MT_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, 4096);
   return TracedAlloc(n, [n] { return real::fn.pvalloc(n); });
 }
 
-MEMTRACE_EXPORT size_t malloc_usable_size(void* p) noexcept {
+MT_EXPORT size_t malloc_usable_size(void* p) noexcept {
   if (p == nullptr) return 0;
   if (real::ArenaOwns(p)) return real::ArenaSize(p);
-  if (MEMTRACE_UNLIKELY(!real::Ready()) || real::fn.malloc_usable_size == nullptr) return 0;
+  if (MT_UNLIKELY(!real::Ready()) || real::fn.malloc_usable_size == nullptr) return 0;
   return real::fn.malloc_usable_size(p);
 }

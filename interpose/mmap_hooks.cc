@@ -23,7 +23,7 @@ using memtrace::StackRecord;
 using memtrace::ThreadSlot;
 namespace real = memtrace::real;
 
-#define MEMTRACE_EXPORT extern "C" __attribute__((visibility("default")))
+#define MT_EXPORT extern "C" __attribute__((visibility("default")))
 
 namespace memtrace {
 // MEMTRACE_TRACK_MMAP; set once before tracing starts.
@@ -41,15 +41,15 @@ void* SysMmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) no
   return reinterpret_cast<void*>(r);
 }
 
-MEMTRACE_ALWAYS_INLINE ThreadSlot* EnterMapping() noexcept {
+MT_ALWAYS_INLINE ThreadSlot* EnterMapping() noexcept {
   if (!memtrace::g_track_mmap) return nullptr;
   return CaptureEnter();
 }
 
 void* MmapImpl(void* addr, size_t len, int prot, int flags, int fd, off_t off) noexcept {
-  if (MEMTRACE_UNLIKELY(!real::Ready())) return SysMmap(addr, len, prot, flags, fd, off);
+  if (MT_UNLIKELY(!real::Ready())) return SysMmap(addr, len, prot, flags, fd, off);
   ThreadSlot* s = memtrace::t_state.paused == 0 ? EnterMapping() : nullptr;
-  if (MEMTRACE_LIKELY(s == nullptr)) return real::fn.mmap(addr, len, prot, flags, fd, off);
+  if (MT_LIKELY(s == nullptr)) return real::fn.mmap(addr, len, prot, flags, fd, off);
   int saved = errno;
   const StackRecord* st = CaptureStack();
   errno = saved;
@@ -66,18 +66,18 @@ void* MmapImpl(void* addr, size_t len, int prot, int flags, int fd, off_t off) n
 
 }  // namespace
 
-MEMTRACE_EXPORT void* mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) noexcept {
+MT_EXPORT void* mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) noexcept {
   return MmapImpl(addr, len, prot, flags, fd, off);
 }
 
-MEMTRACE_EXPORT void* mmap64(void* addr, size_t len, int prot, int flags, int fd, off_t off) noexcept {
+MT_EXPORT void* mmap64(void* addr, size_t len, int prot, int flags, int fd, off_t off) noexcept {
   return MmapImpl(addr, len, prot, flags, fd, off);
 }
 
-MEMTRACE_EXPORT int munmap(void* addr, size_t len) noexcept {
-  if (MEMTRACE_UNLIKELY(!real::Ready())) return static_cast<int>(syscall(SYS_munmap, addr, len));
+MT_EXPORT int munmap(void* addr, size_t len) noexcept {
+  if (MT_UNLIKELY(!real::Ready())) return static_cast<int>(syscall(SYS_munmap, addr, len));
   ThreadSlot* s = EnterMapping();
-  if (MEMTRACE_LIKELY(s == nullptr)) return real::fn.munmap(addr, len);
+  if (MT_LIKELY(s == nullptr)) return real::fn.munmap(addr, len);
   uint64_t ts = ClockNow();  // before the range can be reused by anyone
   int rc = real::fn.munmap(addr, len);
   if (rc == 0 && len > 0) {
@@ -89,7 +89,7 @@ MEMTRACE_EXPORT int munmap(void* addr, size_t len) noexcept {
   return rc;
 }
 
-MEMTRACE_EXPORT void* mremap(void* old_addr, size_t old_len, size_t new_len, int flags, ...) noexcept {
+MT_EXPORT void* mremap(void* old_addr, size_t old_len, size_t new_len, int flags, ...) noexcept {
   void* new_addr = nullptr;
   if (flags & MREMAP_FIXED) {
     va_list ap;
@@ -97,7 +97,7 @@ MEMTRACE_EXPORT void* mremap(void* old_addr, size_t old_len, size_t new_len, int
     new_addr = va_arg(ap, void*);
     va_end(ap);
   }
-  if (MEMTRACE_UNLIKELY(!real::Ready())) {
+  if (MT_UNLIKELY(!real::Ready())) {
     long r = syscall(SYS_mremap, old_addr, old_len, new_len, flags, new_addr);
     if (r < 0 && r > -4096) {
       errno = static_cast<int>(-r);
@@ -106,7 +106,7 @@ MEMTRACE_EXPORT void* mremap(void* old_addr, size_t old_len, size_t new_len, int
     return reinterpret_cast<void*>(r);
   }
   ThreadSlot* s = EnterMapping();
-  if (MEMTRACE_LIKELY(s == nullptr)) return real::fn.mremap(old_addr, old_len, new_len, flags, new_addr);
+  if (MT_LIKELY(s == nullptr)) return real::fn.mremap(old_addr, old_len, new_len, flags, new_addr);
   uint64_t ts = ClockNow();
   void* p = real::fn.mremap(old_addr, old_len, new_len, flags, new_addr);
   if (p != MAP_FAILED) {

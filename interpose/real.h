@@ -5,8 +5,7 @@
 // Bootstrap invariant: a block from the arena is never handed to the real
 // free or realloc; free() ignores it, realloc() copies out of it,
 // malloc_usable_size() reads its header.
-#ifndef MEMTRACE_INTERPOSE_REAL_H_
-#define MEMTRACE_INTERPOSE_REAL_H_
+#pragma once
 
 #include <atomic>
 #include <cstddef>
@@ -42,8 +41,8 @@ bool Resolve() noexcept;
 
 // Resolves `fn` if needed. False while resolution is under way (on this or
 // another thread): the caller then serves the request from the arena.
-MEMTRACE_ALWAYS_INLINE bool Ready() noexcept {
-  if (MEMTRACE_LIKELY(state.load(std::memory_order_acquire) == 2)) return true;
+MT_ALWAYS_INLINE bool Ready() noexcept {
+  if (MT_LIKELY(state.load(std::memory_order_acquire) == 2)) return true;
   return Resolve();
 }
 
@@ -53,5 +52,3 @@ bool ArenaOwns(const void* p) noexcept;
 size_t ArenaSize(const void* p) noexcept;
 
 }  // namespace memtrace::real
-
-#endif  // MEMTRACE_INTERPOSE_REAL_H_

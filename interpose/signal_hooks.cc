@@ -8,9 +8,9 @@
 
 namespace st = memtrace::signal_trigger;
 
-#define MEMTRACE_EXPORT extern "C" __attribute__((visibility("default")))
+#define MT_EXPORT extern "C" __attribute__((visibility("default")))
 
-MEMTRACE_EXPORT int sigaction(int signo, const struct sigaction* act, struct sigaction* oact) noexcept {
+MT_EXPORT int sigaction(int signo, const struct sigaction* act, struct sigaction* oact) noexcept {
   if (st::Intercept(signo, act, oact)) return 0;
   return st::RealSigaction(signo, act, oact);
 }
@@ -23,7 +23,7 @@ sighandler_t OldHandler(const struct sigaction& old) {
 }
 }  // namespace
 
-MEMTRACE_EXPORT sighandler_t signal(int signo, sighandler_t handler) noexcept {
+MT_EXPORT sighandler_t signal(int signo, sighandler_t handler) noexcept {
   struct sigaction act{}, old{};
   act.sa_handler = handler;
   sigemptyset(&act.sa_mask);

@@ -18,7 +18,7 @@ using memtrace::EventKind;
 using memtrace::ThreadBirth;
 namespace real = memtrace::real;
 
-#define MEMTRACE_EXPORT extern "C" __attribute__((visibility("default")))
+#define MT_EXPORT extern "C" __attribute__((visibility("default")))
 
 namespace {
 
@@ -67,7 +67,7 @@ void RecordName(pthread_t thread, const char* name) {
 
 }  // namespace
 
-MEMTRACE_EXPORT int pthread_create(pthread_t* out, const pthread_attr_t* attr, void* (*routine)(void*),
+MT_EXPORT int pthread_create(pthread_t* out, const pthread_attr_t* attr, void* (*routine)(void*),
                                    void* arg) noexcept {
   CreateFn* create = Next(g_create, "pthread_create");
   if (!real::Ready() || memtrace::t_state.guard != 0 || !memtrace::g_tracing.load(std::memory_order_relaxed)) {
@@ -112,44 +112,44 @@ MEMTRACE_EXPORT int pthread_create(pthread_t* out, const pthread_attr_t* attr, v
   return rc;
 }
 
-MEMTRACE_EXPORT int pthread_join(pthread_t thread, void** ret) {
+MT_EXPORT int pthread_join(pthread_t thread, void** ret) {
   int rc = Next(g_join, "pthread_join")(thread, ret);
   if (rc == 0) CaptureThreadEvent(EventKind::kThreadJoin, static_cast<uint64_t>(thread));
   return rc;
 }
 
-MEMTRACE_EXPORT int pthread_tryjoin_np(pthread_t thread, void** ret) noexcept {
+MT_EXPORT int pthread_tryjoin_np(pthread_t thread, void** ret) noexcept {
   int rc = Next(g_tryjoin, "pthread_tryjoin_np")(thread, ret);
   if (rc == 0) CaptureThreadEvent(EventKind::kThreadJoin, static_cast<uint64_t>(thread));
   return rc;
 }
 
-MEMTRACE_EXPORT int pthread_timedjoin_np(pthread_t thread, void** ret, const struct timespec* abstime) {
+MT_EXPORT int pthread_timedjoin_np(pthread_t thread, void** ret, const struct timespec* abstime) {
   int rc = Next(g_timedjoin, "pthread_timedjoin_np")(thread, ret, abstime);
   if (rc == 0) CaptureThreadEvent(EventKind::kThreadJoin, static_cast<uint64_t>(thread));
   return rc;
 }
 
-MEMTRACE_EXPORT int pthread_clockjoin_np(pthread_t thread, void** ret, clockid_t clock,
+MT_EXPORT int pthread_clockjoin_np(pthread_t thread, void** ret, clockid_t clock,
                                          const struct timespec* abstime) {
   int rc = Next(g_clockjoin, "pthread_clockjoin_np")(thread, ret, clock, abstime);
   if (rc == 0) CaptureThreadEvent(EventKind::kThreadJoin, static_cast<uint64_t>(thread));
   return rc;
 }
 
-MEMTRACE_EXPORT int pthread_detach(pthread_t thread) noexcept {
+MT_EXPORT int pthread_detach(pthread_t thread) noexcept {
   int rc = Next(g_detach, "pthread_detach")(thread);
   if (rc == 0) CaptureThreadEvent(EventKind::kThreadDetach, static_cast<uint64_t>(thread));
   return rc;
 }
 
-MEMTRACE_EXPORT int pthread_setname_np(pthread_t thread, const char* name) noexcept {
+MT_EXPORT int pthread_setname_np(pthread_t thread, const char* name) noexcept {
   int rc = Next(g_setname, "pthread_setname_np")(thread, name);
   if (rc == 0) RecordName(thread, name);
   return rc;
 }
 
-MEMTRACE_EXPORT int prctl(int option, ...) noexcept {
+MT_EXPORT int prctl(int option, ...) noexcept {
   va_list ap;
   va_start(ap, option);
   unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long), a4 = va_arg(ap, unsigned long),

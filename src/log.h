@@ -1,8 +1,7 @@
 // The one internal logger. Every line starts with "memtrace: " and is written
 // with write(2) from a stack buffer, so it is safe from hooks, signal handlers
 // and fork children: it never allocates and never takes a lock.
-#ifndef MEMTRACE_SRC_LOG_H_
-#define MEMTRACE_SRC_LOG_H_
+#pragma once
 
 #include <cstdarg>
 
@@ -19,9 +18,7 @@ void Log(LogLevel level, const char* fmt, ...) noexcept __attribute__((format(pr
 
 }  // namespace memtrace
 
-#define MEMTRACE_LOG_ERROR(...) ::memtrace::Log(::memtrace::LogLevel::kError, __VA_ARGS__)
-#define MEMTRACE_LOG_WARN(...) ::memtrace::Log(::memtrace::LogLevel::kWarn, __VA_ARGS__)
-#define MEMTRACE_LOG_INFO(...) ::memtrace::Log(::memtrace::LogLevel::kInfo, __VA_ARGS__)
-#define MEMTRACE_LOG_DEBUG(...) ::memtrace::Log(::memtrace::LogLevel::kDebug, __VA_ARGS__)
-
-#endif  // MEMTRACE_SRC_LOG_H_
+#define MT_LOG_ERROR(...) ::memtrace::Log(::memtrace::LogLevel::kError, __VA_ARGS__)
+#define MT_LOG_WARN(...) ::memtrace::Log(::memtrace::LogLevel::kWarn, __VA_ARGS__)
+#define MT_LOG_INFO(...) ::memtrace::Log(::memtrace::LogLevel::kInfo, __VA_ARGS__)
+#define MT_LOG_DEBUG(...) ::memtrace::Log(::memtrace::LogLevel::kDebug, __VA_ARGS__)

@@ -105,7 +105,7 @@ __attribute__((constructor)) void TracerInit() {
   {
     ParsedConfig parsed = ParseConfig(&getenv);
     SetLogLevel(parsed.config.log_level);
-    for (const std::string& e : parsed.errors) MEMTRACE_LOG_ERROR("%s", e.c_str());
+    for (const std::string& e : parsed.errors) MT_LOG_ERROR("%s", e.c_str());
     g_config = new (g_config_storage.get()) Config(std::move(parsed.config));
   }
   if (!g_config->enabled) return;
@@ -114,7 +114,7 @@ __attribute__((constructor)) void TracerInit() {
   ClockMarkStart();
   const char* unwinder = g_unwinder.Init(g_config->max_frames);
   if (!g_slots.Init() || !g_depot.Init()) {
-    MEMTRACE_LOG_ERROR("cannot map the tracer's memory; tracing is off");
+    MT_LOG_ERROR("cannot map the tracer's memory; tracing is off");
     return;
   }
   CaptureInitThreadKey();
@@ -149,7 +149,7 @@ __attribute__((destructor)) void TracerFini() {
   g_writer->Write(snapshot, "");
   g_control->Cleanup();
   if (g_config->leak_exit_code.has_value() && snapshot.totals.live_bytes > g_config->leak_threshold) {
-    MEMTRACE_LOG_WARN("%llu bytes live at exit exceed MEMTRACE_LEAK_THRESHOLD=%llu; exit status %d",
+    MT_LOG_WARN("%llu bytes live at exit exceed MEMTRACE_LEAK_THRESHOLD=%llu; exit status %d",
                       static_cast<unsigned long long>(snapshot.totals.live_bytes),
                       static_cast<unsigned long long>(g_config->leak_threshold), *g_config->leak_exit_code);
     fflush(nullptr);  // what exit() would still have done for the program's streams
@@ -164,11 +164,11 @@ bool ApiUsable() {
 }  // namespace
 }  // namespace memtrace
 
-#define MEMTRACE_API extern "C" __attribute__((visibility("default")))
+#define MT_API extern "C" __attribute__((visibility("default")))
 
-MEMTRACE_API int memtrace_is_active(void) { return memtrace::g_tracing.load(std::memory_order_relaxed) ? 1 : 0; }
+MT_API int memtrace_is_active(void) { return memtrace::g_tracing.load(std::memory_order_relaxed) ? 1 : 0; }
 
-MEMTRACE_API int memtrace_dump(const char* path) {
+MT_API int memtrace_dump(const char* path) {
   using namespace memtrace;
   if (!ApiUsable()) return -1;
   InternalScope scope;
@@ -178,13 +178,13 @@ MEMTRACE_API int memtrace_dump(const char* path) {
   return where == "stderr" && (path != nullptr || !g_config->output.empty()) ? -1 : 0;
 }
 
-MEMTRACE_API void memtrace_mark(const char* label) {
+MT_API void memtrace_mark(const char* label) {
   using namespace memtrace;
   if (!ApiUsable()) return;
   InternalScope scope;
   g_flusher->Mark(label != nullptr ? label : "");
 }
 
-MEMTRACE_API void memtrace_pause(void) { memtrace::t_state.paused = 1; }
+MT_API void memtrace_pause(void) { memtrace::t_state.paused = 1; }
 
-MEMTRACE_API void memtrace_resume(void) { memtrace::t_state.paused = 0; }
+MT_API void memtrace_resume(void) { memtrace::t_state.paused = 0; }

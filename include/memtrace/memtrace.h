@@ -8,8 +8,7 @@
  *   #include <memtrace/memtrace.h>
  *   if (memtrace_is_active && memtrace_is_active()) { ... }
  */
-#ifndef MEMTRACE_MEMTRACE_H_
-#define MEMTRACE_MEMTRACE_H_
+#pragma once
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,5 +39,3 @@ void memtrace_resume(void) __attribute__((weak));
 #ifdef __cplusplus
 }
 #endif
-
-#endif /* MEMTRACE_MEMTRACE_H_ */

@@ -11,8 +11,7 @@
 // timestamps this thread may still push, which is what lets the flusher merge
 // rings in order without waiting for anyone (flush/merger.h). No lock, no
 // syscall, no allocation on this path once a thread has its slot.
-#ifndef MEMTRACE_SRC_CAPTURE_CAPTURE_H_
-#define MEMTRACE_SRC_CAPTURE_CAPTURE_H_
+#pragma once
 
 #include <atomic>
 #include <cstddef>
@@ -32,13 +31,13 @@ inline std::atomic<bool> g_tracing{false};
 // its busy stamp set, or null if the thread cannot be traced.
 ThreadSlot* RegisterThread() noexcept;
 
-MEMTRACE_ALWAYS_INLINE ThreadSlot* CaptureEnter() noexcept {
+MT_ALWAYS_INLINE ThreadSlot* CaptureEnter() noexcept {
   ThreadState& t = t_state;
-  if (MEMTRACE_UNLIKELY(t.guard != 0)) return nullptr;
-  if (MEMTRACE_UNLIKELY(!g_tracing.load(std::memory_order_relaxed))) return nullptr;
+  if (MT_UNLIKELY(t.guard != 0)) return nullptr;
+  if (MT_UNLIKELY(!g_tracing.load(std::memory_order_relaxed))) return nullptr;
   t.guard = 1;
   ThreadSlot* s = t.slot;
-  if (MEMTRACE_UNLIKELY(s == nullptr)) {
+  if (MT_UNLIKELY(s == nullptr)) {
     s = RegisterThread();
     if (s == nullptr) t.guard = 0;
     return s;
@@ -48,7 +47,7 @@ MEMTRACE_ALWAYS_INLINE ThreadSlot* CaptureEnter() noexcept {
   return s;
 }
 
-MEMTRACE_ALWAYS_INLINE void CaptureLeave(ThreadSlot* s) noexcept {
+MT_ALWAYS_INLINE void CaptureLeave(ThreadSlot* s) noexcept {
   s->busy_since.store(kIdle, std::memory_order_release);
   t_state.guard = 0;
 }
@@ -56,7 +55,7 @@ MEMTRACE_ALWAYS_INLINE void CaptureLeave(ThreadSlot* s) noexcept {
 // The interned stack of the current call (hook frames removed).
 const StackRecord* CaptureStack() noexcept;
 
-MEMTRACE_ALWAYS_INLINE void CaptureAlloc(ThreadSlot* s, const void* p, size_t n, const StackRecord* st) noexcept {
+MT_ALWAYS_INLINE void CaptureAlloc(ThreadSlot* s, const void* p, size_t n, const StackRecord* st) noexcept {
   Event e;
   e.ts = ClockNow();
   e.addr = reinterpret_cast<uintptr_t>(p);
@@ -67,7 +66,7 @@ MEMTRACE_ALWAYS_INLINE void CaptureAlloc(ThreadSlot* s, const void* p, size_t n,
 }
 
 // `ts` must have been taken before the real free (or realloc) ran.
-MEMTRACE_ALWAYS_INLINE void CaptureFree(ThreadSlot* s, const void* p, uint64_t ts) noexcept {
+MT_ALWAYS_INLINE void CaptureFree(ThreadSlot* s, const void* p, uint64_t ts) noexcept {
   Event e;
   e.ts = ts;
   e.addr = reinterpret_cast<uintptr_t>(p);
@@ -79,7 +78,7 @@ MEMTRACE_ALWAYS_INLINE void CaptureFree(ThreadSlot* s, const void* p, uint64_t t
 
 // Mappings: created (stamped after the real mmap), removed (stamped before the
 // real munmap), moved (both).
-MEMTRACE_ALWAYS_INLINE void CapturePush(ThreadSlot* s, EventKind kind, uint64_t ts, const void* addr, uint64_t size,
+MT_ALWAYS_INLINE void CapturePush(ThreadSlot* s, EventKind kind, uint64_t ts, const void* addr, uint64_t size,
                                         const StackRecord* st) noexcept {
   Event e;
   e.ts = ts;
@@ -91,7 +90,7 @@ MEMTRACE_ALWAYS_INLINE void CapturePush(ThreadSlot* s, EventKind kind, uint64_t 
 }
 
 // As CapturePush, for events whose extra word is a number (thread events).
-MEMTRACE_ALWAYS_INLINE void CapturePushAux(ThreadSlot* s, EventKind kind, uint64_t ts, uint64_t addr, uint64_t size,
+MT_ALWAYS_INLINE void CapturePushAux(ThreadSlot* s, EventKind kind, uint64_t ts, uint64_t addr, uint64_t size,
                                            uint64_t aux) noexcept {
   Event e;
   e.ts = ts;
@@ -127,5 +126,3 @@ void CaptureResetAfterFork() noexcept;
 void CaptureMarkInternalThread() noexcept;
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_CAPTURE_CAPTURE_H_

@@ -36,7 +36,7 @@ bool KernelTrustsTsc() noexcept {
 
 ClockKind SelectClock(int requested) noexcept {
   ClockKind kind = ClockKind::kCounter;
-#ifdef MEMTRACE_HAVE_TSC
+#ifdef MT_HAVE_TSC
   auto mode = static_cast<ClockMode>(requested);
   if (mode == ClockMode::kTsc || (mode == ClockMode::kAuto && KernelTrustsTsc())) kind = ClockKind::kTsc;
 #else

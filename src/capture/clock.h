@@ -16,8 +16,7 @@
 //  - kCounter: a global atomic counter. Always correct, but every event
 //    writes one shared cache line.
 // The flusher's watermark (flush/merger.cc) relies on the same clock.
-#ifndef MEMTRACE_SRC_CAPTURE_CLOCK_H_
-#define MEMTRACE_SRC_CAPTURE_CLOCK_H_
+#pragma once
 
 #include <atomic>
 #include <cstdint>
@@ -26,7 +25,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
-#define MEMTRACE_HAVE_TSC 1
+#define MT_HAVE_TSC 1
 #endif
 
 namespace memtrace {
@@ -40,9 +39,9 @@ struct ClockState {
 inline ClockState g_clock;
 
 // Timestamp for an event. Monotonic per thread; see the invariant above.
-MEMTRACE_ALWAYS_INLINE uint64_t ClockNow() noexcept {
-#ifdef MEMTRACE_HAVE_TSC
-  if (MEMTRACE_LIKELY(g_clock.kind.load(std::memory_order_relaxed) == static_cast<int>(ClockKind::kTsc))) {
+MT_ALWAYS_INLINE uint64_t ClockNow() noexcept {
+#ifdef MT_HAVE_TSC
+  if (MT_LIKELY(g_clock.kind.load(std::memory_order_relaxed) == static_cast<int>(ClockKind::kTsc))) {
     _mm_lfence();
     return __rdtsc();
   }
@@ -52,7 +51,7 @@ MEMTRACE_ALWAYS_INLINE uint64_t ClockNow() noexcept {
 
 // The flusher's reading for its watermark: no later load may run before it.
 inline uint64_t ClockNowFenced() noexcept {
-#ifdef MEMTRACE_HAVE_TSC
+#ifdef MT_HAVE_TSC
   if (g_clock.kind.load(std::memory_order_relaxed) == static_cast<int>(ClockKind::kTsc)) {
     _mm_mfence();
     _mm_lfence();
@@ -73,5 +72,3 @@ void ClockMarkStart() noexcept;
 uint64_t ClockToNanos(uint64_t ts) noexcept;
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_CAPTURE_CLOCK_H_

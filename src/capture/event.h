@@ -1,8 +1,7 @@
 // The record a hook hands to the flusher: 32 bytes, two per cache line.
 // A thread's events are pushed in timestamp order into its own ring; the
 // flusher merges all rings by timestamp (flush/merger.h).
-#ifndef MEMTRACE_SRC_CAPTURE_EVENT_H_
-#define MEMTRACE_SRC_CAPTURE_EVENT_H_
+#pragma once
 
 #include <cstdint>
 
@@ -64,5 +63,3 @@ struct Event {
 static_assert(sizeof(Event) == 32, "Event must stay 32 bytes");
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_CAPTURE_EVENT_H_

@@ -1,8 +1,7 @@
 // Memory the tracer takes for itself straight from the kernel (rings, the
 // stack depot, the slot table): mmap'ed, never from malloc, so it can be used
 // from inside a malloc hook. Every byte is counted for the report.
-#ifndef MEMTRACE_SRC_CAPTURE_OS_MEMORY_H_
-#define MEMTRACE_SRC_CAPTURE_OS_MEMORY_H_
+#pragma once
 
 #include <atomic>
 #include <cstddef>
@@ -20,5 +19,3 @@ uint64_t OsMappedBytes() noexcept;
 inline std::atomic<int64_t> g_internal_heap_bytes{0};
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_CAPTURE_OS_MEMORY_H_

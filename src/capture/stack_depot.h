@@ -7,8 +7,7 @@
 // carved from mmap'ed chunks with fetch_add; nothing is ever removed, so a
 // reader never sees a record disappear. Safe in hooks, signal handlers and
 // fork children (no locks, no malloc).
-#ifndef MEMTRACE_SRC_CAPTURE_STACK_DEPOT_H_
-#define MEMTRACE_SRC_CAPTURE_STACK_DEPOT_H_
+#pragma once
 
 #include <atomic>
 #include <cstddef>
@@ -51,5 +50,3 @@ class StackDepot {
 inline StackDepot g_depot;
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_CAPTURE_STACK_DEPOT_H_

@@ -11,8 +11,7 @@
 // Back-pressure: a full ring makes the producer wait (counted as a stall); an
 // event is dropped (and counted) only when no consumer exists any more, e.g.
 // after the final report.
-#ifndef MEMTRACE_SRC_CAPTURE_THREAD_SLOTS_H_
-#define MEMTRACE_SRC_CAPTURE_THREAD_SLOTS_H_
+#pragma once
 
 #include <atomic>
 #include <cstdint>
@@ -54,9 +53,9 @@ class SlotTable {
   // A free slot, made active with a ring; nullptr if none is left.
   ThreadSlot* Acquire() noexcept;
   // Producer: append one event; waits while the ring is full.
-  MEMTRACE_ALWAYS_INLINE void Push(ThreadSlot* s, const Event& e) noexcept {
+  MT_ALWAYS_INLINE void Push(ThreadSlot* s, const Event& e) noexcept {
     uint64_t t = s->tail.load(std::memory_order_relaxed);
-    if (MEMTRACE_UNLIKELY(t - s->cached_head >= kRingCapacity)) {
+    if (MT_UNLIKELY(t - s->cached_head >= kRingCapacity)) {
       if (!WaitForSpace(s, t)) return;
     }
     s->events[t & (kRingCapacity - 1)] = e;
@@ -70,7 +69,7 @@ class SlotTable {
   void SetConsumerActive(bool active) noexcept { consumer_active_.store(active, std::memory_order_release); }
 
  private:
-  MEMTRACE_NOINLINE bool WaitForSpace(ThreadSlot* s, uint64_t tail) noexcept;
+  MT_NOINLINE bool WaitForSpace(ThreadSlot* s, uint64_t tail) noexcept;
 
   ThreadSlot* slots_ = nullptr;
   std::atomic<uint32_t> high_water_{0};
@@ -81,5 +80,3 @@ class SlotTable {
 inline SlotTable g_slots;
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_CAPTURE_THREAD_SLOTS_H_

@@ -6,8 +6,7 @@
 // the tracer's own threads. Any hook entered while it is set calls straight
 // through to the real function and records nothing, so the tracer never
 // traces itself and never recurses.
-#ifndef MEMTRACE_SRC_CAPTURE_THREAD_STATE_H_
-#define MEMTRACE_SRC_CAPTURE_THREAD_STATE_H_
+#pragma once
 
 #include <cstdint>
 
@@ -39,8 +38,6 @@ struct ThreadBirth {
   uint32_t serial;
 };
 
-extern __thread ThreadState t_state MEMTRACE_TLS_IE;
+extern __thread ThreadState t_state MT_TLS_IE;
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_CAPTURE_THREAD_STATE_H_

@@ -62,7 +62,7 @@ const char* Unwinder::Init(int max_frames) noexcept {
       backend = "libunwind";
     }
   } else {
-    MEMTRACE_LOG_INFO("libunwind.so.8 not found (%s); using glibc backtrace()", dlerror());
+    MT_LOG_INFO("libunwind.so.8 not found (%s); using glibc backtrace()", dlerror());
   }
   if (backtrace_ == nullptr) {
     backtrace_ = reinterpret_cast<BacktraceFn>(&::backtrace);

@@ -8,8 +8,7 @@
 // would silently replace glibc's backtrace() and libgcc's unwinder for the
 // traced program (Debian ships no PIC static libunwind we could hide behind
 // our version script). Without libunwind, glibc's backtrace() is used.
-#ifndef MEMTRACE_SRC_CAPTURE_UNWINDER_H_
-#define MEMTRACE_SRC_CAPTURE_UNWINDER_H_
+#pragma once
 
 #include <cstdint>
 
@@ -34,5 +33,3 @@ class Unwinder {
 inline Unwinder g_unwinder;
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_CAPTURE_UNWINDER_H_

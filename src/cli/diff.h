@@ -2,8 +2,7 @@
 // matched by memory space and symbolized stack (function, file:line, or
 // module+offset for each frame), so two reports of the same program match
 // even across runs.
-#ifndef MEMTRACE_SRC_CLI_DIFF_H_
-#define MEMTRACE_SRC_CLI_DIFF_H_
+#pragma once
 
 #include <string>
 #include <vector>
@@ -25,5 +24,3 @@ std::string RenderDiffText(const ReportDoc& a, const ReportDoc& b, const std::ve
 std::string RenderDiffJson(const ReportDoc& a, const ReportDoc& b, const std::vector<SiteDiff>& diffs);
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_CLI_DIFF_H_

@@ -1,7 +1,6 @@
 // Reads a saved JSON report (schema memtrace/1) back into a ReportDoc, so the
 // CLI renders and compares exactly what the tracer wrote.
-#ifndef MEMTRACE_SRC_CLI_REPORT_READER_H_
-#define MEMTRACE_SRC_CLI_REPORT_READER_H_
+#pragma once
 
 #include <string>
 
@@ -14,5 +13,3 @@ absl::StatusOr<ReportDoc> ParseJsonReport(const std::string& text);
 absl::StatusOr<ReportDoc> ReadJsonReport(const std::string& path);
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_CLI_REPORT_READER_H_

@@ -2,8 +2,7 @@
 // immutable Config (some programs clear their environment later). A malformed
 // value never stops the program: it yields one line naming the variable and
 // the default used instead. Every variable is documented in docs/env.md.
-#ifndef MEMTRACE_SRC_CONFIG_CONFIG_H_
-#define MEMTRACE_SRC_CONFIG_CONFIG_H_
+#pragma once
 
 #include <cstdint>
 #include <functional>
@@ -60,5 +59,3 @@ std::optional<uint64_t> ParseDuration(const std::string& text);
 std::optional<int> ParseSignal(const std::string& text);
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_CONFIG_CONFIG_H_

@@ -62,7 +62,7 @@ bool Flusher::Start() {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   running_ = rc == 0;
   if (running_) slots_->SetConsumerActive(true);
-  else MEMTRACE_LOG_ERROR("cannot start the flusher thread (error %d); tracing is off", rc);
+  else MT_LOG_ERROR("cannot start the flusher thread (error %d); tracing is off", rc);
   return running_;
 }
 
@@ -238,7 +238,7 @@ void Flusher::DrainFinal(int wait_ms) {
     merger_.Round(*this);
     SleepMicros(200);
   }
-  if (!AllIdle()) MEMTRACE_LOG_WARN("a thread was still inside an allocation call at exit; its event may be missing");
+  if (!AllIdle()) MT_LOG_WARN("a thread was still inside an allocation call at exit; its event may be missing");
   merger_.Round(*this, /*deliver_all=*/true);
   // Anything pushed from now on is dropped (and counted), never waited for.
   slots_->SetConsumerActive(false);
@@ -251,7 +251,7 @@ void Flusher::DrainUntil(uint64_t ts, int wait_ms) {
     merger_.Round(*this);
     if (merger_.last_watermark() > ts) return;
     if (waited_us >= wait_ms * 1000) {
-      MEMTRACE_LOG_WARN("a thread stayed inside an allocation call; the snapshot may miss its last event");
+      MT_LOG_WARN("a thread stayed inside an allocation call; the snapshot may miss its last event");
       return;
     }
     SleepMicros(50);

@@ -5,8 +5,7 @@
 // Snapshots leave through a sink installed by the runtime, so the flusher
 // never calls into the reporters. Tables are guarded by one mutex that only
 // the flusher, snapshot takers and fork handlers take; hooks never do.
-#ifndef MEMTRACE_SRC_FLUSH_FLUSHER_H_
-#define MEMTRACE_SRC_FLUSH_FLUSHER_H_
+#pragma once
 
 #include <pthread.h>
 
@@ -113,5 +112,3 @@ class Flusher final : public EventSink {
 };
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_FLUSH_FLUSHER_H_

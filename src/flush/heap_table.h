@@ -7,8 +7,7 @@
 // matched is counted rather than guessed at: frees of blocks allocated before
 // tracing began, and an allocation at an address that is still live (a free
 // we never saw). Frees of blocks the tracer itself allocated are recognised.
-#ifndef MEMTRACE_SRC_FLUSH_HEAP_TABLE_H_
-#define MEMTRACE_SRC_FLUSH_HEAP_TABLE_H_
+#pragma once
 
 #include <cstdint>
 
@@ -56,5 +55,3 @@ class HeapTable {
 };
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_FLUSH_HEAP_TABLE_H_

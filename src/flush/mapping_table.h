@@ -8,8 +8,7 @@
 // live_blocks is its number of disjoint intervals (a hole punched in a
 // mapping makes two). allocs/frees count mappings created / intervals removed
 // whole; trimming, splitting and moving are neither.
-#ifndef MEMTRACE_SRC_FLUSH_MAPPING_TABLE_H_
-#define MEMTRACE_SRC_FLUSH_MAPPING_TABLE_H_
+#pragma once
 
 #include <cstdint>
 #include <map>
@@ -72,5 +71,3 @@ class MappingTable {
 };
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_FLUSH_MAPPING_TABLE_H_

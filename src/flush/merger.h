@@ -17,8 +17,7 @@
 //     monotonic clock) delivering events stamped before W.
 // Slots whose thread has exited are released after their ring is emptied; a
 // reused slot's events come after the old owner's in its staging queue.
-#ifndef MEMTRACE_SRC_FLUSH_MERGER_H_
-#define MEMTRACE_SRC_FLUSH_MERGER_H_
+#pragma once
 
 #include <cstddef>
 #include <cstdint>
@@ -69,5 +68,3 @@ class Merger {
 };
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_FLUSH_MERGER_H_

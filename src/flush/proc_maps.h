@@ -1,8 +1,7 @@
 // The kernel's view of this process's mappings (/proc/self/maps): used at
 // snapshot time to name the files behind live file mappings and to show what
 // is mapped that the hooks never saw.
-#ifndef MEMTRACE_SRC_FLUSH_PROC_MAPS_H_
-#define MEMTRACE_SRC_FLUSH_PROC_MAPS_H_
+#pragma once
 
 #include <cstdint>
 #include <string>
@@ -19,5 +18,3 @@ struct ProcMapping {
 std::vector<ProcMapping> ReadProcMaps();
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_FLUSH_PROC_MAPS_H_

@@ -1,8 +1,7 @@
 // What the OS and glibc say about this process's memory, for the timeline:
 // resident set size (/proc/self/statm) and glibc's arenas (mallinfo2 and the
 // arena count from malloc_info). Read by the flusher, never from a hook.
-#ifndef MEMTRACE_SRC_FLUSH_PROCESS_STATS_H_
-#define MEMTRACE_SRC_FLUSH_PROCESS_STATS_H_
+#pragma once
 
 #include <cstdint>
 
@@ -19,5 +18,3 @@ uint64_t ReadRssBytes();
 ProcessStats ReadProcessStats();
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_FLUSH_PROCESS_STATS_H_

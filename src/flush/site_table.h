@@ -2,8 +2,7 @@
 // aggregates every report prints, and the totals per memory space. The heap
 // table and the mapping table both account through it, so a site's numbers
 // mean the same whatever the memory.
-#ifndef MEMTRACE_SRC_FLUSH_SITE_TABLE_H_
-#define MEMTRACE_SRC_FLUSH_SITE_TABLE_H_
+#pragma once
 
 #include <array>
 #include <cstdint>
@@ -86,5 +85,3 @@ class SiteTable {
 };
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_FLUSH_SITE_TABLE_H_

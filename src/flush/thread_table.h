@@ -3,8 +3,7 @@
 // its origin (parent, creation stack, start routine, stack size), its fate
 // (joined, detached, exited) and the memory it allocated that is still live.
 // Index 0 is reserved for events whose thread is unknown.
-#ifndef MEMTRACE_SRC_FLUSH_THREAD_TABLE_H_
-#define MEMTRACE_SRC_FLUSH_THREAD_TABLE_H_
+#pragma once
 
 #include <cstdint>
 #include <string>
@@ -66,5 +65,3 @@ class ThreadTable {
 };
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_FLUSH_THREAD_TABLE_H_

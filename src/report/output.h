@@ -2,8 +2,7 @@
 // written whole to a private temporary and renamed into place, so a reader
 // never sees half a report; they are created 0600 and never follow a symlink
 // or replace a file that belongs to another user.
-#ifndef MEMTRACE_SRC_REPORT_OUTPUT_H_
-#define MEMTRACE_SRC_REPORT_OUTPUT_H_
+#pragma once
 
 #include <cstdint>
 #include <string>
@@ -22,5 +21,3 @@ absl::Status WriteReportFile(const std::string& path, const std::string& content
 void WriteToStderr(const std::string& content);
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_REPORT_OUTPUT_H_

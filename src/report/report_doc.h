@@ -3,8 +3,7 @@
 // JSON) read only this; the memtrace CLI rebuilds it from a saved JSON report
 // (src/cli/), so `memtrace report` and `memtrace diff` print what the tracer
 // would have printed.
-#ifndef MEMTRACE_SRC_REPORT_REPORT_DOC_H_
-#define MEMTRACE_SRC_REPORT_REPORT_DOC_H_
+#pragma once
 
 #include <cstdint>
 #include <string>
@@ -94,5 +93,3 @@ std::string HumanBytes(uint64_t bytes);
 std::string FrameLine(const Frame& frame);
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_REPORT_REPORT_DOC_H_

@@ -28,11 +28,11 @@ std::string ReportWriter::Write(const Snapshot& snapshot, const std::string& exp
   std::string path = ExpandOutputPath(pattern, getpid(), snapshot.sequence, explicit_path.empty() && forked);
   absl::Status st = WriteReportFile(path, text);
   if (!st.ok()) {
-    MEMTRACE_LOG_ERROR("cannot write the report (%s); writing it to stderr", std::string(st.message()).c_str());
+    MT_LOG_ERROR("cannot write the report (%s); writing it to stderr", std::string(st.message()).c_str());
     WriteToStderr(text);
     return "stderr";
   }
-  MEMTRACE_LOG_INFO("report #%llu written to %s", static_cast<unsigned long long>(snapshot.sequence), path.c_str());
+  MT_LOG_INFO("report #%llu written to %s", static_cast<unsigned long long>(snapshot.sequence), path.c_str());
   if (explicit_path.empty() && PatternHasSequence(pattern)) {
     kept_.push_back(path);
     while (kept_.size() > static_cast<size_t>(options_.keep)) {

@@ -4,8 +4,7 @@
 // report replaces the previous one, so the file always holds the latest
 // complete report (it survives an OOM kill or exit_group). Thread-safe:
 // reports come from the flusher, the program (API) and exit.
-#ifndef MEMTRACE_SRC_REPORT_REPORT_WRITER_H_
-#define MEMTRACE_SRC_REPORT_REPORT_WRITER_H_
+#pragma once
 
 #include <deque>
 #include <mutex>
@@ -38,5 +37,3 @@ class ReportWriter {
 };
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_REPORT_REPORT_WRITER_H_

@@ -1,8 +1,7 @@
 // A snapshot: the flusher's tables copied at one instant (exit, and later
 // signals and intervals). Reporters read only this; they never touch rings or
 // live tables, so a report can be formatted without holding the flusher.
-#ifndef MEMTRACE_SRC_REPORT_SNAPSHOT_H_
-#define MEMTRACE_SRC_REPORT_SNAPSHOT_H_
+#pragma once
 
 #include <cstdint>
 #include <string>
@@ -151,5 +150,3 @@ struct Snapshot {
 inline constexpr size_t kMaxListedThreads = 2000;
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_REPORT_SNAPSHOT_H_

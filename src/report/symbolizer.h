@@ -3,8 +3,7 @@
 // or just module + offset. Each module is named with its path and build-id so
 // a report can be symbolized again elsewhere. Runs in the flusher at report
 // time; results are cached per address.
-#ifndef MEMTRACE_SRC_REPORT_SYMBOLIZER_H_
-#define MEMTRACE_SRC_REPORT_SYMBOLIZER_H_
+#pragma once
 
 #include <cstdint>
 #include <memory>
@@ -64,5 +63,3 @@ struct StackRecord;
 std::vector<Frame> SymbolizeStack(const StackRecord* stack, Symbolizer& symbolizer);
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_REPORT_SYMBOLIZER_H_

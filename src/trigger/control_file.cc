@@ -20,7 +20,7 @@ bool ControlFile::Init(const std::string& setting) {
   mkdir(dir.c_str(), 0700);
   struct stat st{};
   if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0022) != 0) {
-    MEMTRACE_LOG_WARN("control directory %s is not a private directory of ours; memtrace dump is off", dir.c_str());
+    MT_LOG_WARN("control directory %s is not a private directory of ours; memtrace dump is off", dir.c_str());
     return false;
   }
   dir_ = dir;

@@ -4,8 +4,7 @@
 // <dir>/<pid>.last. <dir> is MEMTRACE_CONTROL_DIR or /tmp/memtrace-<uid>,
 // created 0700 and accepted only if it belongs to us and no one else can
 // write it, so only the same user can trigger a report.
-#ifndef MEMTRACE_SRC_TRIGGER_CONTROL_FILE_H_
-#define MEMTRACE_SRC_TRIGGER_CONTROL_FILE_H_
+#pragma once
 
 #include <string>
 
@@ -32,5 +31,3 @@ class ControlFile {
 };
 
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_TRIGGER_CONTROL_FILE_H_

@@ -79,7 +79,7 @@ bool Install(int signo, Flusher* flusher) {
   struct sigaction old{};
   struct sigaction ours = OurAction(nullptr);
   if (RealSigaction(signo, &ours, &old) != 0) {
-    MEMTRACE_LOG_WARN("cannot install the report signal handler (%d); use memtrace dump or MEMTRACE_INTERVAL", signo);
+    MT_LOG_WARN("cannot install the report signal handler (%d); use memtrace dump or MEMTRACE_INTERVAL", signo);
     return false;
   }
   SetChainLocked(old);
@@ -114,7 +114,7 @@ void CheckInstalled() {
   SetChainLocked(cur);
   struct sigaction ours = OurAction(&cur);
   RealSigaction(signo, &ours, nullptr);
-  MEMTRACE_LOG_INFO("signal %d: our handler was replaced; re-installed it, chaining to the new one", signo);
+  MT_LOG_INFO("signal %d: our handler was replaced; re-installed it, chaining to the new one", signo);
 }
 
 }  // namespace memtrace::signal_trigger

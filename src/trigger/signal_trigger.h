@@ -11,8 +11,7 @@
 //    runtime keeps receiving the signal exactly as before.
 // A program with no handler (SIG_DFL, which would terminate) just gets the
 // report. Bursts of signals coalesce into one report.
-#ifndef MEMTRACE_SRC_TRIGGER_SIGNAL_TRIGGER_H_
-#define MEMTRACE_SRC_TRIGGER_SIGNAL_TRIGGER_H_
+#pragma once
 
 #include <signal.h>
 
@@ -36,5 +35,3 @@ int RealSigaction(int signo, const struct sigaction* act, struct sigaction* oact
 
 }  // namespace signal_trigger
 }  // namespace memtrace
-
-#endif  // MEMTRACE_SRC_TRIGGER_SIGNAL_TRIGGER_H_

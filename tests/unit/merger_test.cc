@@ -132,7 +132,7 @@ void RunStress(ClockKind clock) {
 }
 
 TEST(MergerTest, CrossThreadOrderWithTsc) {
-#ifdef MEMTRACE_HAVE_TSC
+#ifdef MT_HAVE_TSC
   RunStress(ClockKind::kTsc);
 #else
   GTEST_SKIP() << "no TSC on this architecture";
