@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """libmemtrace overhead benchmark.
 
-Runs each workload untraced, under libmemtrace and under heaptrack, side by
-side and interleaved (base, memtrace, heaptrack, base, ...) for several rounds,
+Runs each workload untraced, under libmemtrace (full tracing, and sampling
+one allocation per 512 KiB), and under heaptrack, side by side and
+interleaved (base, memtrace, sampled, heaptrack, base, ...) for several rounds,
 and prints median wall time with its range, ratios against the untraced run
 and against heaptrack, peak RSS ratios, and the size of what each tool wrote.
 --callgrind adds instruction counts per malloc+free pair (repeatable on a
@@ -47,6 +48,12 @@ def modes(lib, heaptrack):
         env = dict(base_env, LD_PRELOAD=lib, MEMTRACE_OUTPUT=os.path.join(d, "mt.%p.json"))
         return argv, env
     out.append(("memtrace", memtrace))
+
+    def sampled(argv, d):
+        argv, env = memtrace(argv, d)
+        env["MEMTRACE_SAMPLE_BYTES"] = "512k"
+        return argv, env
+    out.append(("sampled", sampled))
     if heaptrack:
         out.append(("heaptrack", lambda argv, d: ([heaptrack, "-o", os.path.join(d, "ht")] + argv, dict(base_env))))
     return out

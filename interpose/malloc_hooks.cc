@@ -15,6 +15,7 @@
 #include "interpose/real.h"
 #include "src/capture/capture.h"
 #include "src/capture/os_memory.h"
+#include "src/capture/sampler.h"
 
 using memtrace::CaptureAlloc;
 using memtrace::CaptureEnter;
@@ -46,13 +47,17 @@ void* ArenaAllocOrEnomem(size_t n, size_t align) noexcept {
 // The common shape of every allocating hook. `call` runs the real function.
 template <typename Call>
 MT_ALWAYS_INLINE void* TracedAlloc(size_t size, Call call) noexcept {
-  ThreadSlot* s = MT_LIKELY(memtrace::t_state.paused == 0) ? CaptureEnter() : nullptr;
+  memtrace::ThreadState& t = memtrace::t_state;
+  bool sampling = MT_UNLIKELY(memtrace::g_sample_period != 0);
+  // Sampling mode: an allocation that is not sampled leaves no trace at all.
+  if (sampling && t.guard == 0 && t.paused == 0 && !memtrace::SampleAllocation(size)) return call();
+  ThreadSlot* s = MT_LIKELY(t.paused == 0) ? CaptureEnter() : nullptr;
   if (MT_LIKELY(s != nullptr)) {
     int saved = errno;
     const StackRecord* st = CaptureStack();
     errno = saved;
     void* p = call();
-    if (MT_LIKELY(p != nullptr)) {
+    if (MT_LIKELY(p != nullptr) && (!sampling || memtrace::g_sampled.Insert(reinterpret_cast<uintptr_t>(p)))) {
       saved = errno;
       CaptureAlloc(s, p, size, st);
       errno = saved;
@@ -78,6 +83,12 @@ MT_EXPORT void* malloc(size_t n) noexcept {
 MT_EXPORT void free(void* p) noexcept {
   if (p == nullptr || MT_UNLIKELY(real::ArenaOwns(p))) return;
   if (MT_UNLIKELY(!real::Ready())) return;  // cannot be a real block yet
+  // Sampling mode: only the frees of sampled blocks are events.
+  if (MT_UNLIKELY(memtrace::g_sample_period != 0) && memtrace::t_state.guard == 0 &&
+      !memtrace::g_sampled.Erase(reinterpret_cast<uintptr_t>(p))) {
+    real::fn.free(p);
+    return;
+  }
   ThreadSlot* s = CaptureEnter();
   if (MT_LIKELY(s != nullptr)) {
     int saved = errno;
@@ -115,19 +126,33 @@ MT_EXPORT void* realloc(void* p, size_t n) noexcept {
     errno = ENOMEM;
     return nullptr;
   }
+  memtrace::ThreadState& t = memtrace::t_state;
+  // Which halves are recorded: the free of p and the allocation of q. In
+  // sampling mode, only a sampled p and a sampled q.
+  bool sampling = MT_UNLIKELY(memtrace::g_sample_period != 0) && t.guard == 0;
+  bool record_free = true, record_alloc = t.paused == 0;
+  if (sampling) {
+    record_free = memtrace::g_sampled.Erase(reinterpret_cast<uintptr_t>(p));
+    record_alloc = record_alloc && memtrace::SampleAllocation(n);
+    if (!record_free && !record_alloc) return real::fn.realloc(p, n);
+  }
   ThreadSlot* s = CaptureEnter();
   if (MT_LIKELY(s != nullptr)) {
     int saved = errno;
-    const StackRecord* st = memtrace::t_state.paused == 0 ? CaptureStack() : nullptr;
+    const StackRecord* st = record_alloc ? CaptureStack() : nullptr;
     errno = saved;
     uint64_t free_ts = ClockNow();  // before the real call may release p
     void* q = real::fn.realloc(p, n);
     saved = errno;
     if (q != nullptr) {
-      CaptureFree(s, p, free_ts);
-      if (memtrace::t_state.paused == 0) CaptureAlloc(s, q, n, st);
+      if (record_free) CaptureFree(s, p, free_ts);
+      if (record_alloc && (!sampling || memtrace::g_sampled.Insert(reinterpret_cast<uintptr_t>(q)))) {
+        CaptureAlloc(s, q, n, st);
+      }
     } else if (n == 0) {
-      CaptureFree(s, p, free_ts);  // glibc: realloc(p, 0) frees p and returns NULL
+      if (record_free) CaptureFree(s, p, free_ts);  // glibc: realloc(p, 0) frees p and returns NULL
+    } else if (sampling && record_free) {
+      memtrace::g_sampled.Insert(reinterpret_cast<uintptr_t>(p));  // failed: p is still live
     }
     errno = saved;
     CaptureLeave(s);

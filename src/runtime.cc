@@ -19,6 +19,7 @@
 #include "interpose/real.h"
 #include "src/capture/capture.h"
 #include "src/capture/clock.h"
+#include "src/capture/sampler.h"
 #include "src/capture/stack_depot.h"
 #include "src/capture/unwinder.h"
 #include "src/config/config.h"
@@ -117,6 +118,10 @@ __attribute__((constructor)) void TracerInit() {
     MT_LOG_ERROR("cannot map the tracer's memory; tracing is off");
     return;
   }
+  if (g_config->sample_bytes != 0) {
+    if (g_sampled.Init()) g_sample_period = g_config->sample_bytes;
+    else MT_LOG_ERROR("cannot map the sampling table; tracing every allocation");
+  }
   CaptureInitThreadKey();
   g_writer = new (g_writer_storage.get()) ReportWriter(ReportWriter::Options{
       g_config->output, g_config->format, g_config->top, g_config->keep, static_cast<int>(getpid())});
@@ -126,6 +131,7 @@ __attribute__((constructor)) void TracerInit() {
   options.all_sites = g_config->all_sites;
   options.interval_ns = g_config->interval_ns;
   options.sample_period_ns = g_config->sample_period_ns;
+  options.sample_bytes = g_sample_period;
   options.clock_name = clock == ClockKind::kTsc ? "tsc" : "counter";
   options.unwinder_name = unwinder;
   g_flusher = new (g_flusher_storage.get()) Flusher(&g_slots, std::move(options));

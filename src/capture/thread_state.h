@@ -28,6 +28,10 @@ struct ThreadState {
   // Inside a CUDA runtime hook: driver calls it makes (seen by CUPTI) are
   // already counted at the runtime level.
   uint32_t in_cuda_runtime;
+  // Sampling mode (sampler.h): bytes left before the next sample, and the
+  // thread's random state (0 until its first allocation).
+  int64_t sample_countdown;
+  uint64_t sample_rng;
 };
 
 // Handed by our pthread_create hook to the new thread: what to run, and the

@@ -41,6 +41,10 @@ absl::StatusOr<ReportDoc> ParseJsonReport(const std::string& text) {
   d.reason = S(j, "reason");
   d.sequence = U(j, "sequence");
   d.time_unix_ms = U(j, "time_unix_ms");
+  if (j.contains("sampling")) {
+    d.tracer.sample_bytes = U(j["sampling"], "period_bytes");
+    d.tracer.sample_overflows = U(j["sampling"], "overflows");
+  }
   if (j.contains("totals")) {
     const json& t = j["totals"];
     d.rss_bytes = U(t, "rss_bytes");

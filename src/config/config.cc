@@ -181,6 +181,10 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
     else bad("MEMTRACE_CUDA", v, "1");
   }
   if (const char* v = get("MEMTRACE_CUPTI_PATH")) c.cupti_path = v;
+  if (const char* v = get("MEMTRACE_SAMPLE_BYTES")) {
+    if (auto n = ParseByteSize(v)) c.sample_bytes = *n;
+    else bad("MEMTRACE_SAMPLE_BYTES", v, "0: every allocation");
+  }
   if (const char* v = get("MEMTRACE_CLOCK")) {
     std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
     if (s == "auto") c.clock = ClockMode::kAuto;

@@ -35,6 +35,7 @@ struct Config {
   uint64_t sample_period_ns = 1000000000;  // MEMTRACE_SAMPLE_PERIOD; 0 = no timeline samples
   std::string control_dir;               // MEMTRACE_CONTROL_DIR; empty = /tmp/memtrace-<uid>; "none" = off
   bool cuda = true;                      // MEMTRACE_CUDA
+  uint64_t sample_bytes = 0;             // MEMTRACE_SAMPLE_BYTES; 0 = every allocation
   std::string cupti_path;                // MEMTRACE_CUPTI_PATH
 };
 

@@ -12,6 +12,7 @@
 
 #include "src/capture/capture.h"
 #include "src/capture/os_memory.h"
+#include "src/capture/sampler.h"
 #include "src/capture/stack_depot.h"
 #include "src/flush/process_stats.h"
 #include "src/log.h"
@@ -44,6 +45,7 @@ Flusher::Flusher(SlotTable* slots, Options options)
       maps_(&sites_, &threads_, static_cast<uint64_t>(sysconf(_SC_PAGESIZE))),
       start_ns_(MonotonicNs()) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  heap_.set_sample_period(options_.sample_bytes);
 }
 
 bool Flusher::Start() {
@@ -392,6 +394,8 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
   tr.threads_seen = threads_.threads().size() - 1;
   int64_t own_heap = std::max<int64_t>(0, g_internal_heap_bytes.load(std::memory_order_relaxed));
   tr.memory_bytes = OsMappedBytes() + static_cast<uint64_t>(own_heap);
+  tr.sample_bytes = options_.sample_bytes;
+  tr.sample_overflows = g_sampled.overflows();
   tr.clock = options_.clock_name;
   tr.unwinder = options_.unwinder_name;
   return s;

@@ -32,6 +32,7 @@ class Flusher final : public EventSink {
     bool all_sites = false;
     uint64_t interval_ns = 0;       // 0: no interval snapshots
     uint64_t sample_period_ns = 0;  // 0: no timeline samples
+    uint64_t sample_bytes = 0;      // MEMTRACE_SAMPLE_BYTES: heap live bytes are estimates
     std::string clock_name, unwinder_name;
   };
   // Receives every snapshot the flusher itself decides to take (signal,

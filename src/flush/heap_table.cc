@@ -1,10 +1,13 @@
 // Live heap blocks (see heap_table.h).
 #include "src/flush/heap_table.h"
 
+#include "src/capture/sampler.h"
+
 namespace memtrace {
 
 void HeapTable::OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread, uint64_t ts,
                         Space space, int device) {
+  if (sample_period_ != 0) size = EstimatedBytes(size, sample_period_);
   uint32_t site = sites_->SiteFor(stack, space, device);
   tracer_blocks_.erase(addr);  // freed through a path we do not see, then reused
   auto [it, inserted] = live_.try_emplace(addr, LiveBlock{size, site, thread, ts});

@@ -40,6 +40,9 @@ class HeapTable {
   void OnFree(uint64_t addr);
   // A block allocated by tracer code (see EventKind::kTracerAlloc).
   void OnTracerAlloc(uint64_t addr);
+  // Sampling mode: each allocation is a sample standing for more bytes
+  // (sampler.h); live bytes become estimates, live blocks count samples.
+  void set_sample_period(uint64_t period) { sample_period_ = period; }
 
   const HeapCounters& counters() const { return counters_; }
   const absl::flat_hash_map<uint64_t, LiveBlock>& live() const { return live_; }
@@ -52,6 +55,7 @@ class HeapTable {
   absl::flat_hash_map<uint64_t, LiveBlock> live_;
   absl::flat_hash_set<uint64_t> tracer_blocks_;
   HeapCounters counters_;
+  uint64_t sample_period_ = 0;
 };
 
 }  // namespace memtrace

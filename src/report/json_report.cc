@@ -55,8 +55,9 @@ std::string RenderJsonReport(const ReportDoc& d) {
   std::string out;
   out += fmt::format(
       "{{\"schema\": \"memtrace/1\", \"pid\": {}, \"reason\": {}, \"sequence\": {}, \"time\": {:.3f}, "
-      "\"time_unix_ms\": {},\n",
-      d.pid, Quote(d.reason), d.sequence, static_cast<double>(d.time_unix_ms) / 1000.0, d.time_unix_ms);
+      "\"time_unix_ms\": {},\n \"sampling\": {{\"period_bytes\": {}, \"heap_estimated\": {}, \"overflows\": {}}},\n",
+      d.pid, Quote(d.reason), d.sequence, static_cast<double>(d.time_unix_ms) / 1000.0, d.time_unix_ms,
+      d.tracer.sample_bytes, d.tracer.sample_bytes != 0 ? "true" : "false", d.tracer.sample_overflows);
   out += fmt::format(
       " \"totals\": {{\"live_bytes\": {}, \"live_blocks\": {}, \"allocs\": {}, \"frees\": {}, \"alloc_bytes\": {}, "
       "\"peak_live_bytes\": {}, \"unmatched_frees\": {}, \"replaced_blocks\": {}, \"untracked_unmap_bytes\": {}, "

@@ -127,6 +127,8 @@ struct TracerStats {
   uint64_t threads_seen = 0;
   std::string clock;
   std::string unwinder;
+  uint64_t sample_bytes = 0;      // 0: full tracing; else heap numbers are estimates
+  uint64_t sample_overflows = 0;  // samples dropped: the sampled-address table was full
 };
 
 struct Snapshot {

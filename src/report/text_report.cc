@@ -46,6 +46,10 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
     out += '\n';
   };
   add(fmt::format("memtrace report #{} ({}) for pid {}", d.sequence, d.reason, d.pid));
+  if (d.tracer.sample_bytes != 0) {
+    add(fmt::format("sampling one allocation per {} on average: heap bytes are estimates, heap blocks count samples",
+                    HumanBytes(d.tracer.sample_bytes)));
+  }
   add("");
   add("== Totals ==");
   const SiteStats& heap = t.spaces[static_cast<int>(Space::kHeap)];
