@@ -51,14 +51,17 @@ bool SampledSet::Insert(uintptr_t p) noexcept {
     std::atomic<uintptr_t>& s = slots_[(h + i) & ((1u << kBits) - 1)];
     uintptr_t v = s.load(std::memory_order_relaxed);
     while (v == kEmpty || v == kTombstone) {
-      if (s.compare_exchange_weak(v, p, std::memory_order_release, std::memory_order_relaxed)) return true;
+      if (s.compare_exchange_weak(v, p, std::memory_order_release, std::memory_order_relaxed)) {
+        filter_[FilterHash(p)].fetch_add(1, std::memory_order_release);
+        return true;
+      }
     }
   }
   overflows_.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
 
-bool SampledSet::Erase(uintptr_t p) noexcept {
+bool SampledSet::EraseSlow(uintptr_t p) noexcept {
   if (slots_ == nullptr) return false;
   uint32_t h = Hash(p);
   for (uint32_t i = 0; i < kMaxProbe; ++i) {
@@ -66,6 +69,7 @@ bool SampledSet::Erase(uintptr_t p) noexcept {
     uintptr_t v = s.load(std::memory_order_acquire);
     if (v == p) {
       s.store(kTombstone, std::memory_order_release);
+      filter_[FilterHash(p)].fetch_sub(1, std::memory_order_release);
       return true;
     }
     if (v == kEmpty) return false;

@@ -1,0 +1,265 @@
+// Snapshots: the flusher's tables copied into the report's data model
+// (src/report/snapshot.h) at one instant -- sites with growth since the
+// previous report, per-space and per-device totals, threads and their
+// creators, OpenMP groups, file paths of live mappings, the timeline and the
+// tracer's own cost. Part of class Flusher; called with its mutex held.
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "src/capture/clock.h"
+#include "src/capture/os_memory.h"
+#include "src/capture/sampler.h"
+#include "src/capture/stack_depot.h"
+#include "src/flush/flusher.h"
+#include "src/flush/proc_maps.h"
+
+namespace memtrace {
+
+Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
+  Snapshot s;
+  s.reason = reason;
+  s.sequence = ++sequence_;
+  s.pid = getpid();
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  s.time_unix_ms = static_cast<uint64_t>(now.tv_sec) * 1000 + static_cast<uint64_t>(now.tv_nsec) / 1000000;
+  AppendTimelineLocked(SampleLocked(""));
+  s.rss_bytes = timeline_.back().rss_bytes;
+  Totals& t = s.totals;
+  for (int sp = 0; sp < kSpaceCount; ++sp) {
+    const SiteStats& st = sites_.space_totals(static_cast<Space>(sp));
+    t.spaces[sp] = st;
+    t.live_bytes += st.live_bytes;
+    t.live_blocks += st.live_blocks;
+    t.allocs += st.allocs;
+    t.frees += st.frees;
+    t.alloc_bytes += st.alloc_bytes;
+  }
+  t.peak_live_bytes = sites_.peak_live_bytes();
+  t.heap = heap_.counters();
+  // Device memory per device ordinal.
+  for (size_t i = 0; i < sites_.size(); ++i) {
+    if (sites_.space_of(i) != Space::kCudaDevice) continue;
+    int dev = sites_.device_of(i);
+    auto d = std::find_if(s.devices.begin(), s.devices.end(), [dev](const DeviceTotals& x) { return x.ordinal == dev; });
+    if (d == s.devices.end()) {
+      s.devices.push_back(DeviceTotals{dev, 0, 0});
+      d = s.devices.end() - 1;
+    }
+    d->live_bytes += sites_.site(i).live_bytes;
+    d->live_blocks += sites_.site(i).live_blocks;
+  }
+  std::sort(s.devices.begin(), s.devices.end(), [](auto& a, auto& b) { return a.ordinal < b.ordinal; });
+  if (cuda_status_) s.cuda = cuda_status_();
+  t.untracked_unmap_bytes = maps_.untracked_unmap_bytes();
+  bool has_file_sites = false;
+  reported_.resize(sites_.size());
+  std::vector<size_t> order;  // listed site indices
+  for (size_t i = 0; i < sites_.size(); ++i) {
+    const SiteStats& st = sites_.site(i);
+    if (st.live_blocks > 0 || (options_.all_sites && st.allocs > 0)) order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(), [this](size_t x, size_t y) {
+    const SiteStats& a = sites_.site(x);
+    const SiteStats& b = sites_.site(y);
+    if (a.live_bytes != b.live_bytes) return a.live_bytes > b.live_bytes;
+    if (a.live_blocks != b.live_blocks) return a.live_blocks > b.live_blocks;
+    return a.allocs > b.allocs;
+  });
+  std::vector<size_t> entry_of_site(sites_.size(), SIZE_MAX);
+  for (size_t i : order) {
+    const SiteStats& st = sites_.site(i);
+    SiteEntry e{sites_.stack_of(i), sites_.space_of(i), st, {}, 0, 0, {}, sites_.device_of(i)};
+    e.growth_bytes = static_cast<int64_t>(st.live_bytes) - static_cast<int64_t>(reported_[i].live_bytes);
+    e.growth_blocks = static_cast<int64_t>(st.live_blocks) - static_cast<int64_t>(reported_[i].live_blocks);
+    has_file_sites |= e.space == Space::kFileMmap && st.live_blocks > 0;
+    entry_of_site[i] = s.sites.size();
+    s.sites.push_back(std::move(e));
+  }
+  for (size_t i = 0; i < sites_.size(); ++i) reported_[i] = sites_.site(i);
+  AttachThreads(s, entry_of_site);
+  std::vector<ProcMapping> proc = ReadProcMaps();
+  for (const ProcMapping& m : proc) {
+    if (m.path.empty() || m.path[0] == '[') {
+      if (m.path.empty() || m.path == "[heap]" || m.path.rfind("[stack", 0) == 0) t.process_anon_bytes += m.end - m.start;
+    } else {
+      t.process_file_bytes += m.end - m.start;
+    }
+  }
+  if (has_file_sites) AttachFilePaths(s, proc);
+  s.timeline.assign(timeline_.begin(), timeline_.end());
+
+  TracerStats& tr = s.tracer;
+  tr.events = events_;
+  tr.ring_stalls = slots_->counters().ring_stalls.load(std::memory_order_relaxed);
+  tr.dropped_events = slots_->counters().dropped_events.load(std::memory_order_relaxed);
+  tr.untraced_threads = slots_->counters().slot_exhausted.load(std::memory_order_relaxed);
+  tr.stacks = g_depot.id_bound();
+  tr.threads_seen = threads_.threads().size() - 1;
+  int64_t own_heap = std::max<int64_t>(0, g_internal_heap_bytes.load(std::memory_order_relaxed));
+  tr.memory_bytes = OsMappedBytes() + static_cast<uint64_t>(own_heap);
+  tr.sample_bytes = options_.sample_bytes;
+  tr.sample_overflows = g_sampled.overflows();
+  tr.clock = options_.clock_name;
+  tr.unwinder = options_.unwinder_name;
+  return s;
+}
+
+void Flusher::AttachThreads(Snapshot& s, const std::vector<size_t>& entry_of_site) const {
+  const std::vector<ThreadRecord>& threads = threads_.threads();
+  // Live bytes per (site, thread), from every live block and mapping.
+  absl::flat_hash_map<uint64_t, uint64_t> by_site_thread;
+  auto key = [](uint32_t site, uint32_t thread) { return (static_cast<uint64_t>(site) << 32) | thread; };
+  for (const auto& [addr, b] : heap_.live()) by_site_thread[key(b.site, b.thread)] += b.size;
+  for (const auto& [addr, b] : cuda_.live()) by_site_thread[key(b.site, b.thread)] += b.size;
+  for (const auto& [start, m] : maps_.mappings()) by_site_thread[key(m.site, m.thread)] += m.end - start;
+
+  // Creators.
+  absl::flat_hash_map<const StackRecord*, size_t> creator_index;
+  auto creator_of = [&](uint32_t t) -> CreatorEntry& {
+    const StackRecord* c = threads[t].creator;
+    auto [it, inserted] = creator_index.try_emplace(c, s.creators.size());
+    if (inserted) {
+      s.creators.emplace_back();
+      s.creators.back().creator = c;
+    }
+    return s.creators[it->second];
+  };
+  ThreadTotals& tt = s.thread_totals;
+  int main_pid = getpid();
+  std::vector<size_t> listed;
+  for (uint32_t t = 1; t < threads.size(); ++t) {
+    const ThreadRecord& r = threads[t];
+    bool unjoined = r.exited && !r.joined && !r.detached && r.tid != static_cast<uint64_t>(main_pid);
+    ++tt.seen;
+    if (r.exited) ++tt.exited;
+    else ++tt.alive;
+    if (unjoined) {
+      ++tt.exited_unjoined;
+      tt.unjoined_stack_bytes += r.stack_size;
+    }
+    bool orphan = !r.exited && r.parent != 0 && threads[r.parent].exited;
+    if (orphan) ++tt.orphans;
+    if (r.exited) tt.exited_thread_live_bytes += r.live_bytes;
+    CreatorEntry& c = creator_of(t);
+    ++c.created;
+    if (r.exited) ++c.exited;
+    else ++c.alive;
+    if (unjoined) ++c.exited_unjoined;
+    c.live_bytes += r.live_bytes;
+    if (r.exited) c.exited_live_bytes += r.live_bytes;
+    if (!r.exited || unjoined || r.live_bytes > 0) {
+      ThreadEntry e;
+      e.tid = r.tid;
+      e.serial = r.serial;
+      e.name = r.name;
+      e.state = !r.exited ? "alive" : unjoined ? "exited_unjoined" : "exited";
+      e.parent_tid = r.parent != 0 ? threads[r.parent].tid : 0;
+      e.orphan = orphan;
+      e.main = r.tid == static_cast<uint64_t>(main_pid);
+      e.detached = r.detached;
+      e.joined = r.joined;
+      e.creator = r.creator;
+      e.start_routine = r.start_routine;
+      e.stack_size = r.stack_size;
+      e.created_s = static_cast<double>(ClockToNanos(r.start_ts)) / 1e9;
+      e.exited_s = r.exited ? static_cast<double>(ClockToNanos(r.exit_ts)) / 1e9 : -1;
+      e.live_bytes = r.live_bytes;
+      e.live_blocks = r.live_blocks;
+      e.alloc_bytes = r.alloc_bytes;
+      s.threads.push_back(std::move(e));
+    }
+  }
+  // Groups by (start routine, parent).
+  absl::flat_hash_map<std::pair<uint64_t, uint32_t>, size_t> group_index;
+  for (uint32_t t = 1; t < threads.size(); ++t) {
+    const ThreadRecord& r = threads[t];
+    if (!r.created_by_hook) continue;
+    auto [it, inserted] = group_index.try_emplace(std::make_pair(r.start_routine, r.parent), s.groups.size());
+    if (inserted) {
+      ThreadGroup g;
+      g.start_routine = r.start_routine;
+      if (r.parent != 0) {
+        const ThreadRecord& p = threads[r.parent];
+        g.parent_tid = p.tid;
+        bool p_unjoined = p.exited && !p.joined && !p.detached;
+        g.parent_state = !p.exited ? "alive" : p_unjoined ? "exited_unjoined" : "exited";
+        g.parent_live_bytes = p.live_bytes;
+      }
+      s.groups.push_back(g);
+    }
+    ThreadGroup& g = s.groups[it->second];
+    ++g.threads;
+    if (!r.exited) ++g.alive;
+    g.live_bytes += r.live_bytes;
+  }
+  std::stable_sort(s.threads.begin(), s.threads.end(),
+                   [](const ThreadEntry& a, const ThreadEntry& b) { return a.live_bytes > b.live_bytes; });
+  if (s.threads.size() > kMaxListedThreads) {
+    tt.omitted = s.threads.size() - kMaxListedThreads;
+    s.threads.resize(kMaxListedThreads);
+  }
+  tt.listed = s.threads.size();
+
+  // Each listed site's threads; exited threads' memory by creator and site.
+  absl::flat_hash_map<uint64_t, uint64_t> exited_by_creator_site;  // (creator entry, site) -> bytes
+  for (const auto& [k, bytes] : by_site_thread) {
+    uint32_t site = static_cast<uint32_t>(k >> 32), t = static_cast<uint32_t>(k);
+    if (bytes == 0) continue;
+    if (site < entry_of_site.size() && entry_of_site[site] != SIZE_MAX) {
+      s.sites[entry_of_site[site]].threads.emplace_back(threads[t].tid, bytes);
+    }
+    if (t != 0 && threads[t].exited) {
+      size_t c = creator_index.at(threads[t].creator);
+      exited_by_creator_site[(static_cast<uint64_t>(c) << 32) | site] += bytes;
+    }
+  }
+  for (SiteEntry& e : s.sites) {
+    std::sort(e.threads.begin(), e.threads.end(), [](auto& a, auto& b) { return a.second > b.second; });
+    if (e.threads.size() > 16) e.threads.resize(16);
+  }
+  for (const auto& [k, bytes] : exited_by_creator_site) {
+    uint32_t c = static_cast<uint32_t>(k >> 32), site = static_cast<uint32_t>(k);
+    s.creators[c].exited_by_site.push_back(CreatorEntry::BySite{sites_.stack_of(site), sites_.space_of(site), bytes});
+  }
+  for (CreatorEntry& c : s.creators) {
+    std::sort(c.exited_by_site.begin(), c.exited_by_site.end(),
+              [](auto& a, auto& b) { return a.live_bytes > b.live_bytes; });
+  }
+  std::stable_sort(s.creators.begin(), s.creators.end(), [](const CreatorEntry& a, const CreatorEntry& b) {
+    if (a.live_bytes != b.live_bytes) return a.live_bytes > b.live_bytes;
+    return a.created > b.created;
+  });
+}
+
+void Flusher::AttachFilePaths(Snapshot& snapshot, const std::vector<ProcMapping>& proc) const {
+  absl::flat_hash_map<const StackRecord*, size_t> entry_of;  // file sites only
+  for (size_t i = 0; i < snapshot.sites.size(); ++i) {
+    if (snapshot.sites[i].space == Space::kFileMmap) entry_of[snapshot.sites[i].stack] = i;
+  }
+  for (const auto& [start, m] : maps_.mappings()) {
+    if (sites_.space_of(m.site) != Space::kFileMmap) continue;
+    auto e = entry_of.find(sites_.stack_of(m.site));
+    if (e == entry_of.end()) continue;
+    std::vector<FileShare>& files = snapshot.sites[e->second].files;
+    // The kernel's mappings overlapping [start, m.end).
+    auto it = std::upper_bound(proc.begin(), proc.end(), start,
+                               [](uint64_t a, const ProcMapping& p) { return a < p.start; });
+    if (it != proc.begin()) --it;
+    for (; it != proc.end() && it->start < m.end; ++it) {
+      uint64_t lo = std::max(start, it->start), hi = std::min(m.end, it->end);
+      if (lo >= hi) continue;
+      const std::string& path = it->path.empty() ? std::string("(unknown)") : it->path;
+      auto f = std::find_if(files.begin(), files.end(), [&](const FileShare& x) { return x.path == path; });
+      if (f == files.end()) files.push_back(FileShare{path, hi - lo});
+      else f->live_bytes += hi - lo;
+    }
+  }
+  for (SiteEntry& site : snapshot.sites) {
+    std::sort(site.files.begin(), site.files.end(),
+              [](const FileShare& a, const FileShare& b) { return a.live_bytes > b.live_bytes; });
+  }
+}
+
+}  // namespace memtrace
