@@ -76,6 +76,20 @@ bool WantsHelp(const std::vector<std::string>& args) {
   return false;
 }
 
+// --help prints the usage and succeeds; too few arguments print it and fail.
+// Returns -1 when the command should go on.
+int Usage(const std::vector<std::string>& args, const char* usage, size_t min_args) {
+  if (WantsHelp(args)) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (args.size() < min_args) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  return -1;
+}
+
 int Fail(const std::string& message) {
   fprintf(stderr, "memtrace: %s\n", message.c_str());
   return 2;
@@ -103,10 +117,7 @@ void Forward(int sig) {
 }
 
 int Run(const std::vector<std::string>& args) {
-  if (WantsHelp(args)) {
-    fputs(kRunUsage, stdout);
-    return 0;
-  }
+  if (int rc = Usage(args, kRunUsage, 0); rc >= 0) return rc;
   std::vector<std::pair<std::string, std::string>> env;
   std::string gate_code = "23";
   bool gate = false;
@@ -183,14 +194,7 @@ std::string ReadFile(const std::string& path) {
 }
 
 int Dump(const std::vector<std::string>& args) {
-  if (WantsHelp(args)) {
-    fputs(kDumpUsage, stdout);
-    return 0;
-  }
-  if (args.empty()) {
-    fputs(kDumpUsage, stderr);
-    return 2;
-  }
+  if (int rc = Usage(args, kDumpUsage, 1); rc >= 0) return rc;
   int pid = 0;
   if (!absl::SimpleAtoi(args[0], &pid) || pid <= 0) return Fail(absl::StrCat("dump: '", args[0], "' is not a pid"));
   std::string output;
@@ -265,14 +269,7 @@ int Dump(const std::vector<std::string>& args) {
 }
 
 int Report(const std::vector<std::string>& args) {
-  if (WantsHelp(args)) {
-    fputs(kReportUsage, stdout);
-    return 0;
-  }
-  if (args.empty()) {
-    fputs(kReportUsage, stderr);
-    return 2;
-  }
+  if (int rc = Usage(args, kReportUsage, 1); rc >= 0) return rc;
   int top = 10;
   for (size_t i = 1; i < args.size(); ++i) {
     if (args[i] == "--top" && i + 1 < args.size() && absl::SimpleAtoi(args[i + 1], &top)) ++i;
@@ -285,14 +282,7 @@ int Report(const std::vector<std::string>& args) {
 }
 
 int Diff(const std::vector<std::string>& args) {
-  if (WantsHelp(args)) {
-    fputs(kDiffUsage, stdout);
-    return 0;
-  }
-  if (args.size() < 2) {
-    fputs(kDiffUsage, stderr);
-    return 2;
-  }
+  if (int rc = Usage(args, kDiffUsage, 2); rc >= 0) return rc;
   int top = 20;
   bool json = false;
   for (size_t i = 2; i < args.size(); ++i) {
