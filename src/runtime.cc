@@ -113,7 +113,7 @@ __attribute__((constructor)) void TracerInit() {
   g_track_mmap = g_config->track_mmap;
   ClockKind clock = SelectClock(static_cast<int>(g_config->clock));
   ClockMarkStart();
-  const char* unwinder = g_unwinder.Init(g_config->max_frames);
+  const char* unwinder = g_unwinder.Init(g_config->max_frames, g_config->cfi_unwinder);
   if (!g_slots.Init() || !g_depot.Init()) {
     MT_LOG_ERROR("cannot map the tracer's memory; tracing is off");
     return;

@@ -14,7 +14,7 @@
 
 namespace memtrace {
 
-__thread ThreadState t_state MT_TLS_IE = {nullptr, 0, 0, 0, 0, nullptr, 0, 0, 0};
+__thread ThreadState t_state MT_TLS_IE = {nullptr, 0, 0, 0, 0, nullptr, 0, 0, 0, 0, 0};
 
 namespace {
 pthread_key_t g_exit_key;

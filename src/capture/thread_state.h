@@ -32,6 +32,8 @@ struct ThreadState {
   // thread's random state (0 until its first allocation).
   int64_t sample_countdown;
   uint64_t sample_rng;
+  // The thread's stack bounds (CFI unwinder), 0 until its first unwind.
+  uintptr_t stack_lo, stack_hi;
 };
 
 // Handed by our pthread_create hook to the new thread: what to run, and the

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "src/capture/cfi_unwinder.h"
 #include "src/config/config.h"
 #include "src/log.h"
 
@@ -43,7 +44,7 @@ int FindTextRange(dl_phdr_info* info, size_t, void* data) {
 
 }  // namespace
 
-const char* Unwinder::Init(int max_frames) noexcept {
+const char* Unwinder::Init(int max_frames, bool use_cfi) noexcept {
   max_frames_ = std::clamp(max_frames, 1, kMaxFramesLimit);
   RangeQuery q{reinterpret_cast<uintptr_t>(&FindTextRange)};
   dl_iterate_phdr(FindTextRange, &q);
@@ -69,13 +70,16 @@ const char* Unwinder::Init(int max_frames) noexcept {
     void* warm[4];
     ::backtrace(warm, 4);  // glibc loads libgcc_s on first use; do it now, not in a hook
   }
+  cfi_ = use_cfi && g_cfi_unwinder.Init();
+  if (cfi_) return backtrace_ == reinterpret_cast<BacktraceFn>(&::backtrace) ? "cfi+glibc" : "cfi+libunwind";
   return backend;
 }
 
 int Unwinder::Capture(uintptr_t* out) noexcept {
   constexpr int kSlack = 16;  // room for our own frames, removed below
   void* raw[kMaxFramesLimit + kSlack];
-  int n = backtrace_(raw, max_frames_ + kSlack);
+  int n = cfi_ ? g_cfi_unwinder.Capture(reinterpret_cast<uintptr_t*>(raw), max_frames_ + kSlack) : -1;
+  if (n < 0) n = backtrace_(raw, max_frames_ + kSlack);
   // Our frames: the hook and capture on top, the pthread_create trampoline at
   // the bottom of threads we started.
   int depth = 0;

@@ -3,7 +3,9 @@
 // thread trampoline at the bottom) removed, so frame 0 is the return address
 // into the function that called malloc.
 //
-// libunwind is loaded with dlopen(RTLD_LOCAL), never linked: it exports
+// The cached CFI unwinder (cfi_unwinder.h) is tried first; a stack it cannot
+// unwind is unwound again with libunwind. libunwind is loaded with
+// dlopen(RTLD_LOCAL), never linked: it exports
 // `backtrace` and `_Unwind_*`, and if it sat in the global symbol scope it
 // would silently replace glibc's backtrace() and libgcc's unwinder for the
 // traced program (Debian ships no PIC static libunwind we could hide behind
@@ -18,7 +20,7 @@ class Unwinder {
  public:
   // Loads the unwinder and finds our own code's address range. Returns the
   // name of the back end in use ("libunwind" or "glibc-backtrace").
-  const char* Init(int max_frames) noexcept;
+  const char* Init(int max_frames, bool use_cfi = true) noexcept;
   // Fills `out` (room for max_frames) and returns the number of frames.
   int Capture(uintptr_t* out) noexcept;
   int max_frames() const noexcept { return max_frames_; }
@@ -26,6 +28,7 @@ class Unwinder {
  private:
   using BacktraceFn = int (*)(void**, int);
   BacktraceFn backtrace_ = nullptr;
+  bool cfi_ = false;
   int max_frames_ = 64;
   uintptr_t self_lo_ = 0, self_hi_ = 0;
 };

@@ -181,6 +181,12 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
     else bad("MEMTRACE_CUDA", v, "1");
   }
   if (const char* v = get("MEMTRACE_CUPTI_PATH")) c.cupti_path = v;
+  if (const char* v = get("MEMTRACE_UNWIND")) {
+    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
+    if (s == "cfi") c.cfi_unwinder = true;
+    else if (s == "libunwind") c.cfi_unwinder = false;
+    else bad("MEMTRACE_UNWIND", v, "cfi");
+  }
   if (const char* v = get("MEMTRACE_SAMPLE_BYTES")) {
     if (auto n = ParseByteSize(v)) c.sample_bytes = *n;
     else bad("MEMTRACE_SAMPLE_BYTES", v, "0: every allocation");

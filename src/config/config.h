@@ -36,6 +36,7 @@ struct Config {
   std::string control_dir;               // MEMTRACE_CONTROL_DIR; empty = /tmp/memtrace-<uid>; "none" = off
   bool cuda = true;                      // MEMTRACE_CUDA
   uint64_t sample_bytes = 0;             // MEMTRACE_SAMPLE_BYTES; 0 = every allocation
+  bool cfi_unwinder = true;              // MEMTRACE_UNWIND=cfi|libunwind
   std::string cupti_path;                // MEMTRACE_CUPTI_PATH
 };
 

@@ -7,7 +7,7 @@ from mtharness import bookkeeping, fixture, run_plain, run_traced
 VARS = ["MEMTRACE_TOP", "MEMTRACE_MAX_FRAMES", "MEMTRACE_LEAK_EXIT_CODE", "MEMTRACE_LEAK_THRESHOLD",
         "MEMTRACE_LOG", "MEMTRACE_FORMAT", "MEMTRACE_CLOCK", "MEMTRACE_ENABLE", "MEMTRACE_SITES",
         "MEMTRACE_SAMPLE_BYTES", "MEMTRACE_CUDA", "MEMTRACE_TRACK_MMAP", "MEMTRACE_SIGNAL", "MEMTRACE_INTERVAL",
-        "MEMTRACE_KEEP", "MEMTRACE_SAMPLE_PERIOD"]
+        "MEMTRACE_KEEP", "MEMTRACE_SAMPLE_PERIOD", "MEMTRACE_UNWIND"]
 
 
 class BadConfigTest(unittest.TestCase):
@@ -42,6 +42,12 @@ class BadConfigTest(unittest.TestCase):
         run = run_traced([fixture("leaky")], env={"MEMTRACE_MAX_FRAMES": "1"})
         for s in run.report["sites"]:
             self.assertLessEqual(len([f for f in s["frames"] if not f["inlined"]]), 1)
+
+    def test_libunwind_only_is_exact_too(self):
+        run = run_traced([fixture("leaky")], env={"MEMTRACE_UNWIND": "libunwind"})
+        truth = run.expectations("totals")[0]
+        self.assertEqual(run.report["totals"]["live_bytes"], truth["live_bytes"] + bookkeeping(run.report)[0])
+        self.assertEqual(run.report["tracer"]["unwinder"], "libunwind")
 
     def test_counter_clock_is_exact_too(self):
         run = run_traced([fixture("leaky")], env={"MEMTRACE_CLOCK": "counter"})

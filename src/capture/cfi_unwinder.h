@@ -1,0 +1,63 @@
+// A fast x86-64 unwinder for the capture path: DWARF call-frame information
+// (.eh_frame) evaluated once per return address and cached, so unwinding a
+// known stack is a cache lookup and two loads per frame. It needs no frame
+// pointers: a frame's canonical frame address (CFA) is RSP or RBP plus an
+// offset, the return address is at CFA-8, and RBP may be saved at CFA+k --
+// which is what compilers emit for ordinary code. Anything else (DWARF
+// expressions, signal frames, a CFA outside the thread's stack) makes Capture
+// return -1 and the caller falls back to libunwind for the whole stack, so the
+// result is never a wrong stack, at worst a slower one.
+//
+// FDEs are found with libgcc's _Unwind_Find_FDE (from libgcc_s, dlopen'ed
+// RTLD_LOCAL); only cache misses call it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace memtrace {
+
+class CfiUnwinder {
+ public:
+  // False if libgcc_s or the cache cannot be had (then Capture always fails).
+  bool Init() noexcept;
+  // Return addresses of the caller's stack, innermost first, starting with
+  // Capture's own return address. -1: use another unwinder.
+  int Capture(uintptr_t* out, int max) noexcept;
+
+  // Rule for a return address: CFA = (cfa_rbp ? RBP : RSP) + cfa_off; RBP
+  // saved at CFA + rbp_off (0: not saved); end: no caller.
+  struct Rule {
+    bool ok = false, end = false, cfa_rbp = false;
+    int64_t cfa_off = 0, rbp_off = 0;
+  };
+  Rule RuleFor(uintptr_t return_address) noexcept;
+
+  uint64_t cache_misses() const noexcept { return misses_.load(std::memory_order_relaxed); }
+  uint64_t fallbacks() const noexcept { return fallbacks_.load(std::memory_order_relaxed); }
+
+ private:
+  Rule Compute(uintptr_t pc) noexcept;
+  // The packed rule for `ra` (see Pack in the .cc), computing it on a miss.
+  uint64_t Lookup(uintptr_t ra) noexcept;
+  uint64_t SlowLookup(uintptr_t ra) noexcept;
+
+  // Two levels: a direct-mapped 64 KiB table that stays in cache for the hot
+  // call sites (entries overwritten on conflict, read with the key checked
+  // before and after the value), over a 1 MiB probed table that keeps every
+  // rule computed.
+  static constexpr uint32_t kHotBits = 12;
+  static constexpr uint32_t kCacheBits = 16;
+  struct Entry {
+    std::atomic<uint64_t> key;
+    std::atomic<uint64_t> value;
+  };
+  Entry hot_[1u << kHotBits] = {};
+  Entry* cache_ = nullptr;
+  void* (*find_fde_)(void*, void*) = nullptr;
+  std::atomic<uint64_t> misses_{0}, fallbacks_{0};
+};
+
+inline CfiUnwinder g_cfi_unwinder;
+
+}  // namespace memtrace
