@@ -43,10 +43,10 @@ void Record(EventKind kind, uint64_t addr, uint64_t bytes, int device) {
   ThreadSlot* s = t_state.paused == 0 || kind == EventKind::kCudaFree ? CaptureEnter() : nullptr;
   if (s == nullptr) return;
   const StackRecord* st = kind == EventKind::kCudaFree ? nullptr : CaptureStack();
-  uint64_t size = kind == EventKind::kCudaPinnedAlloc
-                      ? bytes
-                      : (bytes & kCudaBytesMask) | (static_cast<uint64_t>(device) << kCudaDeviceShift);
-  CapturePush(s, kind, ClockNow(), reinterpret_cast<const void*>(addr), kind == EventKind::kCudaFree ? 0 : size, st);
+  uint64_t size = kind == EventKind::kCudaFree          ? 0
+                  : kind == EventKind::kCudaPinnedAlloc ? bytes
+                                                        : CudaEventSize(bytes, device);
+  CapturePush(s, kind, ClockNow(), reinterpret_cast<const void*>(addr), size, st);
   CaptureLeave(s);
 }
 

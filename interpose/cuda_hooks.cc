@@ -120,9 +120,7 @@ void RecordAlloc(EventKind kind, const void* ptr, uint64_t bytes, const StackRec
   }
   ThreadSlot* s = CaptureEnter();
   if (s == nullptr) return;
-  uint64_t size = (bytes & memtrace::kCudaBytesMask) |
-                  (with_device ? static_cast<uint64_t>(device) << memtrace::kCudaDeviceShift : 0);
-  CapturePush(s, kind, ClockNow(), ptr, size, st);
+  CapturePush(s, kind, ClockNow(), ptr, with_device ? memtrace::CudaEventSize(bytes, device) : bytes, st);
   CaptureLeave(s);
 }
 

@@ -21,15 +21,6 @@ pthread_key_t g_exit_key;
 bool g_exit_key_ok = false;
 std::atomic<uint32_t> g_next_serial{1};
 
-void PushThreadEvent(ThreadSlot* s, EventKind kind, uint64_t addr, uint64_t size = 0, uint64_t aux = 0) noexcept {
-  Event e;
-  e.ts = ClockNow();
-  e.addr = addr;
-  e.size = size;
-  e.kind = static_cast<uint64_t>(kind);
-  e.aux = aux;
-  g_slots.Push(s, e);
-}
 }  // namespace
 
 bool CaptureInitThreadKey() noexcept {
@@ -47,8 +38,8 @@ ThreadSlot* RegisterThread() noexcept {
     t.serial = t.birth != nullptr ? t.birth->serial : g_next_serial.fetch_add(1, std::memory_order_relaxed);
   }
   s->busy_since.exchange(ClockNow(), std::memory_order_seq_cst);
-  PushThreadEvent(s, EventKind::kThreadStart, static_cast<uint64_t>(syscall(SYS_gettid)), t.serial,
-                  static_cast<uint64_t>(pthread_self()));
+  CapturePushAux(s, EventKind::kThreadStart, ClockNow(), static_cast<uint64_t>(syscall(SYS_gettid)), t.serial,
+                 static_cast<uint64_t>(pthread_self()));
   if (first) {
     // Its kernel name (inherited from its creator until renamed), while the
     // thread surely exists. A raw prctl: our own prctl hook would record it again.
@@ -57,7 +48,7 @@ ThreadSlot* RegisterThread() noexcept {
     uint64_t lo = 0, hi = 0;
     memcpy(&lo, name, 7);
     memcpy(&hi, name + 7, 8);
-    PushThreadEvent(s, EventKind::kThreadName, static_cast<uint64_t>(pthread_self()), lo, hi);
+    CapturePushAux(s, EventKind::kThreadName, ClockNow(), static_cast<uint64_t>(pthread_self()), lo, hi);
   }
   // The key's destructor retires the slot when the thread ends. glibc may
   // calloc here; the guard is set, so that allocation is not traced.
@@ -72,7 +63,7 @@ void CaptureThreadExit(void* arg) noexcept {
   uint32_t saved_guard = t.guard;
   t.guard = 1;
   s->busy_since.exchange(ClockNow(), std::memory_order_seq_cst);
-  PushThreadEvent(s, EventKind::kThreadExit, 0);
+  CapturePushAux(s, EventKind::kThreadExit, ClockNow(), 0, 0, 0);
   // Drop our pointer first: after kSlotRetiring the flusher may hand the slot
   // to another thread. Later destructors that allocate register a new slot
   // (and re-arm the key, which glibc then runs again).
@@ -87,13 +78,7 @@ void CaptureTracerAlloc(const void* p) noexcept {
   // Only inside a hook (the slot's busy stamp covers this event); the tracer's
   // own threads never free a block through a traced path.
   if (p == nullptr || s == nullptr || t_state.internal != 0) return;
-  Event e;
-  e.ts = ClockNow();
-  e.addr = reinterpret_cast<uintptr_t>(p);
-  e.size = 0;
-  e.kind = static_cast<uint64_t>(EventKind::kTracerAlloc);
-  e.stack = nullptr;
-  g_slots.Push(s, e);
+  CapturePush(s, EventKind::kTracerAlloc, ClockNow(), p, 0, nullptr);
 }
 
 void CaptureResetAfterFork() noexcept {
@@ -114,7 +99,7 @@ void CaptureResetAfterFork() noexcept {
 void CaptureThreadEvent(EventKind kind, uint64_t addr, uint64_t size, uint64_t aux) noexcept {
   ThreadSlot* s = CaptureEnter();
   if (s == nullptr) return;
-  PushThreadEvent(s, kind, addr, size, aux);
+  CapturePushAux(s, kind, ClockNow(), addr, size, aux);
   CaptureLeave(s);
 }
 

@@ -55,31 +55,11 @@ MT_ALWAYS_INLINE void CaptureLeave(ThreadSlot* s) noexcept {
 // The interned stack of the current call (hook frames removed).
 const StackRecord* CaptureStack() noexcept;
 
-MT_ALWAYS_INLINE void CaptureAlloc(ThreadSlot* s, const void* p, size_t n, const StackRecord* st) noexcept {
-  Event e;
-  e.ts = ClockNow();
-  e.addr = reinterpret_cast<uintptr_t>(p);
-  e.size = n;
-  e.kind = static_cast<uint64_t>(EventKind::kAlloc);
-  e.stack = st;
-  g_slots.Push(s, e);
-}
-
-// `ts` must have been taken before the real free (or realloc) ran.
-MT_ALWAYS_INLINE void CaptureFree(ThreadSlot* s, const void* p, uint64_t ts) noexcept {
-  Event e;
-  e.ts = ts;
-  e.addr = reinterpret_cast<uintptr_t>(p);
-  e.size = 0;
-  e.kind = static_cast<uint64_t>(EventKind::kFree);
-  e.stack = nullptr;
-  g_slots.Push(s, e);
-}
-
-// Mappings: created (stamped after the real mmap), removed (stamped before the
-// real munmap), moved (both).
+// The one place an event is built: `st` for allocations and mappings,
+// `aux` (CapturePushAux) for thread events. `ts` follows the rule in clock.h:
+// taken after the real call for what appears, before it for what goes away.
 MT_ALWAYS_INLINE void CapturePush(ThreadSlot* s, EventKind kind, uint64_t ts, const void* addr, uint64_t size,
-                                        const StackRecord* st) noexcept {
+                                  const StackRecord* st) noexcept {
   Event e;
   e.ts = ts;
   e.addr = reinterpret_cast<uintptr_t>(addr);
@@ -89,7 +69,6 @@ MT_ALWAYS_INLINE void CapturePush(ThreadSlot* s, EventKind kind, uint64_t ts, co
   g_slots.Push(s, e);
 }
 
-// As CapturePush, for events whose extra word is a number (thread events).
 MT_ALWAYS_INLINE void CapturePushAux(ThreadSlot* s, EventKind kind, uint64_t ts, uint64_t addr, uint64_t size,
                                            uint64_t aux) noexcept {
   Event e;
@@ -99,6 +78,15 @@ MT_ALWAYS_INLINE void CapturePushAux(ThreadSlot* s, EventKind kind, uint64_t ts,
   e.kind = static_cast<uint64_t>(kind);
   e.aux = aux;
   g_slots.Push(s, e);
+}
+
+MT_ALWAYS_INLINE void CaptureAlloc(ThreadSlot* s, const void* p, size_t n, const StackRecord* st) noexcept {
+  CapturePush(s, EventKind::kAlloc, ClockNow(), p, n, st);
+}
+
+// `ts` must have been taken before the real free (or realloc) ran.
+MT_ALWAYS_INLINE void CaptureFree(ThreadSlot* s, const void* p, uint64_t ts) noexcept {
+  CapturePush(s, EventKind::kFree, ts, p, 0, nullptr);
 }
 
 // A block allocated by tracer code running inside a hook on this thread

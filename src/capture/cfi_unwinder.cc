@@ -193,7 +193,7 @@ uint64_t Pack(const CfiUnwinder::Rule& rule, bool* ok) {
          static_cast<uint64_t>(rule.cfa_off);
 }
 
-CfiUnwinder::Rule Unpack(uint64_t v) {
+inline CfiUnwinder::Rule Unpack(uint64_t v) {
   CfiUnwinder::Rule r;
   r.ok = (v >> 62) & 1;
   r.end = (v >> 61) & 1;
@@ -291,7 +291,6 @@ uint64_t CfiUnwinder::SlowLookup(uintptr_t ra) noexcept {
       break;
     }
     if (key == 0) {
-      misses_.fetch_add(1, std::memory_order_relaxed);
       bool packable;
       v = Pack(Compute(ra), &packable);
       uint64_t expected = 0;
@@ -324,8 +323,6 @@ inline uint64_t CfiUnwinder::Lookup(uintptr_t ra) noexcept {
   return SlowLookup(ra);
 }
 
-CfiUnwinder::Rule CfiUnwinder::RuleFor(uintptr_t ra) noexcept { return Unpack(Lookup(ra)); }
-
 int CfiUnwinder::Capture(uintptr_t* out, int max) noexcept {
   if (cache_ == nullptr) return -1;
   ThreadState& t = t_state;
@@ -348,21 +345,19 @@ int CfiUnwinder::Capture(uintptr_t* out, int max) noexcept {
   int n = 0;
   while (n < max && pc != 0) {
     out[n++] = pc;
-    uint64_t v = Lookup(pc);
-    // Packed: bit 62 ok, 61 end, 60 cfa_rbp; 0..31 cfa_off; 32..55 rbp_off + 2^23.
-    if (((v >> 62) & 1) == 0) {
+    Rule r = Unpack(Lookup(pc));
+    if (!r.ok) {
       fallbacks_.fetch_add(1, std::memory_order_relaxed);
       return -1;
     }
-    if ((v >> 61) & 1) break;
-    uintptr_t cfa = (((v >> 60) & 1) ? fp : sp) + (v & 0xffffffff);
+    if (r.end) break;
+    uintptr_t cfa = (r.cfa_rbp ? fp : sp) + static_cast<uintptr_t>(r.cfa_off);
     if (cfa <= sp || cfa > hi) {
       fallbacks_.fetch_add(1, std::memory_order_relaxed);
       return -1;
     }
-    int64_t rbp_off = static_cast<int64_t>((v >> 32) & 0xffffff) - (1 << 23);
-    if (rbp_off != 0) {
-      uintptr_t at = cfa + static_cast<uintptr_t>(rbp_off);
+    if (r.rbp_off != 0) {
+      uintptr_t at = cfa + static_cast<uintptr_t>(r.rbp_off);
       if (at < sp || at + 8 > hi) return -1;
       fp = *reinterpret_cast<const uintptr_t*>(at);
     }

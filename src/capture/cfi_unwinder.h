@@ -31,9 +31,8 @@ class CfiUnwinder {
     bool ok = false, end = false, cfa_rbp = false;
     int64_t cfa_off = 0, rbp_off = 0;
   };
-  Rule RuleFor(uintptr_t return_address) noexcept;
 
-  uint64_t cache_misses() const noexcept { return misses_.load(std::memory_order_relaxed); }
+  // Stacks handed to the fallback unwinder.
   uint64_t fallbacks() const noexcept { return fallbacks_.load(std::memory_order_relaxed); }
 
  private:
@@ -55,7 +54,7 @@ class CfiUnwinder {
   Entry hot_[1u << kHotBits] = {};
   Entry* cache_ = nullptr;
   void* (*find_fde_)(void*, void*) = nullptr;
-  std::atomic<uint64_t> misses_{0}, fallbacks_{0};
+  std::atomic<uint64_t> fallbacks_{0};
 };
 
 inline CfiUnwinder g_cfi_unwinder;

@@ -47,6 +47,11 @@ inline constexpr int kCudaDeviceShift = 48;
 inline constexpr uint64_t kCudaBytesMask = (uint64_t{1} << kCudaDeviceShift) - 1;
 inline constexpr uint64_t kCudaHandleTag = uint64_t{1} << 63;  // cuMemCreate handles are not addresses
 
+// The size field of a device or managed CUDA allocation event.
+inline constexpr uint64_t CudaEventSize(uint64_t bytes, int device) {
+  return (bytes & kCudaBytesMask) | (static_cast<uint64_t>(device) << kCudaDeviceShift);
+}
+
 
 struct Event {
   uint64_t ts;  // ClockNow(), see clock.h

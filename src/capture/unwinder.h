@@ -23,7 +23,6 @@ class Unwinder {
   const char* Init(int max_frames, bool use_cfi = true) noexcept;
   // Fills `out` (room for max_frames) and returns the number of frames.
   int Capture(uintptr_t* out) noexcept;
-  int max_frames() const noexcept { return max_frames_; }
 
  private:
   using BacktraceFn = int (*)(void**, int);

@@ -21,6 +21,14 @@ std::optional<int64_t> ParseInt(const std::string& text, int64_t lo, int64_t hi)
   return v;
 }
 
+// "1/true/yes/on" or "0/false/no/off"; nullopt otherwise.
+std::optional<bool> ParseBool(const std::string& text) {
+  std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  if (s == "1" || s == "true" || s == "yes" || s == "on") return true;
+  if (s == "0" || s == "false" || s == "no" || s == "off") return false;
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<uint64_t> ParseByteSize(const std::string& text) {
@@ -112,15 +120,11 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
     else bad("MEMTRACE_LOG", v, "warn");
   }
   if (const char* v = get("MEMTRACE_ENABLE")) {
-    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
-    if (s == "1" || s == "true" || s == "yes" || s == "on") c.enabled = true;
-    else if (s == "0" || s == "false" || s == "no" || s == "off") c.enabled = false;
+    if (auto b = ParseBool(v)) c.enabled = *b;
     else bad("MEMTRACE_ENABLE", v, "1");
   }
   if (const char* v = get("MEMTRACE_TRACK_MMAP")) {
-    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
-    if (s == "1" || s == "true" || s == "yes" || s == "on") c.track_mmap = true;
-    else if (s == "0" || s == "false" || s == "no" || s == "off") c.track_mmap = false;
+    if (auto b = ParseBool(v)) c.track_mmap = *b;
     else bad("MEMTRACE_TRACK_MMAP", v, "1");
   }
   if (const char* v = get("MEMTRACE_OUTPUT")) c.output = v;
@@ -175,9 +179,7 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
   }
   if (const char* v = get("MEMTRACE_CONTROL_DIR")) c.control_dir = v;
   if (const char* v = get("MEMTRACE_CUDA")) {
-    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
-    if (s == "1" || s == "true" || s == "yes" || s == "on" || s == "auto") c.cuda = true;
-    else if (s == "0" || s == "false" || s == "no" || s == "off") c.cuda = false;
+    if (auto b = ParseBool(v)) c.cuda = *b;
     else bad("MEMTRACE_CUDA", v, "1");
   }
   if (const char* v = get("MEMTRACE_CUPTI_PATH")) c.cupti_path = v;

@@ -46,9 +46,5 @@ void HeapTable::OnTracerAlloc(uint64_t addr) {
   tracer_blocks_.insert(addr);
 }
 
-uint64_t HeapTable::MemoryBytes() const {
-  return live_.capacity() * (sizeof(std::pair<uint64_t, LiveBlock>) + 1) +
-         tracer_blocks_.capacity() * (sizeof(uint64_t) + 1);
-}
 
 }  // namespace memtrace

@@ -46,8 +46,6 @@ class HeapTable {
 
   const HeapCounters& counters() const { return counters_; }
   const absl::flat_hash_map<uint64_t, LiveBlock>& live() const { return live_; }
-  // Bytes this table holds (for the tracer's overhead line).
-  uint64_t MemoryBytes() const;
 
  private:
   SiteTable* sites_;

@@ -31,7 +31,6 @@ void Merger::Collect(uint32_t high_water) {
     if (tail != head) {
       Staged& st = staged_[i];
       for (uint64_t k = head; k < tail; ++k) st.events.push_back(s->events[k & (kRingCapacity - 1)]);
-      collected_ += tail - head;
       s->head.store(tail, std::memory_order_release);
     }
     if (state == kSlotRetiring) s->state.store(kSlotFree, std::memory_order_release);

@@ -46,10 +46,6 @@ class Merger {
   // The watermark of the last round: every event stamped before it has been
   // delivered.
   uint64_t last_watermark() const { return last_watermark_; }
-  // Events copied out of rings so far.
-  uint64_t collected() const { return collected_; }
-  // Releases all staging memory and state (fork child: start afresh).
-  void Reset() { staged_.clear(); }
 
  private:
   struct Staged {
@@ -63,7 +59,6 @@ class Merger {
 
   SlotTable* slots_;
   std::vector<Staged> staged_;
-  uint64_t collected_ = 0;
   uint64_t last_watermark_ = 0;
 };
 

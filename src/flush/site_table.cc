@@ -70,9 +70,5 @@ void SiteTable::Adjust(uint32_t site, int64_t delta_bytes, int64_t delta_blocks,
   peak_live_bytes_ = std::max(peak_live_bytes_, live_bytes_);
 }
 
-uint64_t SiteTable::MemoryBytes() const {
-  return sites_.capacity() * sizeof(SiteStats) + keys_.capacity() * sizeof(Key) +
-         by_key_.capacity() * (sizeof(std::pair<Key, uint32_t>) + 1);
-}
 
 }  // namespace memtrace

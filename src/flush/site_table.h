@@ -61,7 +61,6 @@ class SiteTable {
   // Live bytes over all spaces, and their peak.
   uint64_t live_bytes() const { return live_bytes_; }
   uint64_t peak_live_bytes() const { return peak_live_bytes_; }
-  uint64_t MemoryBytes() const;
 
  private:
   struct Key {
