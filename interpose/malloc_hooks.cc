@@ -54,7 +54,7 @@ MT_ALWAYS_INLINE void* TracedAlloc(size_t size, Call call) noexcept {
   ThreadSlot* s = MT_LIKELY(t.paused == 0) ? CaptureEnter() : nullptr;
   if (MT_LIKELY(s != nullptr)) {
     int saved = errno;
-    const StackRecord* st = CaptureStack();
+    const StackRecord* st = CaptureStack(MT_CALLER_HINT);
     errno = saved;
     void* p = call();
     if (MT_LIKELY(p != nullptr) && (!sampling || memtrace::g_sampled.Insert(reinterpret_cast<uintptr_t>(p)))) {
@@ -139,7 +139,7 @@ MT_EXPORT void* realloc(void* p, size_t n) noexcept {
   ThreadSlot* s = CaptureEnter();
   if (MT_LIKELY(s != nullptr)) {
     int saved = errno;
-    const StackRecord* st = record_alloc ? CaptureStack() : nullptr;
+    const StackRecord* st = record_alloc ? CaptureStack(MT_CALLER_HINT) : nullptr;
     errno = saved;
     uint64_t free_ts = ClockNow();  // before the real call may release p
     void* q = real::fn.realloc(p, n);

@@ -51,7 +51,7 @@ void* MmapImpl(void* addr, size_t len, int prot, int flags, int fd, off_t off) n
   ThreadSlot* s = memtrace::t_state.paused == 0 ? EnterMapping() : nullptr;
   if (MT_LIKELY(s == nullptr)) return real::fn.mmap(addr, len, prot, flags, fd, off);
   int saved = errno;
-  const StackRecord* st = CaptureStack();
+  const StackRecord* st = CaptureStack(MT_CALLER_HINT);
   errno = saved;
   void* p = real::fn.mmap(addr, len, prot, flags, fd, off);
   if (p != MAP_FAILED) {

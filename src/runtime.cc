@@ -113,6 +113,7 @@ __attribute__((constructor)) void TracerInit() {
   g_track_mmap = g_config->track_mmap;
   ClockKind clock = SelectClock(static_cast<int>(g_config->clock));
   ClockMarkStart();
+  const char* fence = BusyFenceInit(/*allow_membarrier=*/true);
   const char* unwinder = g_unwinder.Init(g_config->max_frames, g_config->cfi_unwinder);
   if (!g_slots.Init() || !g_depot.Init()) {
     MT_LOG_ERROR("cannot map the tracer's memory; tracing is off");
@@ -133,6 +134,7 @@ __attribute__((constructor)) void TracerInit() {
   options.sample_period_ns = g_config->sample_period_ns;
   options.sample_bytes = g_sample_period;
   options.clock_name = clock == ClockKind::kTsc ? "tsc" : "counter";
+  options.fence_name = fence;
   options.unwinder_name = unwinder;
   g_flusher = new (g_flusher_storage.get()) Flusher(&g_slots, std::move(options));
   g_flusher->set_sink(&OnFlusherSnapshot);

@@ -9,12 +9,13 @@
 #include <cstring>
 
 #include "src/capture/stack_depot.h"
+#include "src/capture/stack_memo.h"
 #include "src/capture/unwinder.h"
 #include "src/config/config.h"
 
 namespace memtrace {
 
-__thread ThreadState t_state MT_TLS_IE = {nullptr, 0, 0, 0, 0, nullptr, 0, 0, 0, 0, 0};
+__thread ThreadState t_state MT_TLS_IE = {nullptr, 0, 0, 0, 0, nullptr, 0, 0, 0, 0, 0, 0};
 
 namespace {
 pthread_key_t g_exit_key;
@@ -112,10 +113,16 @@ void CaptureMarkInternalThread() noexcept {
   t_state.internal = 1;
 }
 
-const StackRecord* CaptureStack() noexcept {
+const StackRecord* CaptureStack(uintptr_t hint) noexcept {
+  ThreadSlot* s = t_state.slot;
+  StackMemo* memo = s != nullptr ? s->memo : nullptr;
   uintptr_t frames[kMaxFramesLimit];
-  int depth = g_unwinder.Capture(frames);
-  return g_depot.Intern(frames, static_cast<uint32_t>(depth));
+  const StackRecord* known = nullptr;
+  int depth = g_unwinder.Capture(frames, memo, hint, &known);
+  if (known != nullptr) return known;
+  const StackRecord* record = g_depot.Intern(frames, static_cast<uint32_t>(depth));
+  if (memo != nullptr) memo->Commit(record);
+  return record;
 }
 
 }  // namespace memtrace

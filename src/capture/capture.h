@@ -2,7 +2,7 @@
 // CaptureEnter/CaptureLeave:
 //
 //   ThreadSlot* s = CaptureEnter();          // null: call through, record nothing
-//   const StackRecord* st = CaptureStack();  // before the real call
+//   const StackRecord* st = CaptureStack(MT_CALLER_HINT);  // before the real call
 //   p = real_malloc(n);
 //   CaptureAlloc(s, p, n, st);               // timestamp after the real call
 //   CaptureLeave(s);
@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstddef>
 
+#include "src/capture/busy_fence.h"
 #include "src/capture/clock.h"
 #include "src/capture/compiler.h"
 #include "src/capture/event.h"
@@ -42,8 +43,12 @@ MT_ALWAYS_INLINE ThreadSlot* CaptureEnter() noexcept {
     if (s == nullptr) t.guard = 0;
     return s;
   }
-  // seq_cst exchange: the stamp is visible before any timestamp we take next.
-  s->busy_since.exchange(ClockNow(), std::memory_order_seq_cst);
+  // The stamp is the thread's last event's timestamp: a lower bound for every
+  // timestamp it takes from here on (the clock is monotonic per thread), so
+  // entering costs no clock reading. It is visible before any timestamp we
+  // take next (busy_fence.h): a flusher that still saw this slot idle read
+  // its clock before ours (see flush/merger.h).
+  BusyFenceStore(s->busy_since, t.last_ts);
   return s;
 }
 
@@ -52,8 +57,12 @@ MT_ALWAYS_INLINE void CaptureLeave(ThreadSlot* s) noexcept {
   t_state.guard = 0;
 }
 
-// The interned stack of the current call (hook frames removed).
-const StackRecord* CaptureStack() noexcept;
+// The interned stack of the current call (hook frames removed). `hint`: the
+// hook's return address if it has it (spreads the thread's memo, see
+// stack_memo.h), or 0.
+const StackRecord* CaptureStack(uintptr_t hint = 0) noexcept;
+
+#define MT_CALLER_HINT reinterpret_cast<uintptr_t>(__builtin_return_address(0))
 
 // The one place an event is built: `st` for allocations and mappings,
 // `aux` (CapturePushAux) for thread events. `ts` follows the rule in clock.h:
@@ -67,6 +76,7 @@ MT_ALWAYS_INLINE void CapturePush(ThreadSlot* s, EventKind kind, uint64_t ts, co
   e.kind = static_cast<uint64_t>(kind);
   e.stack = st;
   g_slots.Push(s, e);
+  t_state.last_ts = ts;
 }
 
 MT_ALWAYS_INLINE void CapturePushAux(ThreadSlot* s, EventKind kind, uint64_t ts, uint64_t addr, uint64_t size,
@@ -78,6 +88,7 @@ MT_ALWAYS_INLINE void CapturePushAux(ThreadSlot* s, EventKind kind, uint64_t ts,
   e.kind = static_cast<uint64_t>(kind);
   e.aux = aux;
   g_slots.Push(s, e);
+  t_state.last_ts = ts;
 }
 
 MT_ALWAYS_INLINE void CaptureAlloc(ThreadSlot* s, const void* p, size_t n, const StackRecord* st) noexcept {

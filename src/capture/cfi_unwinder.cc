@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "src/capture/os_memory.h"
+#include "src/capture/stack_memo.h"
 #include "src/capture/thread_state.h"
 
 namespace memtrace {
@@ -323,7 +324,8 @@ inline uint64_t CfiUnwinder::Lookup(uintptr_t ra) noexcept {
   return SlowLookup(ra);
 }
 
-int CfiUnwinder::Capture(uintptr_t* out, int max) noexcept {
+int CfiUnwinder::Capture(uintptr_t* out, int max, StackMemo* memo, uintptr_t hint,
+                         const StackRecord** hit) noexcept {
   if (cache_ == nullptr) return -1;
   ThreadState& t = t_state;
   if (t.stack_hi == 0) {
@@ -339,29 +341,48 @@ int CfiUnwinder::Capture(uintptr_t* out, int max) noexcept {
   const uintptr_t lo = t.stack_lo, hi = t.stack_hi;
   auto fp0 = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   if (fp0 < lo || fp0 + 16 > hi) return -1;  // e.g. on a signal's alternate stack
-  uintptr_t pc = reinterpret_cast<const uintptr_t*>(fp0)[1];
+  if (memo != nullptr) {
+    if (const StackRecord* known = memo->Find(fp0, hint)) {
+      *hit = known;
+      return 0;
+    }
+    memo->Begin(fp0, hint);
+  }
+  // Every stack word the result depends on goes to the memo: return
+  // addresses always, a restored RBP only once a CFA rule uses it.
+  auto read = [memo](uintptr_t at) {
+    uint64_t v = *reinterpret_cast<const uintptr_t*>(at);
+    if (memo != nullptr) memo->Read(at, v);
+    return v;
+  };
+  auto fail = [this, memo] {
+    fallbacks_.fetch_add(1, std::memory_order_relaxed);
+    if (memo != nullptr) memo->Abort();
+    return -1;
+  };
+  uintptr_t pc = read(fp0 + 8);
   uintptr_t sp = fp0 + 16;
-  uintptr_t fp = reinterpret_cast<const uintptr_t*>(fp0)[0];
+  uintptr_t fp_at = fp0;  // where fp came from, until recorded
+  uintptr_t fp = *reinterpret_cast<const uintptr_t*>(fp_at);
   int n = 0;
   while (n < max && pc != 0) {
     out[n++] = pc;
     Rule r = Unpack(Lookup(pc));
-    if (!r.ok) {
-      fallbacks_.fetch_add(1, std::memory_order_relaxed);
-      return -1;
-    }
+    if (!r.ok) return fail();
     if (r.end) break;
-    uintptr_t cfa = (r.cfa_rbp ? fp : sp) + static_cast<uintptr_t>(r.cfa_off);
-    if (cfa <= sp || cfa > hi) {
-      fallbacks_.fetch_add(1, std::memory_order_relaxed);
-      return -1;
+    if (r.cfa_rbp && fp_at != 0) {
+      if (memo != nullptr) memo->Read(fp_at, fp);
+      fp_at = 0;
     }
+    uintptr_t cfa = (r.cfa_rbp ? fp : sp) + static_cast<uintptr_t>(r.cfa_off);
+    if (cfa <= sp || cfa > hi) return fail();
     if (r.rbp_off != 0) {
       uintptr_t at = cfa + static_cast<uintptr_t>(r.rbp_off);
-      if (at < sp || at + 8 > hi) return -1;
+      if (at < sp || at + 8 > hi) return fail();
       fp = *reinterpret_cast<const uintptr_t*>(at);
+      fp_at = at;
     }
-    pc = *reinterpret_cast<const uintptr_t*>(cfa - 8);
+    pc = read(cfa - 8);
     sp = cfa;
   }
   return n;

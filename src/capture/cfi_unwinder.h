@@ -17,13 +17,21 @@
 
 namespace memtrace {
 
+class StackMemo;
+struct StackRecord;
+
 class CfiUnwinder {
  public:
   // False if libgcc_s or the cache cannot be had (then Capture always fails).
   bool Init() noexcept;
   // Return addresses of the caller's stack, innermost first, starting with
   // Capture's own return address. -1: use another unwinder.
-  int Capture(uintptr_t* out, int max) noexcept;
+  // With a memo (stack_memo.h): a walk the memo still knows returns 0 and
+  // sets *hit to its record; any other walk is recorded into the memo, which
+  // the caller then commits with the record it interns (or the walk failed
+  // and the memo forgot it).
+  int Capture(uintptr_t* out, int max, StackMemo* memo = nullptr, uintptr_t hint = 0,
+              const StackRecord** hit = nullptr) noexcept;
 
   // Rule for a return address: CFA = (cfa_rbp ? RBP : RSP) + cfa_off; RBP
   // saved at CFA + rbp_off (0: not saved); end: no caller.

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "src/capture/os_memory.h"
+#include "src/capture/stack_memo.h"
 
 namespace memtrace {
 
@@ -38,6 +39,11 @@ ThreadSlot* SlotTable::Acquire() noexcept {
         return nullptr;
       }
     }
+    if (s->memo == nullptr) {
+      // Optional: without it every stack is walked.
+      if (void* mem = OsAllocate(sizeof(StackMemo))) s->memo = new (mem) StackMemo();
+    }
+    if (s->memo != nullptr) s->memo->Clear();  // a new thread, a new stack
     s->cached_head = s->head.load(std::memory_order_acquire);
     s->busy_since.store(kIdle, std::memory_order_relaxed);
     uint32_t hw = high_water_.load(std::memory_order_relaxed);

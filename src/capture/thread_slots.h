@@ -21,6 +21,8 @@
 
 namespace memtrace {
 
+class StackMemo;
+
 inline constexpr uint64_t kIdle = UINT64_MAX;
 inline constexpr uint32_t kRingCapacity = 1u << 14;  // events; 512 KiB per ring
 inline constexpr uint32_t kMaxSlots = 8192;          // threads alive at once
@@ -38,6 +40,7 @@ struct alignas(64) ThreadSlot {
   std::atomic<uint32_t> state{kSlotFree};
   uint32_t index = 0;
   Event* events = nullptr;  // kRingCapacity entries, mapped on first use
+  StackMemo* memo = nullptr;  // the owner's stack-walk memo, mapped on first use
 };
 
 struct SlotCounters {

@@ -34,6 +34,9 @@ struct ThreadState {
   uint64_t sample_rng;
   // The thread's stack bounds (CFI unwinder), 0 until its first unwind.
   uintptr_t stack_lo, stack_hi;
+  // The timestamp of the last event this thread pushed: a lower bound for all
+  // its later ones, published as its busy stamp (capture.h).
+  uint64_t last_ts;
 };
 
 // Handed by our pthread_create hook to the new thread: what to run, and the

@@ -75,10 +75,14 @@ const char* Unwinder::Init(int max_frames, bool use_cfi) noexcept {
   return backend;
 }
 
-int Unwinder::Capture(uintptr_t* out) noexcept {
+int Unwinder::Capture(uintptr_t* out, StackMemo* memo, uintptr_t hint, const StackRecord** hit) noexcept {
   constexpr int kSlack = 16;  // room for our own frames, removed below
   void* raw[kMaxFramesLimit + kSlack];
-  int n = cfi_ ? g_cfi_unwinder.Capture(reinterpret_cast<uintptr_t*>(raw), max_frames_ + kSlack) : -1;
+  int n = -1;
+  if (cfi_) {
+    n = g_cfi_unwinder.Capture(reinterpret_cast<uintptr_t*>(raw), max_frames_ + kSlack, memo, hint, hit);
+    if (hit != nullptr && *hit != nullptr) return 0;
+  }
   if (n < 0) n = backtrace_(raw, max_frames_ + kSlack);
   // Our frames: the hook and capture on top, the pthread_create trampoline at
   // the bottom of threads we started.

@@ -16,13 +16,19 @@
 
 namespace memtrace {
 
+class StackMemo;
+struct StackRecord;
+
 class Unwinder {
  public:
   // Loads the unwinder and finds our own code's address range. Returns the
   // name of the back end in use ("libunwind" or "glibc-backtrace").
   const char* Init(int max_frames, bool use_cfi = true) noexcept;
   // Fills `out` (room for max_frames) and returns the number of frames.
-  int Capture(uintptr_t* out) noexcept;
+  // With the thread's memo (stack_memo.h): a stack the memo knows returns 0
+  // with *hit set; otherwise the caller commits the memo with its record.
+  int Capture(uintptr_t* out, StackMemo* memo = nullptr, uintptr_t hint = 0,
+              const StackRecord** hit = nullptr) noexcept;
 
  private:
   using BacktraceFn = int (*)(void**, int);

@@ -126,7 +126,9 @@ absl::StatusOr<ReportDoc> ParseJsonReport(const std::string& text) {
     d.tracer.threads_seen = U(t, "threads");
     d.tracer.untraced_threads = U(t, "untraced_threads");
     d.totals.heap.tracer_frees = U(t, "own_block_frees");
+    d.tracer.live_table_bytes = U(t, "live_table_bytes");
     d.tracer.clock = S(t, "clock");
+    d.tracer.fence = S(t, "fence");
     d.tracer.unwinder = S(t, "unwinder");
   }
   return d;

@@ -113,10 +113,11 @@ void Flusher::Run() {
   uint64_t next_sample = options_.sample_period_ns > 0 ? now : UINT64_MAX;
   uint64_t next_poll = now + kPollPeriodNs;
   while (!stop_.load(std::memory_order_acquire)) {
-    size_t delivered;
+    size_t progress;  // events delivered, or moved out of rings
     {
       std::lock_guard<std::mutex> lock(mu_);
-      delivered = merger_.Round(*this);
+      progress = merger_.Round(*this);
+      progress += merger_.last_collected();
     }
     now = MonotonicNs();
     if (signal_request_.exchange(false, std::memory_order_acq_rel)) DumpOnFlusherThread("signal", "");
@@ -133,7 +134,7 @@ void Flusher::Run() {
       if (poll_hook_) poll_hook_(*this);
       next_poll = MonotonicNs() + kPollPeriodNs;
     }
-    if (delivered > 0) {
+    if (progress > 0) {
       idle_rounds = 0;
       continue;
     }
@@ -153,7 +154,7 @@ void Flusher::OnEvent(uint32_t slot, const Event& e) {
   ++events_;
   switch (e.Kind()) {
     case EventKind::kAlloc:
-      heap_.OnAlloc(e.addr, e.size, e.stack, threads_.ThreadOfSlot(slot), e.ts);
+      heap_.OnAlloc(e.addr, e.size, e.stack, threads_.ThreadOfSlot(slot));
       break;
     case EventKind::kFree:
       heap_.OnFree(e.addr);
@@ -182,12 +183,12 @@ void Flusher::OnEvent(uint32_t slot, const Event& e) {
       break;
     case EventKind::kCudaDeviceAlloc:
     case EventKind::kCudaManagedAlloc:
-      cuda_.OnAlloc(e.addr, e.size & kCudaBytesMask, e.stack, threads_.ThreadOfSlot(slot), e.ts,
+      cuda_.OnAlloc(e.addr, e.size & kCudaBytesMask, e.stack, threads_.ThreadOfSlot(slot),
                     e.Kind() == EventKind::kCudaDeviceAlloc ? Space::kCudaDevice : Space::kCudaManaged,
                     static_cast<int>(e.size >> kCudaDeviceShift));
       break;
     case EventKind::kCudaPinnedAlloc:
-      cuda_.OnAlloc(e.addr, e.size, e.stack, threads_.ThreadOfSlot(slot), e.ts, Space::kCudaPinned, -1);
+      cuda_.OnAlloc(e.addr, e.size, e.stack, threads_.ThreadOfSlot(slot), Space::kCudaPinned, -1);
       break;
     case EventKind::kCudaFree:
       cuda_.OnFree(e.addr);
@@ -222,6 +223,7 @@ void Flusher::OnEvent(uint32_t slot, const Event& e) {
 }
 
 bool Flusher::AllIdle() const {
+  BusyFenceHeavy();  // stamps stored with plain stores are visible after it
   uint32_t hw = slots_->high_water();
   for (uint32_t i = 0; i < hw; ++i) {
     if (slots_->slot(i)->busy_since.load(std::memory_order_acquire) != kIdle) return false;
@@ -247,7 +249,7 @@ void Flusher::DrainFinal(int wait_ms) {
 // Called with mu_ held: delivers every event stamped before `ts`.
 void Flusher::DrainUntil(uint64_t ts, int wait_ms) {
   for (int waited_us = 0;; waited_us += 50) {
-    merger_.Round(*this);
+    merger_.Round(*this, /*deliver_all=*/false, /*fresh_watermark=*/true);
     if (merger_.last_watermark() > ts) return;
     if (waited_us >= wait_ms * 1000) {
       MT_LOG_WARN("a thread stayed inside an allocation call; the snapshot may miss its last event");
@@ -313,6 +315,7 @@ void Flusher::PrepareFork() { mu_.lock(); }
 void Flusher::ParentAfterFork() { mu_.unlock(); }
 
 void Flusher::ChildAfterFork() {
+  BusyFenceAfterFork();
   // Only the forking thread exists here; it holds mu_ (taken in PrepareFork).
   // The child's reports count from 1 and its timeline starts afresh.
   sequence_ = 0;

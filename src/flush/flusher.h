@@ -33,7 +33,7 @@ class Flusher final : public EventSink {
     uint64_t interval_ns = 0;       // 0: no interval snapshots
     uint64_t sample_period_ns = 0;  // 0: no timeline samples
     uint64_t sample_bytes = 0;      // MEMTRACE_SAMPLE_BYTES: heap live bytes are estimates
-    std::string clock_name, unwinder_name;
+    std::string clock_name, fence_name, unwinder_name;
   };
   // Receives every snapshot the flusher itself decides to take (signal,
   // interval, control request), on the flusher thread. `path`: where the

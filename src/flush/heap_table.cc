@@ -5,19 +5,19 @@
 
 namespace memtrace {
 
-void HeapTable::OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread, uint64_t ts,
-                        Space space, int device) {
+void HeapTable::OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread, Space space,
+                        int device) {
   if (sample_period_ != 0) size = EstimatedBytes(size, sample_period_);
   uint32_t site = sites_->SiteFor(stack, space, device);
   tracer_blocks_.erase(addr);  // freed through a path we do not see, then reused
-  auto [it, inserted] = live_.try_emplace(addr, LiveBlock{size, site, thread, ts});
+  auto [it, inserted] = live_.try_emplace(addr, LiveBlock{size, site, thread});
   if (!inserted) {
     // A free we never saw (a path that bypasses the hooks): retire the old
     // block so the totals stay consistent, and count it.
     ++counters_.replaced_blocks;
     sites_->OnFree(it->second.site, it->second.size);
     threads_->Account(it->second.thread, -static_cast<int64_t>(it->second.size), -1, 0);
-    it->second = LiveBlock{size, site, thread, ts};
+    it->second = LiveBlock{size, site, thread};
   }
   sites_->OnAlloc(site, size);
   threads_->Account(thread, static_cast<int64_t>(size), 1, size);

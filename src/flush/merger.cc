@@ -6,12 +6,28 @@
 #include <queue>
 #include <utility>
 
+#include <time.h>
+
+#include "src/capture/busy_fence.h"
 #include "src/capture/clock.h"
 
 namespace memtrace {
+namespace {
+
+uint64_t MonotonicNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
 
 uint64_t Merger::Watermark(uint32_t* high_water) const {
   uint64_t w = ClockNowFenced();
+  if (!BusyFenceHeavy()) {
+    *high_water = slots_->high_water();
+    return last_watermark_;  // a watermark stays valid; this round's stamps would not be
+  }
   *high_water = slots_->high_water();
   for (uint32_t i = 0; i < *high_water; ++i) {
     w = std::min(w, slots_->slot(i)->busy_since.load(std::memory_order_seq_cst));
@@ -19,7 +35,8 @@ uint64_t Merger::Watermark(uint32_t* high_water) const {
   return w;
 }
 
-void Merger::Collect(uint32_t high_water) {
+size_t Merger::Collect(uint32_t high_water) {
+  size_t collected = 0;
   if (staged_.size() < high_water) staged_.resize(high_water);
   for (uint32_t i = 0; i < high_water; ++i) {
     ThreadSlot* s = slots_->slot(i);
@@ -32,18 +49,35 @@ void Merger::Collect(uint32_t high_water) {
       Staged& st = staged_[i];
       for (uint64_t k = head; k < tail; ++k) st.events.push_back(s->events[k & (kRingCapacity - 1)]);
       s->head.store(tail, std::memory_order_release);
+      collected += tail - head;
     }
     if (state == kSlotRetiring) s->state.store(kSlotFree, std::memory_order_release);
   }
+  return collected;
 }
 
-size_t Merger::Round(EventSink& sink, bool deliver_all) {
+size_t Merger::Round(EventSink& sink, bool deliver_all, bool fresh_watermark) {
   uint32_t hw = 0;
   uint64_t w = UINT64_MAX;
-  if (deliver_all) hw = slots_->high_water();
-  else w = Watermark(&hw);
+  if (deliver_all) {
+    hw = slots_->high_water();
+  } else {
+    // A new watermark costs a membarrier in the light-stamp mode
+    // (busy_fence.h), so periodic rounds take one at most every
+    // kWatermarkPeriodNs; in between they keep the last one (still valid) and
+    // only move events out of the rings.
+    uint64_t now = MonotonicNanos();
+    bool light = g_light_busy_stamp.load(std::memory_order_relaxed);
+    if (fresh_watermark || !light || now - last_watermark_ns_ >= kWatermarkPeriodNs) {
+      w = Watermark(&hw);
+      last_watermark_ns_ = now;
+    } else {
+      hw = slots_->high_water();
+      w = last_watermark_;
+    }
+  }
   last_watermark_ = w;
-  Collect(hw);
+  size_t collected = Collect(hw);
 
   using Head = std::pair<uint64_t, uint32_t>;  // (timestamp, slot)
   std::priority_queue<Head, std::vector<Head>, std::greater<Head>> heap;
@@ -58,9 +92,16 @@ size_t Merger::Round(EventSink& sink, bool deliver_all) {
     uint32_t i = heap.top().second;
     heap.pop();
     Staged& st = staged_[i];
-    sink.OnEvent(i, st.events[st.next]);
-    ++st.next;
-    ++delivered;
+    // A run: this ring's events that sort before every other ring's next one
+    // go out without touching the heap (threads rarely interleave finely).
+    const bool alone = heap.empty();
+    const Head rival = alone ? Head{} : heap.top();
+    do {
+      sink.OnEvent(i, st.events[st.next]);
+      ++st.next;
+      ++delivered;
+    } while (st.next < st.events.size() && (deliver_all || st.events[st.next].ts < w) &&
+             (alone || Head{st.events[st.next].ts, i} < rival));
     if (st.next < st.events.size() && (deliver_all || st.events[st.next].ts < w)) {
       heap.emplace(st.events[st.next].ts, i);
     }
@@ -75,6 +116,7 @@ size_t Merger::Round(EventSink& sink, bool deliver_all) {
       st.next = 0;
     }
   }
+  last_collected_ = collected;
   return delivered;
 }
 

@@ -3,7 +3,8 @@
 // address. This is what makes cross-thread frees and address reuse exact.
 //
 // Each round:
-//  1. Watermark W = min(now, busy stamp of every slot). A thread that is idle
+//  1. Watermark W = min(now, busy stamp of every slot) (busy_fence.h says how
+//     a stamp is made visible before its thread reads the clock). A thread that is idle
 //     now can only push events stamped after now; a busy one only events
 //     stamped at or after its busy stamp. So every event stamped before W has
 //     already been published. Order matters: the clock first, then the number
@@ -37,15 +38,18 @@ class EventSink {
 class Merger {
  public:
   explicit Merger(SlotTable* slots) : slots_(slots) {}
-  // One round; returns the number of events delivered. With `deliver_all`
-  // the watermark is ignored: only for the final drain, once producers are
-  // quiescent.
-  size_t Round(EventSink& sink, bool deliver_all = false);
+  // One round; returns the number of events delivered. With `deliver_all` the
+  // watermark is ignored: only for the final drain, once producers are
+  // quiescent. `fresh_watermark`: compute a new watermark now, even within
+  // kWatermarkPeriodNs of the last one (a snapshot needs it).
+  size_t Round(EventSink& sink, bool deliver_all = false, bool fresh_watermark = false);
   // Events taken from rings but not yet delivered.
   size_t staged() const;
   // The watermark of the last round: every event stamped before it has been
   // delivered.
   uint64_t last_watermark() const { return last_watermark_; }
+  // Events the last round moved out of the rings.
+  size_t last_collected() const { return last_collected_; }
 
  private:
   struct Staged {
@@ -55,11 +59,15 @@ class Merger {
   // Reads the clock, then the slot high-water mark (stored in *high_water),
   // then every busy stamp.
   uint64_t Watermark(uint32_t* high_water) const;
-  void Collect(uint32_t high_water);
+  size_t Collect(uint32_t high_water);
+
+  static constexpr uint64_t kWatermarkPeriodNs = 1000000;
 
   SlotTable* slots_;
   std::vector<Staged> staged_;
   uint64_t last_watermark_ = 0;
+  uint64_t last_watermark_ns_ = 0;
+  size_t last_collected_ = 0;
 };
 
 }  // namespace memtrace

@@ -20,11 +20,23 @@ const char* SpaceName(Space space) {
 SiteTable::SiteTable() = default;
 
 uint32_t SiteTable::SiteFor(const StackRecord* stack, Space space, int device) {
+  // Heap sites, by far the most frequent, are found by stack id (ids are
+  // dense); the others through the hash map.
+  bool by_id = space == Space::kHeap && device == -1 && stack != nullptr;
+  if (by_id && stack->id < heap_site_of_stack_.size() && heap_site_of_stack_[stack->id] != kNoSite) {
+    return heap_site_of_stack_[stack->id];
+  }
   Key key{stack, space, device};
   auto [it, inserted] = by_key_.try_emplace(key, static_cast<uint32_t>(sites_.size()));
   if (inserted) {
     sites_.emplace_back();
     keys_.push_back(key);
+  }
+  if (by_id) {
+    if (stack->id >= heap_site_of_stack_.size()) {
+      heap_site_of_stack_.resize(std::max<size_t>(stack->id + 1, heap_site_of_stack_.size() * 2), kNoSite);
+    }
+    heap_site_of_stack_[stack->id] = it->second;
   }
   return it->second;
 }

@@ -78,6 +78,8 @@ class SiteTable {
   std::vector<SiteStats> sites_;
   std::vector<Key> keys_;
   absl::flat_hash_map<Key, uint32_t> by_key_;
+  static constexpr uint32_t kNoSite = UINT32_MAX;
+  std::vector<uint32_t> heap_site_of_stack_;  // by StackRecord::id
   std::array<SiteStats, kSpaceCount> spaces_{};
   uint64_t live_bytes_ = 0;
   uint64_t peak_live_bytes_ = 0;

@@ -102,7 +102,9 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
   tr.sample_bytes = options_.sample_bytes;
   tr.sample_overflows = g_sampled.overflows();
   tr.clock = options_.clock_name;
+  tr.fence = options_.fence_name;
   tr.unwinder = options_.unwinder_name;
+  tr.live_table_bytes = heap_.table_bytes() + cuda_.table_bytes();
   return s;
 }
 

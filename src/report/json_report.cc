@@ -164,10 +164,10 @@ std::string RenderJsonReport(const ReportDoc& d) {
   const TracerStats& tr = d.tracer;
   out += fmt::format(
       "],\n \"tracer\": {{\"events\": {}, \"ring_stalls\": {}, \"dropped_events\": {}, \"memory_bytes\": {}, "
-      "\"stacks\": {}, \"threads\": {}, \"untraced_threads\": {}, \"own_block_frees\": {}, \"clock\": {}, "
-      "\"unwinder\": {}}}}}\n",
-      tr.events, tr.ring_stalls, tr.dropped_events, tr.memory_bytes, tr.stacks, tr.threads_seen, tr.untraced_threads,
-      t.heap.tracer_frees, Quote(tr.clock), Quote(tr.unwinder));
+      "\"live_table_bytes\": {}, \"stacks\": {}, \"threads\": {}, \"untraced_threads\": {}, "
+      "\"own_block_frees\": {}, \"clock\": {}, \"fence\": {}, \"unwinder\": {}}}}}\n",
+      tr.events, tr.ring_stalls, tr.dropped_events, tr.memory_bytes, tr.live_table_bytes, tr.stacks, tr.threads_seen,
+      tr.untraced_threads, t.heap.tracer_frees, Quote(tr.clock), Quote(tr.fence), Quote(tr.unwinder));
   return out;
 }
 

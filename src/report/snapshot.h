@@ -123,9 +123,11 @@ struct TracerStats {
   uint64_t dropped_events = 0;
   uint64_t untraced_threads = 0;  // no slot was left for them
   uint64_t memory_bytes = 0;      // mapped + own heap
+  uint64_t live_table_bytes = 0;  // of which: the tables of live blocks (heap and CUDA)
   uint64_t stacks = 0;
   uint64_t threads_seen = 0;
   std::string clock;
+  std::string fence;  // how hooks publish their busy stamp (busy_fence.h)
   std::string unwinder;
   uint64_t sample_bytes = 0;      // 0: full tracing; else heap numbers are estimates
   uint64_t sample_overflows = 0;  // samples dropped: the sampled-address table was full

@@ -161,7 +161,8 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
   add("== Tracer ==");
   add(fmt::format("  {} events, {} ring stalls, {} dropped events, {} stacks, {} threads; memory {}", tr.events,
                   tr.ring_stalls, tr.dropped_events, tr.stacks, tr.threads_seen, HumanBytes(tr.memory_bytes)));
-  add(fmt::format("  clock {}, unwinder {}", tr.clock, tr.unwinder));
+  add(fmt::format("  clock {} ({} stamps), unwinder {}; live-block tables {}", tr.clock, tr.fence, tr.unwinder,
+                  HumanBytes(tr.live_table_bytes)));
   if (tr.untraced_threads > 0) add(fmt::format("  {} threads were not traced (no slot left)", tr.untraced_threads));
   return out;
 }

@@ -3,6 +3,8 @@
 // callback through libc, std::sort, a second thread, and many call paths.
 #define UNW_LOCAL_ONLY
 #include "src/capture/cfi_unwinder.h"
+#include "src/capture/stack_depot.h"
+#include "src/capture/stack_memo.h"
 
 #include <gtest/gtest.h>
 #include <libunwind.h>
@@ -119,6 +121,100 @@ TEST(CfiUnwinderTest, MatchesInStdSortOnAnotherThread) {
   });
   t.join();
   CheckAll();
+}
+
+// The walk memo (stack_memo.h) must return exactly what a fresh walk
+// returns, also when different call paths reach the allocation at the same
+// stack depth with the same frame shapes -- the case where the starting
+// frame address is the same and only the words further up differ.
+int g_memo_hits = 0;
+
+__attribute__((noinline)) const StackRecord* MemoWalk(StackMemo& memo) {
+  uintptr_t raw[128];
+  const StackRecord* hit = nullptr;
+  int n = g_cfi_unwinder.Capture(raw, 128, &memo, 0, &hit);
+  if (hit != nullptr) {
+    ++g_memo_hits;
+    return hit;
+  }
+  if (n < 0) return nullptr;
+  const StackRecord* r = g_depot.Intern(raw, static_cast<uint32_t>(n));
+  memo.Commit(r);
+  return r;
+}
+
+__attribute__((noinline)) const StackRecord* PlainWalk() {
+  uintptr_t raw[128];
+  int n = g_cfi_unwinder.Capture(raw, 128);
+  return n < 0 ? nullptr : g_depot.Intern(raw, static_cast<uint32_t>(n));
+}
+
+struct WalkPair {
+  const StackRecord* memo;
+  const StackRecord* plain;
+};
+
+__attribute__((noinline)) WalkPair BothWalks(StackMemo& memo, int x) {
+  WalkPair w{MemoWalk(memo), nullptr};
+  asm volatile("" ::: "memory");
+  w.plain = PlainWalk();
+  asm volatile("" ::: "memory");
+  (void)x;
+  return w;
+}
+
+// Eight identical frames between the walk and where the paths differ.
+__attribute__((noinline)) WalkPair Chain(StackMemo& memo, int depth, int x) {
+  WalkPair w = depth == 0 ? BothWalks(memo, x) : Chain(memo, depth - 1, x);
+  asm volatile("" ::: "memory");
+  return w;
+}
+
+// Two functions of identical shape: the same frame size, so BothWalks runs
+// at the same depth from either.
+__attribute__((noinline)) WalkPair ShapeA(StackMemo& memo, int x) {
+  WalkPair w = Chain(memo, 8, x + 1);
+  asm volatile("" ::: "memory");
+  return w;
+}
+__attribute__((noinline)) WalkPair ShapeB(StackMemo& memo, int x) {
+  WalkPair w = Chain(memo, 8, x + 2);
+  asm volatile("" ::: "memory");
+  return w;
+}
+__attribute__((noinline)) WalkPair Outer1(StackMemo& memo, int x) {
+  WalkPair w = (x & 1) ? ShapeA(memo, x) : ShapeB(memo, x);
+  asm volatile("" ::: "memory");
+  return w;
+}
+__attribute__((noinline)) WalkPair Outer2(StackMemo& memo, int x) {  // not foldable into Outer1
+  WalkPair w = (x & 1) ? ShapeA(memo, x * 3) : ShapeB(memo, x * 5);
+  asm volatile("" ::: "memory");
+  return w;
+}
+
+TEST(StackMemoTest, SameDepthDifferentCallersNeverShareAStack) {
+  ASSERT_TRUE(g_cfi_unwinder.Init());
+  ASSERT_TRUE(g_depot.Init());
+  static StackMemo memo;
+  memo.Clear();
+  g_memo_hits = 0;
+  std::vector<const StackRecord*> seen;
+  for (int i = 0; i < 400; ++i) {
+    WalkPair w = (i / 2) % 2 ? Outer1(memo, i) : Outer2(memo, i);
+    ASSERT_NE(w.memo, nullptr);
+    ASSERT_NE(w.plain, nullptr);
+    // Frame 0 is the return into MemoWalk/PlainWalk, frame 1 into BothWalks
+    // (two call sites); from there on the stacks must be identical. They
+    // first differ ten frames up, in ShapeA/ShapeB and Outer1/Outer2.
+    ASSERT_EQ(w.memo->depth, w.plain->depth) << "iteration " << i;
+    for (uint32_t f = 2; f < w.memo->depth; ++f) {
+      ASSERT_EQ(w.memo->frames[f], w.plain->frames[f]) << "iteration " << i << " frame " << f;
+    }
+    if (std::find(seen.begin(), seen.end(), w.memo) == seen.end()) seen.push_back(w.memo);
+  }
+  EXPECT_EQ(seen.size(), 4u);        // {Outer1, Outer2} x {ShapeA, ShapeB}
+  EXPECT_GE(g_memo_hits, 400 - 8);   // and after the first of each, all hits
 }
 
 }  // namespace

@@ -17,11 +17,11 @@ TEST(HeapTableTest, TracksLiveBytesPerSite) {
   threads.OnStart(0, 100, 1, 0, 0);
   threads.OnStart(1, 200, 2, 0, 0);
   HeapTable t(&sites, &threads);
-  t.OnAlloc(0x100, 10, a, 1, 1);
-  t.OnAlloc(0x200, 20, a, 1, 2);
-  t.OnAlloc(0x300, 300, b, 2, 3);
+  t.OnAlloc(0x100, 10, a, 1);
+  t.OnAlloc(0x200, 20, a, 1);
+  t.OnAlloc(0x300, 300, b, 2);
   t.OnFree(0x200);
-  t.OnAlloc(0x200, 7, b, 2, 4);  // address reused by another site
+  t.OnAlloc(0x200, 7, b, 2);  // address reused by another site
   const SiteStats& heap = sites.space_totals(Space::kHeap);
   EXPECT_EQ(heap.live_bytes, 10u + 300 + 7);
   EXPECT_EQ(heap.live_blocks, 3u);
@@ -54,8 +54,8 @@ TEST(HeapTableTest, UnmatchedReplacedAndTracerBlocksAreCountedNotGuessed) {
   HeapTable t(&sites, &threads);
   t.OnFree(0x999);
   EXPECT_EQ(t.counters().unmatched_frees, 1u);
-  t.OnAlloc(0x100, 10, nullptr, 0, 1);
-  t.OnAlloc(0x100, 20, nullptr, 0, 2);  // a free we never saw
+  t.OnAlloc(0x100, 10, nullptr, 0);
+  t.OnAlloc(0x100, 20, nullptr, 0);  // a free we never saw
   EXPECT_EQ(t.counters().replaced_blocks, 1u);
   EXPECT_EQ(sites.space_totals(Space::kHeap).live_bytes, 20u);
   EXPECT_EQ(sites.space_totals(Space::kHeap).live_blocks, 1u);

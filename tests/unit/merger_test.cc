@@ -3,7 +3,8 @@
 // pool, with most frees on another thread than the allocation. The merged
 // stream must show every address strictly alternating alloc/free: any
 // reordering across threads would show up as a double alloc or a free of a
-// dead address. Runs under both clocks.
+// dead address. Runs under both clocks and both ways of publishing the busy
+// stamp (a locked exchange per hook, or plain stores and membarrier).
 #include "src/flush/merger.h"
 
 #include <gtest/gtest.h>
@@ -11,10 +12,12 @@
 #include <atomic>
 #include <deque>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "src/capture/busy_fence.h"
 #include "src/capture/clock.h"
 
 namespace memtrace {
@@ -48,8 +51,11 @@ void Push(SlotTable& table, ThreadSlot* s, EventKind kind, uint64_t addr, uint64
   table.Push(s, e);
 }
 
-void RunStress(ClockKind clock) {
+void RunStress(ClockKind clock, bool membarrier) {
   g_clock.kind.store(static_cast<int>(clock));
+  if (std::string(BusyFenceInit(membarrier)) != (membarrier ? "membarrier" : "locked")) {
+    GTEST_SKIP() << "membarrier(2) is not available here";
+  }
   static SlotTable* table = [] {
     auto* t = new SlotTable;
     EXPECT_TRUE(t->Init());
@@ -70,8 +76,10 @@ void RunStress(ClockKind clock) {
   auto worker = [&](int id) {
     ThreadSlot* s = table->Acquire();
     ASSERT_NE(s, nullptr);
+    // As CaptureEnter: the busy stamp is the thread's last timestamp.
+    uint64_t last_ts = ClockNow();
     for (int i = 0; i < kOpsPerThread; ++i) {
-      s->busy_since.exchange(ClockNow(), std::memory_order_seq_cst);
+      BusyFenceStore(s->busy_since, last_ts);
       uint64_t addr = 0;
       {
         std::lock_guard<std::mutex> l(pool_mu);
@@ -81,13 +89,14 @@ void RunStress(ClockKind clock) {
         }
       }
       if (addr != 0) {
-        Push(*table, s, EventKind::kAlloc, addr, ClockNow());  // stamped after allocating
+        last_ts = ClockNow();
+        Push(*table, s, EventKind::kAlloc, addr, last_ts);  // stamped after allocating
         std::lock_guard<std::mutex> l(handoff_mu);
         handoff.push_back(addr);
       }
       s->busy_since.store(kIdle, std::memory_order_release);
 
-      s->busy_since.exchange(ClockNow(), std::memory_order_seq_cst);
+      BusyFenceStore(s->busy_since, last_ts);
       uint64_t victim = 0;
       {
         std::lock_guard<std::mutex> l(handoff_mu);
@@ -97,7 +106,7 @@ void RunStress(ClockKind clock) {
         }
       }
       if (victim != 0) {
-        uint64_t ts = ClockNow();  // stamped before freeing
+        uint64_t ts = last_ts = ClockNow();  // stamped before freeing
         {
           std::lock_guard<std::mutex> l(pool_mu);
           pool.push_back(victim);
@@ -129,17 +138,30 @@ void RunStress(ClockKind clock) {
   EXPECT_GT(sink.allocs_, static_cast<uint64_t>(kThreads) * kOpsPerThread / 2);
   EXPECT_EQ(merger.staged(), 0u);
   for (auto& [addr, live] : sink.live_) EXPECT_FALSE(live) << addr;
+  BusyFenceInit(false);
 }
 
 TEST(MergerTest, CrossThreadOrderWithTsc) {
 #ifdef MT_HAVE_TSC
-  RunStress(ClockKind::kTsc);
+  RunStress(ClockKind::kTsc, /*membarrier=*/false);
 #else
   GTEST_SKIP() << "no TSC on this architecture";
 #endif
 }
 
-TEST(MergerTest, CrossThreadOrderWithCounter) { RunStress(ClockKind::kCounter); }
+TEST(MergerTest, CrossThreadOrderWithTscAndMembarrier) {
+#ifdef MT_HAVE_TSC
+  RunStress(ClockKind::kTsc, /*membarrier=*/true);
+#else
+  GTEST_SKIP() << "no TSC on this architecture";
+#endif
+}
+
+TEST(MergerTest, CrossThreadOrderWithCounter) { RunStress(ClockKind::kCounter, /*membarrier=*/false); }
+
+TEST(MergerTest, CrossThreadOrderWithCounterAndMembarrier) {
+  RunStress(ClockKind::kCounter, /*membarrier=*/true);
+}
 
 TEST(MergerTest, WatermarkHoldsBackEventsOfBusyThreads) {
   g_clock.kind.store(static_cast<int>(ClockKind::kCounter));

@@ -1,0 +1,31 @@
+// The per-thread walk memo's slow paths (see stack_memo.h).
+#include "src/capture/stack_memo.h"
+
+namespace memtrace {
+
+void StackMemo::Clear() noexcept {
+  for (Entry& e : entries_) e.fp0 = 0;
+  for (uint8_t& v : victim_) v = 0;
+  open_ = nullptr;
+}
+
+void StackMemo::Begin(uintptr_t fp0, uintptr_t hint) noexcept {
+  uint32_t set = SetOf(fp0, hint);
+  Entry& e = entries_[set * kWays + victim_[set]];
+  victim_[set] = static_cast<uint8_t>((victim_[set] + 1) % kWays);
+  e.fp0 = 0;  // invalid until committed
+  e.reads = 0;
+  open_ = &e;
+  open_fp0_ = fp0;
+}
+
+void StackMemo::Commit(const StackRecord* record) noexcept {
+  if (open_ == nullptr) return;
+  if (record != nullptr) {
+    open_->record = record;
+    open_->fp0 = open_fp0_;
+  }
+  open_ = nullptr;
+}
+
+}  // namespace memtrace
