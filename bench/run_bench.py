@@ -5,12 +5,18 @@ Runs each workload untraced, under libmemtrace (full tracing, and sampling
 one allocation per 512 KiB), and under heaptrack, side by side and
 interleaved (base, memtrace, sampled, heaptrack, base, ...) for several rounds,
 and prints median wall time with its range, ratios against the untraced run
-and against heaptrack, peak RSS ratios, and the size of what each tool wrote.
---callgrind adds instruction counts per malloc+free pair (repeatable on a
-noisy machine). Nothing here is a pass/fail test; CI never runs it.
+and against heaptrack, peak RSS ratios and the size of what each tool wrote.
+The malloc-churn workloads also report the worker threads' own CPU time per
+malloc+free pair (what the hooks cost the program's threads, without any
+tool's background thread). Then the tracer's memory per live block, and the
+issue-7 targets with the measured value next to each. --callgrind adds
+instruction counts per malloc+free pair (repeatable on a noisy machine).
+Nothing here is a pass/fail test; CI never runs it.
 """
 import argparse
+import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -23,13 +29,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_once(argv, env):
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
     elapsed = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise RuntimeError(f"{argv} exited {code}")
-    return elapsed, usage.ru_maxrss * 1024
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv} exited {proc.returncode}")
+    return elapsed, usage.ru_maxrss * 1024, out
 
 
 def dir_bytes(path):
@@ -40,8 +48,12 @@ def dir_bytes(path):
     return total
 
 
-def modes(lib, heaptrack):
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("MEMTRACE_") and k != "LD_PRELOAD"}
+def base_environment():
+    return {k: v for k, v in os.environ.items() if not k.startswith("MEMTRACE_") and k != "LD_PRELOAD"}
+
+
+def modes(lib, heaptrack, sampled=True):
+    base_env = base_environment()
     out = [("untraced", lambda argv, d: (argv, dict(base_env)))]
 
     def memtrace(argv, d):
@@ -49,17 +61,24 @@ def modes(lib, heaptrack):
         return argv, env
     out.append(("memtrace", memtrace))
 
-    def sampled(argv, d):
-        argv, env = memtrace(argv, d)
-        env["MEMTRACE_SAMPLE_BYTES"] = "512k"
-        return argv, env
-    out.append(("sampled", sampled))
+    if sampled:
+        def sample(argv, d):
+            argv, env = memtrace(argv, d)
+            env["MEMTRACE_SAMPLE_BYTES"] = "512k"
+            return argv, env
+        out.append(("sampled", sample))
     if heaptrack:
         out.append(("heaptrack", lambda argv, d: ([heaptrack, "-o", os.path.join(d, "ht")] + argv, dict(base_env))))
     return out
 
 
-def bench_workload(name, argv, pairs, lib, heaptrack, rounds):
+def cpu_per_pair(stdout):
+    m = re.search(r"worker_cpu_ns_per_pair ([0-9.]+)", stdout)
+    return float(m.group(1)) if m else None
+
+
+def bench_workload(name, argv, pairs, lib, heaptrack, rounds, unit="pair"):
+    """Returns {mode: {"median": s, "ratio": x, "vs_heaptrack": x, "cpu": ns}}."""
     results = {}
     outputs = {}
     for _ in range(rounds):
@@ -67,27 +86,59 @@ def bench_workload(name, argv, pairs, lib, heaptrack, rounds):
             d = tempfile.mkdtemp(prefix="mtbench_")
             try:
                 cmd, env = make(argv, d)
-                t, rss = run_once(cmd, env)
-                results.setdefault(mode, []).append((t, rss))
+                results.setdefault(mode, []).append(run_once(cmd, env))
                 outputs[mode] = dir_bytes(d)
             finally:
                 shutil.rmtree(d, ignore_errors=True)
-    base = statistics.median(t for t, _ in results["untraced"])
-    base_rss = statistics.median(r for _, r in results["untraced"])
-    print(f"\n== {name}: {' '.join(os.path.basename(a) if i == 0 else a for i, a in enumerate(argv))}"
-          f" ({pairs:,} malloc+free pairs; {rounds} rounds, interleaved) ==" if pairs else f"\n== {name} ({rounds} rounds) ==")
+    base = statistics.median(t for t, _, _ in results["untraced"])
+    base_rss = statistics.median(r for _, r, _ in results["untraced"])
+    shown = " ".join(os.path.basename(a) if i == 0 else (a if len(a) < 40 else a[:37] + "...")
+                     for i, a in enumerate(argv))
+    print(f"\n== {name}: {shown} ({pairs:,} {unit}s; {rounds} rounds, interleaved) ==" if pairs
+          else f"\n== {name}: {shown} ({rounds} rounds, interleaved) ==")
+    has_cpu = cpu_per_pair(results["untraced"][0][2]) is not None
     print(f"  {'mode':<10} {'median s':>9} {'range s':>15} {'x untraced':>11} {'x heaptrack':>12} "
-          f"{'ns/pair added':>14} {'peak RSS x':>11} {'wrote':>10}")
-    ht = statistics.median(t for t, _ in results["heaptrack"]) if "heaptrack" in results else None
+          f"{'ns/' + unit + ' added':>14}" + (f" {'worker ns/pair':>15}" if has_cpu else "") +
+          f" {'peak RSS x':>11} {'wrote':>10}")
+    ht = statistics.median(t for t, _, _ in results["heaptrack"]) if "heaptrack" in results else None
+    summary = {}
     for mode, runs in results.items():
-        times = [t for t, _ in runs]
+        times = [t for t, _, _ in runs]
         med = statistics.median(times)
-        rss = statistics.median(r for _, r in runs)
+        rss = statistics.median(r for _, r, _ in runs)
+        cpus = [c for c in (cpu_per_pair(o) for _, _, o in runs) if c is not None]
+        cpu = statistics.median(cpus) if cpus else None
         added = f"{(med - base) / pairs * 1e9:14.0f}" if pairs and mode != "untraced" else f"{'':>14}"
         vs_ht = f"{med / ht:12.2f}" if ht and mode != "heaptrack" else f"{'':>12}"
-        print(f"  {mode:<10} {med:9.3f} {min(times):7.3f}-{max(times):<7.3f} {med / base:11.2f} {vs_ht} {added} "
-              f"{rss / base_rss:11.2f} {outputs.get(mode, 0) / 1024:8.0f}Ki")
-    return results
+        cpu_col = f" {cpu:15.1f}" if has_cpu and cpu is not None else (f" {'':>15}" if has_cpu else "")
+        print(f"  {mode:<10} {med:9.3f} {min(times):7.3f}-{max(times):<7.3f} {med / base:11.2f} {vs_ht} {added}"
+              f"{cpu_col} {rss / base_rss:11.2f} {outputs.get(mode, 0) / 1024:8.0f}Ki")
+        summary[mode] = {"median": med, "ratio": med / base, "vs_heaptrack": (med / ht) if ht else None,
+                         "cpu": cpu}
+    return summary
+
+
+def memory_per_live_block(churn, lib, heaptrack, live):
+    """The tracer's memory per live block, from a run that keeps `live` blocks."""
+    argv = [churn, "1", "100000", "20", str(live)]
+    print(f"\n== tracer memory per live block: {live:,} blocks of 16-272 bytes kept live ==")
+    with tempfile.TemporaryDirectory() as d:
+        base_rss = run_once(argv, base_environment())[1]
+        env = dict(base_environment(), LD_PRELOAD=lib, MEMTRACE_OUTPUT=os.path.join(d, "mt.json"))
+        mt_rss = run_once(argv, env)[1]
+        with open(os.path.join(d, "mt.json")) as f:
+            report = json.load(f)
+        blocks = report["totals"]["live_blocks"]
+        table = report["tracer"]["live_table_bytes"]
+        print(f"  memtrace: live-block table {table / blocks:.1f} B per live block "
+              f"({table / 2**20:.1f} MiB for {blocks:,}); all tracer memory {report['tracer']['memory_bytes'] / blocks:.1f} B; "
+              f"peak RSS over untraced {(mt_rss - base_rss) / blocks:.1f} B")
+        per_block = table / blocks
+        if heaptrack:
+            ht_rss = run_once([heaptrack, "-o", os.path.join(d, "ht")] + argv, base_environment())[1]
+            print(f"  heaptrack: peak RSS over untraced {(ht_rss - base_rss) / blocks:.1f} B per live block "
+                  f"(its recorder; the analysis runs afterwards)")
+    return per_block
 
 
 def callgrind_instructions(argv, env):
@@ -102,39 +153,105 @@ def callgrind_instructions(argv, env):
     raise RuntimeError("no callgrind totals")
 
 
+def callgrind_per_pair(churn, lib):
+    n_small, n_large = 20000, 120000
+    base_env = base_environment()
+    mt_env = dict(base_env, LD_PRELOAD=lib, MEMTRACE_OUTPUT="/dev/null", MEMTRACE_FORMAT="json")
+    sampled_env = dict(mt_env, MEMTRACE_SAMPLE_BYTES="512k")
+    per = {}
+    for label, env in (("untraced", base_env), ("memtrace", mt_env), ("sampled", sampled_env)):
+        small = callgrind_instructions([churn, "1", str(n_small), "20"], env)
+        large = callgrind_instructions([churn, "1", str(n_large), "20"], env)
+        per[label] = (large - small) / (n_large - n_small)  # start-up and report cancel out
+    print("\n== instructions per malloc+free pair (callgrind, 1 thread, 20 frames; all threads counted) ==")
+    print(f"  untraced {per['untraced']:.0f}; memtrace {per['memtrace']:.0f} (added {per['memtrace'] - per['untraced']:.0f}); "
+          f"sampled {per['sampled']:.0f} (added {per['sampled'] - per['untraced']:.0f})")
+    return per["memtrace"] - per["untraced"]
+
+
+def print_targets(rows):
+    print("\n== issue 7 targets (measured in this run) ==")
+    for what, target, value, met in rows:
+        mark = "n/a" if value is None else ("met" if met else "NOT met")
+        print(f"  {what:<58} {target:>14}  {value if value is not None else '-':>16}  {mark}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--pairs", type=int, default=2000000)
+    ap.add_argument("--live", type=int, default=1000000, help="live blocks for the memory-per-block run")
+    ap.add_argument("--only", default="", help="comma-separated workloads: churn1,churn2,threads,omp,mmap,python,sqlite,memory")
     ap.add_argument("--callgrind", action="store_true", help="also count instructions per pair (slow)")
     args = ap.parse_args()
     lib = os.path.join(args.build, "libmemtrace.so")
-    churn = os.path.join(args.build, "bench", "bench_churn")
+    bench = os.path.join(args.build, "bench")
+    churn = os.path.join(bench, "bench_churn")
     heaptrack = shutil.which("heaptrack")
+    only = set(filter(None, args.only.split(",")))
+    want = lambda name: not only or name in only  # noqa: E731
     if not heaptrack:
         print("heaptrack not found: comparing against the untraced run only", file=sys.stderr)
     print(f"libmemtrace benchmark on {os.cpu_count()} CPUs; heaptrack: {heaptrack or 'absent'}")
-    bench_workload("malloc churn, 1 thread, 20-frame stacks", [churn, "1", str(args.pairs), "20"], args.pairs,
-                   lib, heaptrack, args.rounds)
-    bench_workload("malloc churn, 2 threads, cross-thread frees", [churn, "2", str(args.pairs), "20"], args.pairs,
-                   lib, heaptrack, args.rounds)
+    r = {}
+    if want("churn1"):
+        r["churn1"] = bench_workload("malloc churn, 1 thread, 20-frame stacks", [churn, "1", str(args.pairs), "20"],
+                                     args.pairs, lib, heaptrack, args.rounds)
+    if want("churn2"):
+        r["churn2"] = bench_workload("malloc churn, 2 threads, cross-thread frees", [churn, "2", str(args.pairs), "20"],
+                                     args.pairs, lib, heaptrack, args.rounds)
+    tc = os.path.join(bench, "bench_thread_churn")
+    if want("threads"):
+        r["threads"] = bench_workload("thread churn: 300 pools of 4 pthreads, 2000 pairs each",
+                                      [tc, "pthread", "300", "4", "2000"], 300 * 4 * 2000, lib, heaptrack, args.rounds)
+    if want("omp"):
+        r["omp"] = bench_workload("thread churn: 300 OpenMP pools (a new host thread each), 4 threads",
+                                  [tc, "omp", "300", "4", "2000"], 300 * 4 * 2000, lib, heaptrack, args.rounds)
+    if want("mmap"):
+        r["mmap"] = bench_workload("mmap mix: anonymous and file mappings, trims, mremap",
+                                   [os.path.join(bench, "bench_mmap_mix"), "100000"], 0, lib, heaptrack, args.rounds)
     py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-    script = ("import json,re\nfor i in range(60000):\n d=json.loads(json.dumps({'k':[i,str(i)*3],'v':i/3}))\n"
-              " re.findall(r'[0-9]+', str(d))\n")
-    bench_workload("real program: python3 JSON + regex", [py, "-c", script], 0, lib, heaptrack, args.rounds)
-    if args.callgrind and shutil.which("valgrind"):
-        n_small, n_large = 20000, 120000
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith("MEMTRACE_") and k != "LD_PRELOAD"}
-        mt_env = dict(base_env, LD_PRELOAD=lib, MEMTRACE_OUTPUT="/dev/null", MEMTRACE_FORMAT="json")
-        per = {}
-        for label, env in (("untraced", base_env), ("memtrace", mt_env)):
-            small = callgrind_instructions([churn, "1", str(n_small), "20"], env)
-            large = callgrind_instructions([churn, "1", str(n_large), "20"], env)
-            per[label] = (large - small) / (n_large - n_small)  # start-up and report cancel out
-        print(f"\n== instructions per malloc+free pair (callgrind, 1 thread, 20 frames) ==")
-        print(f"  untraced {per['untraced']:.0f}, memtrace {per['memtrace']:.0f}, "
-              f"added {per['memtrace'] - per['untraced']:.0f}")
+    if want("python"):
+        script = ("import json,re\nfor i in range(60000):\n d=json.loads(json.dumps({'k':[i,str(i)*3],'v':i/3}))\n"
+                  " re.findall(r'[0-9]+', str(d))\n")
+        r["python"] = bench_workload("real program: python3 JSON + regex", [py, "-c", script], 0, lib, heaptrack,
+                                     args.rounds)
+    sqlite = shutil.which("sqlite3")
+    if want("sqlite") and sqlite:
+        sql = ("CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v REAL);"
+               "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 200000) "
+               "INSERT INTO t SELECT i, hex(randomblob(8)), random() % 1000 FROM c;"
+               "CREATE INDEX tk ON t(k); SELECT count(*), sum(v) FROM t GROUP BY substr(k, 1, 2) LIMIT 3;")
+        r["sqlite"] = bench_workload("real program: sqlite3 insert, index, group by", [sqlite, ":memory:", sql], 0,
+                                     lib, heaptrack, args.rounds)
+    per_block = memory_per_live_block(churn, lib, heaptrack, args.live) if want("memory") else None
+    added_instr = callgrind_per_pair(churn, lib) if args.callgrind and shutil.which("valgrind") else None
+
+    def get(w, mode, key):
+        return r.get(w, {}).get(mode, {}).get(key)
+
+    def row(what, target, limit, w, mode="memtrace", key="ratio", fmt="{:.2f}x"):
+        v = get(w, mode, key)
+        return (what, target, None if v is None else fmt.format(v), v is not None and v <= limit)
+
+    rows = [
+        row("full tracing, malloc churn, 1 thread (x untraced)", "<= 2.0x", 2.0, "churn1"),
+        row("full tracing, malloc churn, 2 threads (x untraced)", "<= 2.5x", 2.5, "churn2"),
+        row("full tracing, thread churn, pthreads (x untraced)", "<= 2.5x", 2.5, "threads"),
+        row("full tracing, thread churn, OpenMP (x untraced)", "<= 2.5x", 2.5, "omp"),
+    ]
+    for w, label in (("churn1", "malloc churn, 1 thread"), ("churn2", "malloc churn, 2 threads"),
+                     ("threads", "thread churn, pthreads"), ("omp", "thread churn, OpenMP")):
+        v = get(w, "memtrace", "vs_heaptrack")
+        rows.append((f"  ... vs heaptrack on {label}", "<= 0.33x",
+                     None if v is None else f"{v:.2f}x", v is not None and v <= 1 / 3))
+    rows.append(row("sampling 512 KiB, malloc churn, 1 thread (x untraced)", "<= 1.05x", 1.05, "churn1", "sampled"))
+    rows.append(("added instructions per malloc+free pair (callgrind)", "<= 600",
+                 None if added_instr is None else f"{added_instr:.0f}", added_instr is not None and added_instr <= 600))
+    rows.append(("tracer bytes per live block (live-block table)", "<= 64",
+                 None if per_block is None else f"{per_block:.1f}", per_block is not None and per_block <= 64))
+    print_targets(rows)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ namespace {
 
 constexpr size_t kTimelineCap = 1024;     // points kept; older ones are thinned, marks kept
 constexpr uint64_t kPollPeriodNs = 100000000;  // control file and signal checks
+constexpr size_t kBusyRoundEvents = 2048;       // a round that moved this many: go again at once
+constexpr uint64_t kTrickleWaitNs = 200000;     // else, with some: pause (see Run)
 
 uint64_t MonotonicNs() {
   timespec t{};
@@ -134,14 +136,23 @@ void Flusher::Run() {
       if (poll_hook_) poll_hook_(*this);
       next_poll = MonotonicNs() + kPollPeriodNs;
     }
-    if (progress > 0) {
+    // Pace: spin only while events pour in. A thread that stays on a CPU
+    // costs the program more than its own cycles: every munmap or mprotect
+    // must interrupt it to flush its TLB. Rings hold 16K events, so a round
+    // that moved only a few can sleep 200 us without making anyone wait.
+    uint64_t wait;
+    if (progress >= kBusyRoundEvents) {
       idle_rounds = 0;
       continue;
+    } else if (progress > 0) {
+      idle_rounds = 0;
+      wait = kTrickleWaitNs;
+    } else {
+      // Back off to 5 ms when idle (a quiet service costs ~200 wake-ups/s); a
+      // signal request wakes us at once through the eventfd.
+      idle_rounds = std::min(idle_rounds + 1, 50);
+      wait = 100000ull * static_cast<uint64_t>(idle_rounds);
     }
-    // Back off to 5 ms when idle (a quiet service costs ~200 wake-ups/s); a
-    // signal request wakes us at once through the eventfd.
-    idle_rounds = std::min(idle_rounds + 1, 50);
-    uint64_t wait = 100000ull * static_cast<uint64_t>(idle_rounds);
     uint64_t deadline = std::min({next_interval, next_sample, next_poll});
     now = MonotonicNs();
     if (deadline > now) wait = std::min(wait, deadline - now);
