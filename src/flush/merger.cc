@@ -1,12 +1,12 @@
 // The ordered drain (see merger.h for the argument).
 #include "src/flush/merger.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <atomic>
 #include <queue>
 #include <utility>
-
-#include <time.h>
 
 #include "src/capture/busy_fence.h"
 #include "src/capture/clock.h"
@@ -26,7 +26,7 @@ uint64_t Merger::Watermark(uint32_t* high_water) const {
   uint64_t w = ClockNowFenced();
   if (!BusyFenceHeavy()) {
     *high_water = slots_->high_water();
-    return last_watermark_;  // a watermark stays valid; this round's stamps would not be
+    return computed_watermark_;  // a watermark stays valid; this round's stamps would not be
   }
   *high_water = slots_->high_water();
   for (uint32_t i = 0; i < *high_water; ++i) {
@@ -69,11 +69,11 @@ size_t Merger::Round(EventSink& sink, bool deliver_all, bool fresh_watermark) {
     uint64_t now = MonotonicNanos();
     bool light = g_light_busy_stamp.load(std::memory_order_relaxed);
     if (fresh_watermark || !light || now - last_watermark_ns_ >= kWatermarkPeriodNs) {
-      w = Watermark(&hw);
+      w = computed_watermark_ = Watermark(&hw);
       last_watermark_ns_ = now;
     } else {
       hw = slots_->high_water();
-      w = last_watermark_;
+      w = computed_watermark_;
     }
   }
   last_watermark_ = w;

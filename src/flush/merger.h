@@ -66,6 +66,7 @@ class Merger {
   SlotTable* slots_;
   std::vector<Staged> staged_;
   uint64_t last_watermark_ = 0;
+  uint64_t computed_watermark_ = 0;  // the last one Watermark() computed (never "deliver all")
   uint64_t last_watermark_ns_ = 0;
   size_t last_collected_ = 0;
 };
