@@ -30,7 +30,7 @@ namespace memtrace {
 // True once membarrier is registered: hooks may use plain stores.
 inline std::atomic<bool> g_light_busy_stamp{false};
 
-// Registers with membarrier (MEMTRACE_FENCE decides whether to try).
+// Registers with membarrier, unless `allow_membarrier` is false (tests).
 // Returns the mode in use: "membarrier" or "locked".
 const char* BusyFenceInit(bool allow_membarrier) noexcept;
 // The flusher's side: a no-op in locked mode, membarrier otherwise. False
