@@ -10,16 +10,17 @@
 #include "src/config/config.h"
 
 namespace memtrace {
-namespace {
-
-uint64_t g_start_ts = 0;
-uint64_t g_start_ns = 0;
 
 uint64_t MonotonicNanos() noexcept {
   timespec t{};
   clock_gettime(CLOCK_MONOTONIC, &t);
   return static_cast<uint64_t>(t.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec);
 }
+
+namespace {
+
+uint64_t g_start_ts = 0;
+uint64_t g_start_ns = 0;
 
 // True when the kernel uses the TSC as its clocksource, i.e. it found the TSC
 // invariant and synchronised across CPUs.

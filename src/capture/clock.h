@@ -66,6 +66,9 @@ inline uint64_t ClockNowFenced() noexcept {
 // Chooses the clock (MEMTRACE_CLOCK=auto|tsc|counter). Returns the one chosen.
 ClockKind SelectClock(int requested /* ClockMode */) noexcept;
 
+// CLOCK_MONOTONIC in nanoseconds (for pacing and elapsed times, not events).
+uint64_t MonotonicNanos() noexcept;
+
 // Converts timestamps to nanoseconds since tracing started (approximate for
 // the TSC: calibrated against CLOCK_MONOTONIC between start and the call).
 void ClockMarkStart() noexcept;

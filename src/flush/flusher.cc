@@ -22,12 +22,6 @@ constexpr uint64_t kPollPeriodNs = 100000000;  // control file and signal checks
 constexpr size_t kBusyRoundEvents = 2048;       // a round that moved this many: go again at once
 constexpr uint64_t kTrickleWaitNs = 200000;     // else, with some: pause (see Run)
 
-uint64_t MonotonicNs() {
-  timespec t{};
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return static_cast<uint64_t>(t.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec);
-}
-
 void SleepMicros(long us) {
   timespec ts{us / 1000000, (us % 1000000) * 1000};
   nanosleep(&ts, nullptr);
@@ -42,7 +36,7 @@ Flusher::Flusher(SlotTable* slots, Options options)
       heap_(&sites_, &threads_),
       cuda_(&sites_, &threads_),
       maps_(&sites_, &threads_, static_cast<uint64_t>(sysconf(_SC_PAGESIZE))),
-      start_ns_(MonotonicNs()) {
+      start_ns_(MonotonicNanos()) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   heap_.set_sample_period(options_.sample_bytes);
 }
@@ -110,7 +104,7 @@ void Flusher::WaitForWork(uint64_t timeout_ns) {
 
 void Flusher::Run() {
   int idle_rounds = 0;
-  uint64_t now = MonotonicNs();
+  uint64_t now = MonotonicNanos();
   uint64_t next_interval = options_.interval_ns > 0 ? now + options_.interval_ns : UINT64_MAX;
   uint64_t next_sample = options_.sample_period_ns > 0 ? now : UINT64_MAX;
   uint64_t next_poll = now + kPollPeriodNs;
@@ -121,11 +115,11 @@ void Flusher::Run() {
       progress = merger_.Round(*this);
       progress += merger_.last_collected();
     }
-    now = MonotonicNs();
+    now = MonotonicNanos();
     if (signal_request_.exchange(false, std::memory_order_acq_rel)) DumpOnFlusherThread("signal", "");
     if (now >= next_interval) {
       DumpOnFlusherThread("interval", "");
-      next_interval = MonotonicNs() + options_.interval_ns;
+      next_interval = MonotonicNanos() + options_.interval_ns;
     }
     if (now >= next_sample) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -134,7 +128,7 @@ void Flusher::Run() {
     }
     if (now >= next_poll) {
       if (poll_hook_) poll_hook_(*this);
-      next_poll = MonotonicNs() + kPollPeriodNs;
+      next_poll = MonotonicNanos() + kPollPeriodNs;
     }
     // Pace: spin only while events pour in. A thread that stays on a CPU
     // costs the program more than its own cycles: every munmap or mprotect
@@ -154,7 +148,7 @@ void Flusher::Run() {
       wait = 100000ull * static_cast<uint64_t>(idle_rounds);
     }
     uint64_t deadline = std::min({next_interval, next_sample, next_poll});
-    now = MonotonicNs();
+    now = MonotonicNanos();
     if (deadline > now) wait = std::min(wait, deadline - now);
     else wait = 0;
     if (wait > 0) WaitForWork(wait);
@@ -294,7 +288,7 @@ void Flusher::Mark(const std::string& label) {
 
 TimelinePoint Flusher::SampleLocked(const std::string& mark) {
   TimelinePoint p;
-  p.t = static_cast<double>(MonotonicNs() - start_ns_) / 1e9;
+  p.t = static_cast<double>(MonotonicNanos() - start_ns_) / 1e9;
   p.live_bytes = sites_.live_bytes();
   for (int sp = 0; sp < kSpaceCount; ++sp) p.space_bytes[sp] = sites_.space_totals(static_cast<Space>(sp)).live_bytes;
   ProcessStats ps = ReadProcessStats();
@@ -331,7 +325,7 @@ void Flusher::ChildAfterFork() {
   // The child's reports count from 1 and its timeline starts afresh.
   sequence_ = 0;
   timeline_.clear();
-  start_ns_ = MonotonicNs();
+  start_ns_ = MonotonicNanos();
   // The eventfd is shared with the parent: a signal to the parent must not
   // wake (and be consumed by) the child.
   if (wake_fd_ >= 0) close(wake_fd_);

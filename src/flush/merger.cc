@@ -1,8 +1,6 @@
 // The ordered drain (see merger.h for the argument).
 #include "src/flush/merger.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <atomic>
 #include <queue>
@@ -12,15 +10,6 @@
 #include "src/capture/clock.h"
 
 namespace memtrace {
-namespace {
-
-uint64_t MonotonicNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-}  // namespace
 
 uint64_t Merger::Watermark(uint32_t* high_water) const {
   uint64_t w = ClockNowFenced();
