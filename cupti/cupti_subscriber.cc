@@ -42,7 +42,7 @@ int CurrentDevice() {
 void Record(EventKind kind, uint64_t addr, uint64_t bytes, int device) {
   ThreadSlot* s = t_state.paused == 0 || kind == EventKind::kCudaFree ? CaptureEnter() : nullptr;
   if (s == nullptr) return;
-  const StackRecord* st = kind == EventKind::kCudaFree ? nullptr : CaptureStack();
+  const StackRecord* st = kind == EventKind::kCudaFree ? nullptr : CaptureStackHere();
   uint64_t size = kind == EventKind::kCudaFree          ? 0
                   : kind == EventKind::kCudaPinnedAlloc ? bytes
                                                         : CudaEventSize(bytes, device);

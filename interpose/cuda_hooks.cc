@@ -21,7 +21,7 @@
 using memtrace::CaptureEnter;
 using memtrace::CaptureLeave;
 using memtrace::CapturePush;
-using memtrace::CaptureStack;
+using memtrace::CaptureStackHere;
 using memtrace::ClockNow;
 using memtrace::EventKind;
 using memtrace::StackRecord;
@@ -100,7 +100,7 @@ Real<int(int*)> r_get_device{"cudaGetDevice"};
 const StackRecord* CallerStack() {
   ThreadSlot* s = memtrace::t_state.paused == 0 ? CaptureEnter() : nullptr;
   if (s == nullptr) return nullptr;
-  const StackRecord* st = CaptureStack();
+  const StackRecord* st = CaptureStackHere();
   CaptureLeave(s);
   return st;
 }

@@ -3,8 +3,10 @@
 // here formats, aggregates or does I/O.
 //
 // libc semantics are the real allocator's: every hook returns exactly what
-// the real call returned and leaves errno as the real call left it (our own
-// work may touch errno, so it is saved around it). C++ operator new/delete are
+// the real call returned and leaves errno as the real call left it. Capture
+// never changes errno: its slow paths that may (a thread's registration, a
+// stack walk, a full ring) save and restore it themselves, so the fast path
+// does not touch it. C++ operator new/delete are
 // not hooked: libstdc++ implements them on malloc/free, which land here.
 #include <errno.h>
 #include <malloc.h>
@@ -21,7 +23,6 @@ using memtrace::CaptureAlloc;
 using memtrace::CaptureEnter;
 using memtrace::CaptureFree;
 using memtrace::CaptureLeave;
-using memtrace::CaptureStack;
 using memtrace::ClockNow;
 using memtrace::StackRecord;
 using memtrace::ThreadSlot;
@@ -53,14 +54,10 @@ MT_ALWAYS_INLINE void* TracedAlloc(size_t size, Call call) noexcept {
   if (sampling && t.guard == 0 && t.paused == 0 && !memtrace::SampleAllocation(size)) return call();
   ThreadSlot* s = MT_LIKELY(t.paused == 0) ? CaptureEnter() : nullptr;
   if (MT_LIKELY(s != nullptr)) {
-    int saved = errno;
-    const StackRecord* st = CaptureStack(MT_CALLER_HINT);
-    errno = saved;
+    const StackRecord* st = MT_CAPTURE_STACK(s);
     void* p = call();
     if (MT_LIKELY(p != nullptr) && (!sampling || memtrace::g_sampled.Insert(reinterpret_cast<uintptr_t>(p)))) {
-      saved = errno;
       CaptureAlloc(s, p, size, st);
-      errno = saved;
     }
     CaptureLeave(s);
     return p;
@@ -91,9 +88,7 @@ MT_EXPORT void free(void* p) noexcept {
   }
   ThreadSlot* s = CaptureEnter();
   if (MT_LIKELY(s != nullptr)) {
-    int saved = errno;
     CaptureFree(s, p, ClockNow());  // stamped before the real free: see clock.h
-    errno = saved;
     real::fn.free(p);
     CaptureLeave(s);
     return;
@@ -138,12 +133,9 @@ MT_EXPORT void* realloc(void* p, size_t n) noexcept {
   }
   ThreadSlot* s = CaptureEnter();
   if (MT_LIKELY(s != nullptr)) {
-    int saved = errno;
-    const StackRecord* st = record_alloc ? CaptureStack(MT_CALLER_HINT) : nullptr;
-    errno = saved;
+    const StackRecord* st = record_alloc ? MT_CAPTURE_STACK(s) : nullptr;
     uint64_t free_ts = ClockNow();  // before the real call may release p
     void* q = real::fn.realloc(p, n);
-    saved = errno;
     if (q != nullptr) {
       if (record_free) CaptureFree(s, p, free_ts);
       if (record_alloc && (!sampling || memtrace::g_sampled.Insert(reinterpret_cast<uintptr_t>(q)))) {
@@ -154,7 +146,6 @@ MT_EXPORT void* realloc(void* p, size_t n) noexcept {
     } else if (sampling && record_free) {
       memtrace::g_sampled.Insert(reinterpret_cast<uintptr_t>(p));  // failed: p is still live
     }
-    errno = saved;
     CaptureLeave(s);
     return q;
   }

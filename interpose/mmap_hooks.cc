@@ -16,7 +16,6 @@
 using memtrace::CaptureEnter;
 using memtrace::CaptureLeave;
 using memtrace::CapturePush;
-using memtrace::CaptureStack;
 using memtrace::ClockNow;
 using memtrace::EventKind;
 using memtrace::StackRecord;
@@ -50,15 +49,11 @@ void* MmapImpl(void* addr, size_t len, int prot, int flags, int fd, off_t off) n
   if (MT_UNLIKELY(!real::Ready())) return SysMmap(addr, len, prot, flags, fd, off);
   ThreadSlot* s = memtrace::t_state.paused == 0 ? EnterMapping() : nullptr;
   if (MT_LIKELY(s == nullptr)) return real::fn.mmap(addr, len, prot, flags, fd, off);
-  int saved = errno;
-  const StackRecord* st = CaptureStack(MT_CALLER_HINT);
-  errno = saved;
+  const StackRecord* st = MT_CAPTURE_STACK(s);
   void* p = real::fn.mmap(addr, len, prot, flags, fd, off);
   if (p != MAP_FAILED) {
-    saved = errno;
     bool file = (flags & MAP_ANONYMOUS) == 0 && fd >= 0;
     CapturePush(s, file ? EventKind::kMapFile : EventKind::kMapAnon, ClockNow(), p, len, st);
-    errno = saved;
   }
   CaptureLeave(s);
   return p;
@@ -80,11 +75,7 @@ MT_EXPORT int munmap(void* addr, size_t len) noexcept {
   if (MT_LIKELY(s == nullptr)) return real::fn.munmap(addr, len);
   uint64_t ts = ClockNow();  // before the range can be reused by anyone
   int rc = real::fn.munmap(addr, len);
-  if (rc == 0 && len > 0) {
-    int saved = errno;
-    CapturePush(s, EventKind::kUnmap, ts, addr, len, nullptr);
-    errno = saved;
-  }
+  if (rc == 0 && len > 0) CapturePush(s, EventKind::kUnmap, ts, addr, len, nullptr);
   CaptureLeave(s);
   return rc;
 }
@@ -110,12 +101,10 @@ MT_EXPORT void* mremap(void* old_addr, size_t old_len, size_t new_len, int flags
   uint64_t ts = ClockNow();
   void* p = real::fn.mremap(old_addr, old_len, new_len, flags, new_addr);
   if (p != MAP_FAILED) {
-    int saved = errno;
     // old_len == 0 duplicates a shared mapping: the old one stays too.
     bool keep = (flags & MREMAP_DONTUNMAP) != 0 || old_len == 0;
     CapturePush(s, keep ? EventKind::kRemapFromKeep : EventKind::kRemapFrom, ts, old_addr, old_len, nullptr);
     CapturePush(s, keep ? EventKind::kRemapToKeep : EventKind::kRemapTo, ClockNow(), p, new_len, nullptr);
-    errno = saved;
   }
   CaptureLeave(s);
   return p;

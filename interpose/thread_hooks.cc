@@ -75,7 +75,7 @@ MT_EXPORT int pthread_create(pthread_t* out, const pthread_attr_t* attr, void* (
   }
   memtrace::ThreadSlot* s = memtrace::CaptureEnter();
   if (s == nullptr) return create(out, attr, routine, arg);
-  const memtrace::StackRecord* creator = memtrace::CaptureStack();
+  const memtrace::StackRecord* creator = memtrace::CaptureStackHere();
   uint32_t parent = memtrace::CaptureThreadSerial();
   auto* birth = static_cast<ThreadBirth*>(real::fn.malloc(sizeof(ThreadBirth)));  // ours: never traced
   memtrace::CaptureLeave(s);

@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "src/capture/stack_depot.h"
@@ -29,7 +30,9 @@ bool CaptureInitThreadKey() noexcept {
   return g_exit_key_ok;
 }
 
-ThreadSlot* RegisterThread() noexcept {
+namespace {
+
+ThreadSlot* RegisterSlot() noexcept {
   ThreadSlot* s = g_slots.Acquire();
   if (s == nullptr) return nullptr;
   ThreadState& t = t_state;
@@ -54,6 +57,15 @@ ThreadSlot* RegisterThread() noexcept {
   // The key's destructor retires the slot when the thread ends. glibc may
   // calloc here; the guard is set, so that allocation is not traced.
   if (g_exit_key_ok) pthread_setspecific(g_exit_key, s);
+  return s;
+}
+
+}  // namespace
+
+ThreadSlot* RegisterThread() noexcept {
+  int saved_errno = errno;  // mmap, prctl and pthread_setspecific may set it
+  ThreadSlot* s = RegisterSlot();
+  errno = saved_errno;
   return s;
 }
 
@@ -113,15 +125,23 @@ void CaptureMarkInternalThread() noexcept {
   t_state.internal = 1;
 }
 
-const StackRecord* CaptureStack(uintptr_t hint) noexcept {
+const StackRecord* CaptureStackWalk(uintptr_t fp0, uintptr_t hint) noexcept {
+  int saved_errno = errno;  // the fallback unwinders and the depot may set it
   ThreadSlot* s = t_state.slot;
   StackMemo* memo = s != nullptr ? s->memo : nullptr;
   uintptr_t frames[kMaxFramesLimit];
-  const StackRecord* known = nullptr;
-  int depth = g_unwinder.Capture(frames, memo, hint, &known);
-  if (known != nullptr) return known;
+  int depth = g_unwinder.Capture(fp0, frames, memo, hint);
   const StackRecord* record = g_depot.Intern(frames, static_cast<uint32_t>(depth));
   if (memo != nullptr) memo->Commit(record);
+  errno = saved_errno;
+  return record;
+}
+
+const StackRecord* CaptureStackHere() noexcept {
+  uintptr_t fp0 = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  ThreadSlot* s = t_state.slot;
+  const StackRecord* record = s != nullptr ? CaptureStack(s, fp0, 0) : CaptureStackWalk(fp0, 0);
+  asm volatile("" ::: "memory");  // no tail call: the walk starts in this frame
   return record;
 }
 

@@ -2,7 +2,7 @@
 // CaptureEnter/CaptureLeave:
 //
 //   ThreadSlot* s = CaptureEnter();          // null: call through, record nothing
-//   const StackRecord* st = CaptureStack(MT_CALLER_HINT);  // before the real call
+//   const StackRecord* st = MT_CAPTURE_STACK(s);  // before the real call
 //   p = real_malloc(n);
 //   CaptureAlloc(s, p, n, st);               // timestamp after the real call
 //   CaptureLeave(s);
@@ -20,6 +20,7 @@
 #include "src/capture/clock.h"
 #include "src/capture/compiler.h"
 #include "src/capture/event.h"
+#include "src/capture/stack_memo.h"
 #include "src/capture/thread_slots.h"
 #include "src/capture/thread_state.h"
 
@@ -57,12 +58,30 @@ MT_ALWAYS_INLINE void CaptureLeave(ThreadSlot* s) noexcept {
   t_state.guard = 0;
 }
 
-// The interned stack of the current call (hook frames removed). `hint`: the
-// hook's return address if it has it (spreads the thread's memo, see
-// stack_memo.h), or 0.
-const StackRecord* CaptureStack(uintptr_t hint = 0) noexcept;
+// The interned stack above the frame at `fp0`, a live frame with a frame
+// pointer (see CfiUnwinder::Walk); `hint` is that frame's return address, or
+// 0 (it spreads the thread's memo, see stack_memo.h). A stack the thread's
+// memo still knows costs a few compares here, inline in the hook; anything
+// else walks (CaptureStackWalk). Neither touches errno.
+const StackRecord* CaptureStackWalk(uintptr_t fp0, uintptr_t hint) noexcept;
 
-#define MT_CALLER_HINT reinterpret_cast<uintptr_t>(__builtin_return_address(0))
+MT_ALWAYS_INLINE const StackRecord* CaptureStack(ThreadSlot* s, uintptr_t fp0, uintptr_t hint) noexcept {
+  if (const StackMemo* memo = s->memo; MT_LIKELY(memo != nullptr)) {
+    if (const StackRecord* known = memo->Find(fp0, hint)) return known;
+  }
+  return CaptureStackWalk(fp0, hint);
+}
+
+// In a hook, with its slot: the stack of the hook's caller. The hook's own
+// frame is where the walk starts (__builtin_frame_address gives it a frame
+// pointer), so no tracer frame is walked or checked.
+#define MT_CAPTURE_STACK(s)                                                            \
+  ::memtrace::CaptureStack((s), reinterpret_cast<uintptr_t>(__builtin_frame_address(0)), \
+                           reinterpret_cast<uintptr_t>(__builtin_return_address(0)))
+
+// From anywhere inside a hook (the guard is set): the stack, with the
+// tracer's frames removed.
+const StackRecord* CaptureStackHere() noexcept;
 
 // The one place an event is built: `st` for allocations and mappings,
 // `aux` (CapturePushAux) for thread events. `ts` follows the rule in clock.h:

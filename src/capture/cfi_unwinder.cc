@@ -324,8 +324,13 @@ inline uint64_t CfiUnwinder::Lookup(uintptr_t ra) noexcept {
   return SlowLookup(ra);
 }
 
-int CfiUnwinder::Capture(uintptr_t* out, int max, StackMemo* memo, uintptr_t hint,
-                         const StackRecord** hit) noexcept {
+int CfiUnwinder::Capture(uintptr_t* out, int max) noexcept {
+  int n = Walk(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)), out, max);
+  asm volatile("" ::: "memory");  // no tail call: our frame must outlive the walk
+  return n;
+}
+
+int CfiUnwinder::Walk(uintptr_t fp0, uintptr_t* out, int max, StackMemo* memo, uintptr_t hint) noexcept {
   if (cache_ == nullptr) return -1;
   ThreadState& t = t_state;
   if (t.stack_hi == 0) {
@@ -339,15 +344,8 @@ int CfiUnwinder::Capture(uintptr_t* out, int max, StackMemo* memo, uintptr_t hin
     t.stack_hi = t.stack_lo + size;
   }
   const uintptr_t lo = t.stack_lo, hi = t.stack_hi;
-  auto fp0 = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   if (fp0 < lo || fp0 + 16 > hi) return -1;  // e.g. on a signal's alternate stack
-  if (memo != nullptr) {
-    if (const StackRecord* known = memo->Find(fp0, hint)) {
-      *hit = known;
-      return 0;
-    }
-    memo->Begin(fp0, hint);
-  }
+  if (memo != nullptr) memo->Begin(fp0, hint);
   // Every stack word the result depends on goes to the memo: return
   // addresses always, a restored RBP only once a CFA rule uses it.
   auto read = [memo](uintptr_t at) {

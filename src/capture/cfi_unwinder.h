@@ -24,14 +24,17 @@ class CfiUnwinder {
  public:
   // False if libgcc_s or the cache cannot be had (then Capture always fails).
   bool Init() noexcept;
-  // Return addresses of the caller's stack, innermost first, starting with
-  // Capture's own return address. -1: use another unwinder.
-  // With a memo (stack_memo.h): a walk the memo still knows returns 0 and
-  // sets *hit to its record; any other walk is recorded into the memo, which
-  // the caller then commits with the record it interns (or the walk failed
-  // and the memo forgot it).
-  int Capture(uintptr_t* out, int max, StackMemo* memo = nullptr, uintptr_t hint = 0,
-              const StackRecord** hit = nullptr) noexcept;
+  // Return addresses of the stack above the frame at `fp0`, innermost first:
+  // out[0] is that frame's return address. `fp0` must be a live frame of the
+  // calling thread laid out with a frame pointer ([fp0] the saved RBP,
+  // [fp0+8] the return address), as __builtin_frame_address(0) gives it, and
+  // stay live until Walk returns. -1: use another unwinder.
+  // With a memo (stack_memo.h), the walk is recorded into it under
+  // (fp0, hint); the caller commits it with the record it interns. A failed
+  // walk is forgotten.
+  int Walk(uintptr_t fp0, uintptr_t* out, int max, StackMemo* memo = nullptr, uintptr_t hint = 0) noexcept;
+  // Walk from Capture's own frame: out[0] is Capture's return address.
+  int Capture(uintptr_t* out, int max) noexcept;
 
   // Rule for a return address: CFA = (cfa_rbp ? RBP : RSP) + cfa_off; RBP
   // saved at CFA + rbp_off (0: not saved); end: no caller.

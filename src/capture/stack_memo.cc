@@ -21,7 +21,15 @@ void StackMemo::Begin(uintptr_t fp0, uintptr_t hint) noexcept {
 
 void StackMemo::Commit(const StackRecord* record) noexcept {
   if (open_ == nullptr) return;
-  if (record != nullptr) {
+  // Pad to a multiple of four by repeating the last word (Find checks four
+  // at a time); a walk always read at least its first return address.
+  uint32_t n = open_->reads;
+  if (record != nullptr && n > 0) {
+    for (; n % 4 != 0; ++n) {
+      open_->off[n] = open_->off[n - 1];
+      open_->val[n] = open_->val[n - 1];
+    }
+    open_->reads = n;
     open_->record = record;
     open_->fp0 = open_fp0_;
   }

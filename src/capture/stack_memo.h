@@ -34,6 +34,7 @@ class StackMemo {
  public:
   static constexpr uint32_t kSets = 16, kWays = 4;
   static constexpr uint32_t kMaxReads = 96;  // longer walks are not remembered
+  static_assert(kMaxReads % 4 == 0, "Find compares four words at a time");
 
   // Forgets everything (a new thread owns the memo).
   void Clear() noexcept;
@@ -46,9 +47,14 @@ class StackMemo {
     for (uint32_t w = 0; w < kWays; ++w) {
       const Entry& e = set[w];
       if (e.fp0 != fp0) continue;
-      uint32_t i = 0;
-      while (i < e.reads && *reinterpret_cast<const uint64_t*>(fp0 + e.off[i]) == e.val[i]) ++i;
-      if (i == e.reads) return e.record;
+      // Four words per branch: Commit padded the list to a multiple of four.
+      uint64_t diff = 0;
+      for (uint32_t i = 0; i < e.reads; i += 4) {
+        diff = (Word(fp0, e.off[i]) ^ e.val[i]) | (Word(fp0, e.off[i + 1]) ^ e.val[i + 1]) |
+               (Word(fp0, e.off[i + 2]) ^ e.val[i + 2]) | (Word(fp0, e.off[i + 3]) ^ e.val[i + 3]);
+        if (diff != 0) break;
+      }
+      if (diff == 0) return e.record;
     }
     return nullptr;
   }
@@ -76,10 +82,13 @@ class StackMemo {
   struct Entry {
     uintptr_t fp0;  // 0: empty
     const StackRecord* record;
-    uint32_t reads;
+    uint32_t reads;           // a multiple of 4 once committed
     int32_t off[kMaxReads];   // from fp0
     uint64_t val[kMaxReads];
   };
+  static uint64_t Word(uintptr_t fp0, int32_t off) noexcept {
+    return *reinterpret_cast<const uint64_t*>(fp0 + static_cast<intptr_t>(off));
+  }
   static uint32_t SetOf(uintptr_t fp0, uintptr_t hint) noexcept {
     uint64_t h = (fp0 ^ (hint * 0x9e3779b97f4a7c15ull)) >> 4;
     return static_cast<uint32_t>((h ^ (h >> 7) ^ (h >> 17)) & (kSets - 1));

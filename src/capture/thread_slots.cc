@@ -3,6 +3,8 @@
 
 #include <time.h>
 
+#include <cerrno>
+
 #include <new>
 
 #include "src/capture/os_memory.h"
@@ -56,6 +58,13 @@ ThreadSlot* SlotTable::Acquire() noexcept {
 }
 
 bool SlotTable::WaitForSpace(ThreadSlot* s, uint64_t tail) noexcept {
+  int saved_errno = errno;  // hooks do not save it around a push
+  bool ok = WaitForSpaceLoop(s, tail);
+  errno = saved_errno;
+  return ok;
+}
+
+bool SlotTable::WaitForSpaceLoop(ThreadSlot* s, uint64_t tail) noexcept {
   bool stalled = false;
   for (;;) {
     s->cached_head = s->head.load(std::memory_order_acquire);

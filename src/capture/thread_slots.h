@@ -73,6 +73,7 @@ class SlotTable {
 
  private:
   MT_NOINLINE bool WaitForSpace(ThreadSlot* s, uint64_t tail) noexcept;
+  bool WaitForSpaceLoop(ThreadSlot* s, uint64_t tail) noexcept;
 
   ThreadSlot* slots_ = nullptr;
   std::atomic<uint32_t> high_water_{0};

@@ -75,17 +75,14 @@ const char* Unwinder::Init(int max_frames, bool use_cfi) noexcept {
   return backend;
 }
 
-int Unwinder::Capture(uintptr_t* out, StackMemo* memo, uintptr_t hint, const StackRecord** hit) noexcept {
+int Unwinder::Capture(uintptr_t fp0, uintptr_t* out, StackMemo* memo, uintptr_t hint) noexcept {
   constexpr int kSlack = 16;  // room for our own frames, removed below
   void* raw[kMaxFramesLimit + kSlack];
   int n = -1;
-  if (cfi_) {
-    n = g_cfi_unwinder.Capture(reinterpret_cast<uintptr_t*>(raw), max_frames_ + kSlack, memo, hint, hit);
-    if (hit != nullptr && *hit != nullptr) return 0;
-  }
+  if (cfi_) n = g_cfi_unwinder.Walk(fp0, reinterpret_cast<uintptr_t*>(raw), max_frames_ + kSlack, memo, hint);
   if (n < 0) n = backtrace_(raw, max_frames_ + kSlack);
-  // Our frames: the hook and capture on top, the pthread_create trampoline at
-  // the bottom of threads we started.
+  // Our frames: on top when a fallback unwinder started from its own frame,
+  // and the pthread_create trampoline at the bottom of threads we started.
   int depth = 0;
   for (int i = 0; i < n && depth < max_frames_; ++i) {
     auto pc = reinterpret_cast<uintptr_t>(raw[i]);

@@ -24,11 +24,11 @@ class Unwinder {
   // Loads the unwinder and finds our own code's address range. Returns the
   // name of the back end in use ("libunwind" or "glibc-backtrace").
   const char* Init(int max_frames, bool use_cfi = true) noexcept;
-  // Fills `out` (room for max_frames) and returns the number of frames.
-  // With the thread's memo (stack_memo.h): a stack the memo knows returns 0
-  // with *hit set; otherwise the caller commits the memo with its record.
-  int Capture(uintptr_t* out, StackMemo* memo = nullptr, uintptr_t hint = 0,
-              const StackRecord** hit = nullptr) noexcept;
+  // Fills `out` (room for max_frames) with the stack above the frame at
+  // `fp0` (see CfiUnwinder::Walk) and returns the number of frames. With the
+  // thread's memo (stack_memo.h), a walk the CFI unwinder completes is
+  // recorded under (fp0, hint); the caller commits it with its record.
+  int Capture(uintptr_t fp0, uintptr_t* out, StackMemo* memo = nullptr, uintptr_t hint = 0) noexcept;
 
  private:
   using BacktraceFn = int (*)(void**, int);

@@ -11,9 +11,9 @@
 
 #include <cstdint>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "src/capture/stack_depot.h"
+#include "src/flush/live_table.h"
 #include "src/flush/site_table.h"
 #include "src/flush/thread_table.h"
 
@@ -23,14 +23,6 @@ struct HeapCounters {
   uint64_t unmatched_frees = 0;  // free of an address we never saw allocated
   uint64_t replaced_blocks = 0;  // alloc at a still-live address
   uint64_t tracer_frees = 0;     // frees of blocks the tracer itself allocated
-};
-
-// 16 bytes: with the 8-byte key and abseil's control byte, a live block
-// costs the tracer 25 bytes at the table's fullest and 57 just after it grows.
-struct LiveBlock {
-  uint64_t size;
-  uint32_t site;    // index into the SiteTable
-  uint32_t thread;  // index into the thread table
 };
 
 class HeapTable {
@@ -46,16 +38,14 @@ class HeapTable {
   void set_sample_period(uint64_t period) { sample_period_ = period; }
 
   const HeapCounters& counters() const { return counters_; }
-  const absl::flat_hash_map<uint64_t, LiveBlock>& live() const { return live_; }
-  // What the live-block table occupies (slots and control bytes).
-  uint64_t table_bytes() const {
-    return live_.capacity() * (sizeof(std::pair<const uint64_t, LiveBlock>) + 1);
-  }
+  const LiveTable& live() const { return live_; }
+  // What the live-block table occupies.
+  uint64_t table_bytes() const { return live_.bytes(); }
 
  private:
   SiteTable* sites_;
   ThreadTable* threads_;
-  absl::flat_hash_map<uint64_t, LiveBlock> live_;
+  LiveTable live_;
   absl::flat_hash_set<uint64_t> tracer_blocks_;
   HeapCounters counters_;
   uint64_t sample_period_ = 0;

@@ -113,8 +113,9 @@ void Flusher::AttachThreads(Snapshot& s, const std::vector<size_t>& entry_of_sit
   // Live bytes per (site, thread), from every live block and mapping.
   absl::flat_hash_map<uint64_t, uint64_t> by_site_thread;
   auto key = [](uint32_t site, uint32_t thread) { return (static_cast<uint64_t>(site) << 32) | thread; };
-  for (const auto& [addr, b] : heap_.live()) by_site_thread[key(b.site, b.thread)] += b.size;
-  for (const auto& [addr, b] : cuda_.live()) by_site_thread[key(b.site, b.thread)] += b.size;
+  auto add = [&](uint64_t, const LiveBlock& b) { by_site_thread[key(b.site, b.thread)] += b.size; };
+  heap_.live().ForEach(add);
+  cuda_.live().ForEach(add);
   for (const auto& [start, m] : maps_.mappings()) by_site_thread[key(m.site, m.thread)] += m.end - start;
 
   // Creators.

@@ -37,8 +37,9 @@ TEST(HeapTableTest, TracksLiveBytesPerSite) {
   EXPECT_EQ(sites.site(sa).frees, 1u);
   EXPECT_EQ(sites.site(sa).peak_live_bytes, 30u);
   EXPECT_EQ(sites.site(sites.SiteFor(b, Space::kHeap)).live_bytes, 307u);
-  EXPECT_EQ(t.live().at(0x200).size, 7u);
-  EXPECT_EQ(t.live().at(0x200).thread, 2u);
+  ASSERT_NE(t.live().Find(0x200), nullptr);
+  EXPECT_EQ(t.live().Find(0x200)->size, 7u);
+  EXPECT_EQ(t.live().Find(0x200)->thread, 2u);
   // Per thread: thread 1 keeps 10 bytes (allocated 30), thread 2 keeps 307.
   EXPECT_EQ(threads.threads()[1].live_bytes, 10u);
   EXPECT_EQ(threads.threads()[1].alloc_bytes, 30u);
