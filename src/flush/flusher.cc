@@ -155,6 +155,28 @@ void Flusher::Run() {
   }
 }
 
+void Flusher::OnEvents(uint32_t slot, const Event* events, size_t n) {
+  // Heap events inline; everything else through OnEvent's switch.
+  uint32_t thread = threads_.ThreadOfSlot(slot);
+  for (size_t k = 0; k < n; ++k) {
+    const Event& e = events[k];
+    switch (e.Kind()) {
+      case EventKind::kAlloc:
+        ++events_;
+        heap_.OnAlloc(e.addr, e.size, e.stack, thread);
+        break;
+      case EventKind::kFree:
+        ++events_;
+        heap_.OnFree(e.addr);
+        break;
+      default:
+        OnEvent(slot, e);
+        thread = threads_.ThreadOfSlot(slot);  // a thread start changes it
+        break;
+    }
+  }
+}
+
 void Flusher::OnEvent(uint32_t slot, const Event& e) {
   ++events_;
   switch (e.Kind()) {

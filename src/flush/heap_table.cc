@@ -9,7 +9,8 @@ void HeapTable::OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, 
                         int device) {
   if (sample_period_ != 0) size = EstimatedBytes(size, sample_period_);
   uint32_t site = sites_->SiteFor(stack, space, device);
-  if (MT_UNLIKELY(!tracer_blocks_.empty())) tracer_blocks_.erase(addr);  // freed unseen, then reused
+  uint32_t bit = TracerBit(addr);
+  if (MT_UNLIKELY((tracer_filter_[bit / 64] >> (bit % 64)) & 1)) tracer_blocks_.erase(addr);  // freed unseen, reused
   auto [block, inserted] = live_.Insert(addr, LiveBlock{size, site, thread});
   if (!inserted) {
     // A free we never saw (a path that bypasses the hooks): retire the old
@@ -42,6 +43,8 @@ void HeapTable::OnTracerAlloc(uint64_t addr) {
     threads_->Account(b.thread, -static_cast<int64_t>(b.size), -1, 0);
   }
   tracer_blocks_.insert(addr);
+  uint32_t bit = TracerBit(addr);
+  tracer_filter_[bit / 64] |= uint64_t{1} << (bit % 64);
 }
 
 }  // namespace memtrace

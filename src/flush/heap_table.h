@@ -47,6 +47,11 @@ class HeapTable {
   ThreadTable* threads_;
   LiveTable live_;
   absl::flat_hash_set<uint64_t> tracer_blocks_;
+  // A bit per hash of every address put in tracer_blocks_ (never cleared):
+  // lets OnAlloc skip the set for nearly every address.
+  static constexpr uint32_t kTracerFilterBits = 4096;
+  static uint32_t TracerBit(uint64_t addr) { return static_cast<uint32_t>((addr * 0x9e3779b97f4a7c15ull) >> 52); }
+  uint64_t tracer_filter_[kTracerFilterBits / 64] = {};
   HeapCounters counters_;
   uint64_t sample_period_ = 0;
 };

@@ -85,12 +85,14 @@ size_t Merger::Round(EventSink& sink, bool deliver_all, bool fresh_watermark) {
     // go out without touching the heap (threads rarely interleave finely).
     const bool alone = heap.empty();
     const Head rival = alone ? Head{} : heap.top();
-    do {
-      sink.OnEvent(i, st.events[st.next]);
-      ++st.next;
-      ++delivered;
-    } while (st.next < st.events.size() && (deliver_all || st.events[st.next].ts < w) &&
-             (alone || Head{st.events[st.next].ts, i} < rival));
+    size_t end = st.next + 1;
+    while (end < st.events.size() && (deliver_all || st.events[end].ts < w) &&
+           (alone || Head{st.events[end].ts, i} < rival)) {
+      ++end;
+    }
+    sink.OnEvents(i, &st.events[st.next], end - st.next);
+    delivered += end - st.next;
+    st.next = end;
     if (st.next < st.events.size() && (deliver_all || st.events[st.next].ts < w)) {
       heap.emplace(st.events[st.next].ts, i);
     }

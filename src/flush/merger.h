@@ -33,6 +33,10 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void OnEvent(uint32_t slot, const Event& event) = 0;
+  // A run of one ring's events, in order (one virtual call per run).
+  virtual void OnEvents(uint32_t slot, const Event* events, size_t n) {
+    for (size_t k = 0; k < n; ++k) OnEvent(slot, events[k]);
+  }
 };
 
 class Merger {

@@ -19,13 +19,8 @@ const char* SpaceName(Space space) {
 
 SiteTable::SiteTable() = default;
 
-uint32_t SiteTable::SiteFor(const StackRecord* stack, Space space, int device) {
-  // Heap sites, by far the most frequent, are found by stack id (ids are
-  // dense); the others through the hash map.
+uint32_t SiteTable::SiteForSlow(const StackRecord* stack, Space space, int device) {
   bool by_id = space == Space::kHeap && device == -1 && stack != nullptr;
-  if (by_id && stack->id < heap_site_of_stack_.size() && heap_site_of_stack_[stack->id] != kNoSite) {
-    return heap_site_of_stack_[stack->id];
-  }
   Key key{stack, space, device};
   auto [it, inserted] = by_key_.try_emplace(key, static_cast<uint32_t>(sites_.size()));
   if (inserted) {
@@ -39,33 +34,6 @@ uint32_t SiteTable::SiteFor(const StackRecord* stack, Space space, int device) {
     heap_site_of_stack_[stack->id] = it->second;
   }
   return it->second;
-}
-
-void SiteTable::Grow(SiteStats& s, uint64_t bytes) {
-  s.live_bytes += bytes;
-  s.alloc_bytes += bytes;
-  s.peak_live_bytes = std::max(s.peak_live_bytes, s.live_bytes);
-}
-
-void SiteTable::OnAlloc(uint32_t site, uint64_t bytes) {
-  SiteStats& sp = spaces_[static_cast<int>(keys_[site].space)];
-  for (SiteStats* s : {&sites_[site], &sp}) {
-    Grow(*s, bytes);
-    s->live_blocks += 1;
-    s->allocs += 1;
-  }
-  live_bytes_ += bytes;
-  peak_live_bytes_ = std::max(peak_live_bytes_, live_bytes_);
-}
-
-void SiteTable::OnFree(uint32_t site, uint64_t bytes) {
-  SiteStats& sp = spaces_[static_cast<int>(keys_[site].space)];
-  for (SiteStats* s : {&sites_[site], &sp}) {
-    s->live_bytes -= bytes;
-    s->live_blocks -= 1;
-    s->frees += 1;
-  }
-  live_bytes_ -= bytes;
 }
 
 void SiteTable::Adjust(uint32_t site, int64_t delta_bytes, int64_t delta_blocks, bool new_memory) {

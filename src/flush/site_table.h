@@ -4,8 +4,10 @@
 // mean the same whatever the memory.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -40,12 +42,38 @@ class SiteTable {
   // The site of `stack` in `space` (and on `device`, for CUDA memory; -1
   // otherwise), created on first use. A null stack (not captured) has one
   // site per space and device too.
-  uint32_t SiteFor(const StackRecord* stack, Space space, int device = -1);
+  uint32_t SiteFor(const StackRecord* stack, Space space, int device = -1) {
+    // Heap sites, by far the most frequent, are found by stack id (ids are
+    // dense); the others through the hash map.
+    if (space == Space::kHeap && device == -1 && stack != nullptr && stack->id < heap_site_of_stack_.size() &&
+        heap_site_of_stack_[stack->id] != kNoSite) {
+      return heap_site_of_stack_[stack->id];
+    }
+    return SiteForSlow(stack, space, device);
+  }
 
-  // A new block (allocation, mapping) of `bytes` at `site`.
-  void OnAlloc(uint32_t site, uint64_t bytes);
+  // A new block (allocation, mapping) of `bytes` at `site`. Inline: the
+  // flusher runs these once per event.
+  void OnAlloc(uint32_t site, uint64_t bytes) {
+    SiteStats& sp = spaces_[static_cast<int>(keys_[site].space)];
+    for (SiteStats* s : {&sites_[site], &sp}) {
+      Grow(*s, bytes);
+      s->live_blocks += 1;
+      s->allocs += 1;
+    }
+    live_bytes_ += bytes;
+    peak_live_bytes_ = std::max(peak_live_bytes_, live_bytes_);
+  }
   // A whole block released.
-  void OnFree(uint32_t site, uint64_t bytes);
+  void OnFree(uint32_t site, uint64_t bytes) {
+    SiteStats& sp = spaces_[static_cast<int>(keys_[site].space)];
+    for (SiteStats* s : {&sites_[site], &sp}) {
+      s->live_bytes -= bytes;
+      s->live_blocks -= 1;
+      s->frees += 1;
+    }
+    live_bytes_ -= bytes;
+  }
   // A block changed without being allocated or freed: a partial unmap
   // (bytes down, maybe one block more for a hole), a move. `new_memory`: the
   // added bytes are newly obtained (an mremap growth), so they count in
@@ -73,7 +101,12 @@ class SiteTable {
       return H::combine(std::move(h), k.stack, static_cast<int>(k.space), k.device);
     }
   };
-  void Grow(SiteStats& s, uint64_t bytes);
+  static void Grow(SiteStats& s, uint64_t bytes) {
+    s.live_bytes += bytes;
+    s.alloc_bytes += bytes;
+    s.peak_live_bytes = std::max(s.peak_live_bytes, s.live_bytes);
+  }
+  uint32_t SiteForSlow(const StackRecord* stack, Space space, int device);
 
   std::vector<SiteStats> sites_;
   std::vector<Key> keys_;

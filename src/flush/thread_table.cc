@@ -79,12 +79,4 @@ void ThreadTable::OnName(uint64_t handle, std::string name) {
   if (uint32_t t = ByHandle(handle)) threads_[t].name = std::move(name);
 }
 
-void ThreadTable::Account(uint32_t t, int64_t live_bytes, int64_t live_blocks, uint64_t new_bytes) {
-  if (t >= threads_.size()) return;
-  ThreadRecord& r = threads_[t];
-  r.live_bytes = static_cast<uint64_t>(static_cast<int64_t>(r.live_bytes) + live_bytes);
-  r.live_blocks = static_cast<uint64_t>(static_cast<int64_t>(r.live_blocks) + live_blocks);
-  r.alloc_bytes += new_bytes;
-}
-
 }  // namespace memtrace

@@ -48,7 +48,13 @@ class ThreadTable {
   void OnName(uint64_t handle, std::string name);
   // Memory attributed to thread `t`: live bytes/blocks change, and newly
   // allocated bytes.
-  void Account(uint32_t t, int64_t live_bytes, int64_t live_blocks, uint64_t new_bytes);
+  void Account(uint32_t t, int64_t live_bytes, int64_t live_blocks, uint64_t new_bytes) {
+    if (t >= threads_.size()) return;
+    ThreadRecord& r = threads_[t];
+    r.live_bytes = static_cast<uint64_t>(static_cast<int64_t>(r.live_bytes) + live_bytes);
+    r.live_blocks = static_cast<uint64_t>(static_cast<int64_t>(r.live_blocks) + live_blocks);
+    r.alloc_bytes += new_bytes;
+  }
 
   // The thread currently owning `slot` (0 if unknown).
   uint32_t ThreadOfSlot(uint32_t slot) const { return slot < by_slot_.size() ? by_slot_[slot] : 0; }
