@@ -1,5 +1,5 @@
 // Live blocks of one kind of memory (the heap; and, in a second instance, CUDA
-// allocations): address -> size, site, thread, birth time. Fed only by the
+// allocations): address -> size, site, thread (live_table.h). Fed only by the
 // merger, in real call order, on one thread: no synchronisation inside.
 // Aggregates go to the shared SiteTable.
 //
