@@ -12,13 +12,13 @@ namespace memtrace::real {
 Functions fn = {};
 std::atomic<int> state{0};
 
-namespace {
-
 // 1 MiB of .bss: only touched pages cost memory. Enough for dlsym's needs
 // many times over; exhaustion returns NULL/ENOMEM like a full heap would.
-constexpr size_t kArenaBytes = 1u << 20;
-constexpr size_t kHeader = 16;
 alignas(4096) unsigned char g_arena[kArenaBytes];
+
+namespace {
+
+constexpr size_t kHeader = 16;
 std::atomic<size_t> g_arena_used{0};
 
 template <typename F>
@@ -83,12 +83,6 @@ void* ArenaAlloc(size_t size, size_t align) noexcept {
   uintptr_t payload = (base + align - 1) & ~(uintptr_t{align} - 1);
   std::memcpy(reinterpret_cast<void*>(payload - kHeader), &size, sizeof(size));
   return reinterpret_cast<void*>(payload);
-}
-
-bool ArenaOwns(const void* p) noexcept {
-  auto a = reinterpret_cast<uintptr_t>(p);
-  auto lo = reinterpret_cast<uintptr_t>(g_arena);
-  return a >= lo && a < lo + kArenaBytes;
 }
 
 size_t ArenaSize(const void* p) noexcept {

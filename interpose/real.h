@@ -48,7 +48,12 @@ MT_ALWAYS_INLINE bool Ready() noexcept {
 
 // Bootstrap arena.
 void* ArenaAlloc(size_t size, size_t align) noexcept;
-bool ArenaOwns(const void* p) noexcept;
+inline constexpr size_t kArenaBytes = 1u << 20;
+extern unsigned char g_arena[kArenaBytes] __attribute__((visibility("hidden")));
+// Inline: every free asks.
+inline bool ArenaOwns(const void* p) noexcept {
+  return reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(g_arena) < kArenaBytes;
+}
 size_t ArenaSize(const void* p) noexcept;
 
 }  // namespace memtrace::real
