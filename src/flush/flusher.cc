@@ -155,37 +155,34 @@ void Flusher::Run() {
   }
 }
 
+void Flusher::OnEvent(uint32_t slot, const Event& e) { OnEvents(slot, &e, 1); }
+
 void Flusher::OnEvents(uint32_t slot, const Event* events, size_t n) {
-  // Heap events inline; everything else through OnEvent's switch.
+  // Heap events inline; everything else through OnOtherEvent's switch.
   uint32_t thread = threads_.ThreadOfSlot(slot);
+  events_ += n;
   for (size_t k = 0; k < n; ++k) {
     const Event& e = events[k];
     switch (e.Kind()) {
       case EventKind::kAlloc:
-        ++events_;
         heap_.OnAlloc(e.addr, e.size, e.stack, thread);
         break;
       case EventKind::kFree:
-        ++events_;
         heap_.OnFree(e.addr);
         break;
       default:
-        OnEvent(slot, e);
+        OnOtherEvent(slot, e);
         thread = threads_.ThreadOfSlot(slot);  // a thread start changes it
         break;
     }
   }
 }
 
-void Flusher::OnEvent(uint32_t slot, const Event& e) {
-  ++events_;
+void Flusher::OnOtherEvent(uint32_t slot, const Event& e) {
   switch (e.Kind()) {
     case EventKind::kAlloc:
-      heap_.OnAlloc(e.addr, e.size, e.stack, threads_.ThreadOfSlot(slot));
-      break;
     case EventKind::kFree:
-      heap_.OnFree(e.addr);
-      break;
+      break;  // OnEvents
     case EventKind::kTracerAlloc:
       heap_.OnTracerAlloc(e.addr);
       break;

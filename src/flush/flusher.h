@@ -80,6 +80,8 @@ class Flusher final : public EventSink {
   void WaitForWork(uint64_t timeout_ns);
   void OnEvent(uint32_t slot, const Event& event) override;
   void OnEvents(uint32_t slot, const Event* events, size_t n) override;
+  // Every event but an allocation or a free.
+  void OnOtherEvent(uint32_t slot, const Event& event);
   bool AllIdle() const;
   void DrainUntil(uint64_t ts, int wait_ms);
   Snapshot BuildSnapshotLocked(const char* reason);

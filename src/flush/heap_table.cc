@@ -5,6 +5,11 @@
 
 namespace memtrace {
 
+void HeapTable::Retire(const LiveBlock& b) {
+  sites_->OnFree(b.site, b.size);
+  threads_->Account(b.thread, -static_cast<int64_t>(b.size), -1, 0);
+}
+
 void HeapTable::OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread, Space space,
                         int device) {
   if (sample_period_ != 0) size = EstimatedBytes(size, sample_period_);
@@ -16,8 +21,7 @@ void HeapTable::OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, 
     // A free we never saw (a path that bypasses the hooks): retire the old
     // block so the totals stay consistent, and count it.
     ++counters_.replaced_blocks;
-    sites_->OnFree(block->site, block->size);
-    threads_->Account(block->thread, -static_cast<int64_t>(block->size), -1, 0);
+    Retire(*block);
     *block = LiveBlock{size, site, thread};
   }
   sites_->OnAlloc(site, size);
@@ -31,16 +35,14 @@ void HeapTable::OnFree(uint64_t addr) {
     else ++counters_.unmatched_frees;
     return;
   }
-  sites_->OnFree(b.site, b.size);
-  threads_->Account(b.thread, -static_cast<int64_t>(b.size), -1, 0);
+  Retire(b);
 }
 
 void HeapTable::OnTracerAlloc(uint64_t addr) {
   LiveBlock b;
   if (live_.Erase(addr, &b)) {  // the newer owner wins
     ++counters_.replaced_blocks;
-    sites_->OnFree(b.site, b.size);
-    threads_->Account(b.thread, -static_cast<int64_t>(b.size), -1, 0);
+    Retire(b);
   }
   tracer_blocks_.insert(addr);
   uint32_t bit = TracerBit(addr);

@@ -43,6 +43,9 @@ class HeapTable {
   uint64_t table_bytes() const { return live_.bytes(); }
 
  private:
+  // A block leaves the totals of its site and thread.
+  void Retire(const LiveBlock& b);
+
   SiteTable* sites_;
   ThreadTable* threads_;
   LiveTable live_;
