@@ -12,6 +12,8 @@
 #include <cstdint>
 
 #include "absl/container/flat_hash_set.h"
+#include "src/capture/compiler.h"
+#include "src/capture/sampler.h"
 #include "src/capture/stack_depot.h"
 #include "src/flush/live_table.h"
 #include "src/flush/site_table.h"
@@ -28,9 +30,32 @@ struct HeapCounters {
 class HeapTable {
  public:
   HeapTable(SiteTable* sites, ThreadTable* threads) : sites_(sites), threads_(threads) {}
-  void OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread,
-               Space space = Space::kHeap, int device = -1);
-  void OnFree(uint64_t addr);
+  // Inline: the flusher runs these once per heap event.
+  MT_ALWAYS_INLINE void OnAlloc(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread,
+                                Space space = Space::kHeap, int device = -1) {
+    if (sample_period_ != 0) size = EstimatedBytes(size, sample_period_);
+    uint32_t site = sites_->SiteFor(stack, space, device);
+    uint32_t bit = TracerBit(addr);
+    if (MT_UNLIKELY((tracer_filter_[bit / 64] >> (bit % 64)) & 1)) tracer_blocks_.erase(addr);  // freed unseen, reused
+    auto [block, inserted] = live_.Insert(addr, LiveBlock{size, site, thread});
+    if (MT_UNLIKELY(!inserted)) {
+      // A free we never saw (a path that bypasses the hooks): retire the old
+      // block so the totals stay consistent, and count it.
+      ++counters_.replaced_blocks;
+      Retire(*block);
+      *block = LiveBlock{size, site, thread};
+    }
+    sites_->OnAlloc(site, size);
+    threads_->Account(thread, static_cast<int64_t>(size), 1, size);
+  }
+  MT_ALWAYS_INLINE void OnFree(uint64_t addr) {
+    LiveBlock b;
+    if (MT_UNLIKELY(!live_.Erase(addr, &b))) {
+      OnUnmatchedFree(addr);
+      return;
+    }
+    Retire(b);
+  }
   // A block allocated by tracer code (see EventKind::kTracerAlloc).
   void OnTracerAlloc(uint64_t addr);
   // Sampling mode: each allocation is a sample standing for more bytes
@@ -44,7 +69,12 @@ class HeapTable {
 
  private:
   // A block leaves the totals of its site and thread.
-  void Retire(const LiveBlock& b);
+  void Retire(const LiveBlock& b) {
+    sites_->OnFree(b.site, b.size);
+    threads_->Account(b.thread, -static_cast<int64_t>(b.size), -1, 0);
+  }
+  // A free of an address not live: a tracer block, or one we never saw.
+  void OnUnmatchedFree(uint64_t addr);
 
   SiteTable* sites_;
   ThreadTable* threads_;

@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+
+#include "src/capture/compiler.h"
 #include <utility>
 
 namespace memtrace {
@@ -43,14 +45,10 @@ class LiveTable {
 
   // Inserts `b` at `addr`; if a block is already there, leaves it and
   // returns it with false.
-  std::pair<LiveBlock*, bool> Insert(uint64_t addr, const LiveBlock& b) {
-    if (addr == 0) {
-      if (has_zero_) return {&zero_, false};
-      has_zero_ = true;
-      zero_ = b;
-      return {&zero_, true};
-    }
-    if ((size_ + 1) * 4 > capacity() * 3) Grow();
+  // (Inline: the flusher inserts and erases once per heap event.)
+  MT_ALWAYS_INLINE std::pair<LiveBlock*, bool> Insert(uint64_t addr, const LiveBlock& b) {
+    if (MT_UNLIKELY(addr == 0)) return InsertZero(b);
+    if (MT_UNLIKELY((size_ + 1) * 4 > capacity() * 3)) Grow();
     for (size_t i = Home(addr);; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
       if (s.addr == addr) return {&s.block, false};
@@ -64,14 +62,9 @@ class LiveTable {
   }
 
   // Removes the block at `addr` into *out; false if there is none.
-  bool Erase(uint64_t addr, LiveBlock* out) {
-    if (addr == 0) {
-      if (!has_zero_) return false;
-      *out = zero_;
-      has_zero_ = false;
-      return true;
-    }
-    if (size_ == 0) return false;
+  MT_ALWAYS_INLINE bool Erase(uint64_t addr, LiveBlock* out) {
+    if (MT_UNLIKELY(addr == 0)) return EraseZero(out);
+    if (MT_UNLIKELY(size_ == 0)) return false;
     size_t i = Home(addr);
     for (;; i = (i + 1) & mask_) {
       if (slots_[i].addr == addr) break;
@@ -115,7 +108,21 @@ class LiveTable {
 
   size_t Home(uint64_t addr) const { return static_cast<size_t>((addr * 0x9e3779b97f4a7c15ull) >> shift_); }
 
-  void Grow() {
+  // The block at address 0, kept aside (0 marks an empty slot).
+  MT_NOINLINE std::pair<LiveBlock*, bool> InsertZero(const LiveBlock& b) {
+    if (has_zero_) return {&zero_, false};
+    has_zero_ = true;
+    zero_ = b;
+    return {&zero_, true};
+  }
+  MT_NOINLINE bool EraseZero(LiveBlock* out) {
+    if (!has_zero_) return false;
+    *out = zero_;
+    has_zero_ = false;
+    return true;
+  }
+
+  MT_NOINLINE void Grow() {
     size_t old_capacity = capacity();
     size_t new_capacity = old_capacity == 0 ? kInitialCapacity : old_capacity * 2;
     std::unique_ptr<Slot[]> old = std::move(slots_);

@@ -36,7 +36,11 @@ size_t Merger::Collect(uint32_t high_water) {
     uint64_t tail = s->tail.load(std::memory_order_acquire);
     if (tail != head) {
       Staged& st = staged_[i];
-      for (uint64_t k = head; k < tail; ++k) st.events.push_back(s->events[k & (kRingCapacity - 1)]);
+      // One resize, then a plain copy (no capacity check per event).
+      const size_t old = st.events.size();
+      st.events.resize(old + (tail - head));
+      Event* out = st.events.data() + old;
+      for (uint64_t k = head; k < tail; ++k) *out++ = s->events[k & (kRingCapacity - 1)];
       s->head.store(tail, std::memory_order_release);
       collected += tail - head;
     }

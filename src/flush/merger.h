@@ -22,6 +22,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "src/capture/event.h"
@@ -56,8 +58,25 @@ class Merger {
   size_t last_collected() const { return last_collected_; }
 
  private:
+  // Growing a staging queue leaves the new events uninitialised: Collect
+  // overwrites them at once (a value-initialising resize would clear them).
+  template <typename T>
+  struct UninitAllocator : std::allocator<T> {
+    template <typename U>
+    struct rebind {
+      using other = UninitAllocator<U>;
+    };
+    template <typename U, typename... Args>
+    void construct(U* p, Args&&... args) {
+      if constexpr (sizeof...(Args) == 0) {
+        ::new (static_cast<void*>(p)) U;
+      } else {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+      }
+    }
+  };
   struct Staged {
-    std::vector<Event> events;
+    std::vector<Event, UninitAllocator<Event>> events;
     size_t next = 0;
   };
   // Reads the clock, then the slot high-water mark (stored in *high_water),
