@@ -165,6 +165,12 @@ void Flusher::OnEvents(uint32_t slot, const Event* events, size_t n) {
     const Event& e = events[k];
     switch (e.Kind()) {
       case EventKind::kAlloc:
+        // A temporary (its free comes next) never enters the live table.
+        if (k + 1 < n && events[k + 1].Kind() == EventKind::kFree && events[k + 1].addr == e.addr &&
+            heap_.OnAllocFreed(e.addr, e.size, e.stack, thread)) {
+          ++k;
+          break;
+        }
         heap_.OnAlloc(e.addr, e.size, e.stack, thread);
         break;
       case EventKind::kFree:

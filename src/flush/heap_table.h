@@ -48,6 +48,20 @@ class HeapTable {
     sites_->OnAlloc(site, size);
     threads_->Account(thread, static_cast<int64_t>(size), 1, size);
   }
+  // An allocation whose free is the very next event in the merged order (a
+  // temporary): the totals of OnAlloc then OnFree, without entering the
+  // block in the live table. Exact: no event, hence no snapshot, lies
+  // between the two. Returns false, having done nothing, when the address
+  // needs OnAlloc's checks (it is still live, or was a tracer block).
+  MT_ALWAYS_INLINE bool OnAllocFreed(uint64_t addr, uint64_t size, const StackRecord* stack, uint32_t thread) {
+    uint32_t bit = TracerBit(addr);
+    if (MT_UNLIKELY((tracer_filter_[bit / 64] >> (bit % 64)) & 1) || live_.Find(addr) != nullptr) return false;
+    if (sample_period_ != 0) size = EstimatedBytes(size, sample_period_);
+    uint32_t site = sites_->SiteFor(stack, Space::kHeap, -1);
+    sites_->OnAllocFreed(site, size);
+    threads_->Account(thread, 0, 0, size);
+    return true;
+  }
   MT_ALWAYS_INLINE void OnFree(uint64_t addr) {
     LiveBlock b;
     if (MT_UNLIKELY(!live_.Erase(addr, &b))) {

@@ -32,7 +32,7 @@ struct LiveBlock {
 class LiveTable {
  public:
   // The block at `addr`, or null.
-  LiveBlock* Find(uint64_t addr) {
+  MT_ALWAYS_INLINE LiveBlock* Find(uint64_t addr) {
     if (addr == 0) return has_zero_ ? &zero_ : nullptr;
     if (size_ == 0) return nullptr;
     for (size_t i = Home(addr);; i = (i + 1) & mask_) {

@@ -64,6 +64,18 @@ class SiteTable {
     live_bytes_ += bytes;
     peak_live_bytes_ = std::max(peak_live_bytes_, live_bytes_);
   }
+  // A block allocated and released again before anything else happened:
+  // the same totals as OnAlloc then OnFree, in one step.
+  void OnAllocFreed(uint32_t site, uint64_t bytes) {
+    SiteStats& sp = spaces_[static_cast<int>(keys_[site].space)];
+    for (SiteStats* s : {&sites_[site], &sp}) {
+      s->alloc_bytes += bytes;
+      s->peak_live_bytes = std::max(s->peak_live_bytes, s->live_bytes + bytes);
+      s->allocs += 1;
+      s->frees += 1;
+    }
+    peak_live_bytes_ = std::max(peak_live_bytes_, live_bytes_ + bytes);
+  }
   // A whole block released.
   void OnFree(uint32_t site, uint64_t bytes) {
     SiteStats& sp = spaces_[static_cast<int>(keys_[site].space)];

@@ -66,5 +66,52 @@ TEST(HeapTableTest, UnmatchedReplacedAndTracerBlocksAreCountedNotGuessed) {
   EXPECT_EQ(t.counters().unmatched_frees, 1u);
 }
 
+// The flusher's shortcut for a temporary (alloc, then its free as the very
+// next event) must leave every total exactly as OnAlloc + OnFree would.
+TEST(HeapTableTest, AllocFreedMatchesAllocThenFree) {
+  static StackDepot depot;
+  ASSERT_TRUE(depot.Init());
+  uintptr_t fa[] = {0xa}, fb[] = {0xb};
+  const StackRecord* a = depot.Intern(fa, 1);
+  const StackRecord* b = depot.Intern(fb, 1);
+  struct World {
+    SiteTable sites;
+    ThreadTable threads;
+    HeapTable heap{&sites, &threads};
+  } slow, fast;
+  for (World* w : {&slow, &fast}) {
+    w->threads.OnStart(0, 100, 1, 0, 0);
+    w->heap.OnAlloc(0x100, 50, a, 1);  // already live: the peaks start from 50
+    w->heap.OnAlloc(0x200, 5, b, 1);
+  }
+  slow.heap.OnAlloc(0x300, 40, a, 1);
+  slow.heap.OnFree(0x300);
+  ASSERT_TRUE(fast.heap.OnAllocFreed(0x300, 40, a, 1));
+  // The refusals: a still-live address and a tracer block take the full path.
+  EXPECT_FALSE(fast.heap.OnAllocFreed(0x100, 1, a, 1));
+  fast.heap.OnTracerAlloc(0x700);
+  slow.heap.OnTracerAlloc(0x700);
+  EXPECT_FALSE(fast.heap.OnAllocFreed(0x700, 1, a, 1));
+
+  auto same = [](const SiteStats& x, const SiteStats& y) {
+    EXPECT_EQ(x.live_bytes, y.live_bytes);
+    EXPECT_EQ(x.live_blocks, y.live_blocks);
+    EXPECT_EQ(x.allocs, y.allocs);
+    EXPECT_EQ(x.frees, y.frees);
+    EXPECT_EQ(x.alloc_bytes, y.alloc_bytes);
+    EXPECT_EQ(x.peak_live_bytes, y.peak_live_bytes);
+  };
+  ASSERT_EQ(slow.sites.size(), fast.sites.size());
+  for (size_t i = 0; i < slow.sites.size(); ++i) same(slow.sites.site(i), fast.sites.site(i));
+  same(slow.sites.space_totals(Space::kHeap), fast.sites.space_totals(Space::kHeap));
+  EXPECT_EQ(slow.sites.peak_live_bytes(), fast.sites.peak_live_bytes());
+  EXPECT_EQ(fast.sites.peak_live_bytes(), 95u);
+  EXPECT_EQ(fast.sites.site(fast.sites.SiteFor(a, Space::kHeap)).peak_live_bytes, 90u);
+  EXPECT_EQ(slow.threads.threads()[1].live_bytes, fast.threads.threads()[1].live_bytes);
+  EXPECT_EQ(slow.threads.threads()[1].live_blocks, fast.threads.threads()[1].live_blocks);
+  EXPECT_EQ(slow.threads.threads()[1].alloc_bytes, fast.threads.threads()[1].alloc_bytes);
+  EXPECT_EQ(fast.heap.live().size(), 2u);
+}
+
 }  // namespace
 }  // namespace memtrace
