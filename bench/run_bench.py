@@ -118,6 +118,28 @@ def bench_workload(name, argv, pairs, lib, heaptrack, rounds, unit="pair"):
     return summary
 
 
+def fixed_cost(churn, lib, heaptrack, rounds):
+    """What a run costs whatever its length: start-up and the final report
+    (symbolization included), from a churn run of 1000 pairs."""
+    argv = [churn, "1", "1000", "20"]
+    times = {}
+    for _ in range(rounds):
+        for mode, make in modes(lib, heaptrack, sampled=False):
+            d = tempfile.mkdtemp(prefix="mtbench_")
+            try:
+                cmd, env = make(argv, d)
+                times.setdefault(mode, []).append(run_once(cmd, env)[0])
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+    base = statistics.median(times["untraced"])
+    extra = {m: statistics.median(t) - base for m, t in times.items() if m != "untraced"}
+    print(f"\n== fixed cost per run: start-up and the final report (1000-pair churn, {rounds} rounds) ==")
+    print("  " + "; ".join(f"{m} +{v * 1000:.0f} ms" for m, v in extra.items()) +
+          f" over the untraced {base * 1000:.0f} ms. It weighs on the short runs above; a service that runs"
+          " for minutes sees the per-pair cost.")
+    return extra
+
+
 def memory_per_live_block(churn, lib, heaptrack, live):
     """The tracer's memory per live block, from a run that keeps `live` blocks."""
     argv = [churn, "1", "100000", "20", str(live)]
@@ -186,7 +208,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--pairs", type=int, default=2000000)
     ap.add_argument("--live", type=int, default=1000000, help="live blocks for the memory-per-block run")
-    ap.add_argument("--only", default="", help="comma-separated workloads: churn1,churn2,threads,omp,mmap,python,sqlite,memory")
+    ap.add_argument("--only", default="", help="comma-separated workloads: churn1,churn2,threads,omp,mmap,python,sqlite,fixed,memory")
     ap.add_argument("--callgrind", action="store_true", help="also count instructions per pair (slow)")
     args = ap.parse_args()
     lib = os.path.join(args.build, "libmemtrace.so")
@@ -229,6 +251,8 @@ def main():
                "CREATE INDEX tk ON t(k); SELECT count(*), sum(v) FROM t GROUP BY substr(k, 1, 2) LIMIT 3;")
         r["sqlite"] = bench_workload("real program: sqlite3 insert, index, group by", [sqlite, ":memory:", sql], 0,
                                      lib, heaptrack, args.rounds)
+    if want("fixed"):
+        fixed_cost(churn, lib, heaptrack, args.rounds)
     per_block = memory_per_live_block(churn, lib, heaptrack, args.live) if want("memory") else None
     added_instr = callgrind_per_pair(churn, lib) if args.callgrind and shutil.which("valgrind") else None
 

@@ -72,12 +72,24 @@ MT_ALWAYS_INLINE void* TracedAlloc(size_t size, Call call) noexcept {
 
 }  // namespace
 
-MT_EXPORT void* malloc(size_t n) noexcept {
+// malloc and free are split in two. The exported function is thin: in
+// sampling mode it sends an allocation that is not sampled, or the free of a
+// block that certainly was not, straight to the real function with a tail
+// jump, before any register is saved. Everything else goes on, by a tail
+// jump too, to the full hook, so the full hook's frame sits where the
+// caller's call left it and MT_CAPTURE_STACK starts from the caller as
+// before. (In a build without sibling-call optimisation the thin function's
+// frame comes first: it lies in this library, and Unwinder drops it.)
+namespace {
+
+bool RealReadyNow() noexcept { return real::state.load(std::memory_order_acquire) == 2; }
+
+MT_NOINLINE void* MallocFull(size_t n) noexcept {
   if (MT_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, 16);
   return TracedAlloc(n, [n] { return real::fn.malloc(n); });
 }
 
-MT_EXPORT void free(void* p) noexcept {
+MT_NOINLINE void FreeFull(void* p) noexcept {
   if (p == nullptr || MT_UNLIKELY(real::ArenaOwns(p))) return;
   if (MT_UNLIKELY(!real::Ready())) return;  // cannot be a real block yet
   // Sampling mode: only the frees of sampled blocks are events.
@@ -95,6 +107,29 @@ MT_EXPORT void free(void* p) noexcept {
   }
   if (MT_UNLIKELY(memtrace::t_state.internal != 0)) CountInternal(p, -1);
   real::fn.free(p);
+}
+
+}  // namespace
+
+MT_EXPORT void* malloc(size_t n) noexcept {
+  if (MT_UNLIKELY(memtrace::g_sample_period != 0)) {
+    memtrace::ThreadState& t = memtrace::t_state;
+    // Not sampled (SampleAllocation's common case, inline): no trace at all.
+    if (t.guard == 0 && t.paused == 0 && t.sample_countdown > static_cast<int64_t>(n) && RealReadyNow()) {
+      t.sample_countdown -= static_cast<int64_t>(n);
+      return real::fn.malloc(n);
+    }
+  }
+  return MallocFull(n);
+}
+
+MT_EXPORT void free(void* p) noexcept {
+  if (MT_UNLIKELY(memtrace::g_sample_period != 0) && p != nullptr && !real::ArenaOwns(p) &&
+      memtrace::t_state.guard == 0 && memtrace::g_sampled.CertainlyNot(reinterpret_cast<uintptr_t>(p)) &&
+      RealReadyNow()) {
+    return real::fn.free(p);
+  }
+  return FreeFull(p);
 }
 
 MT_EXPORT void* calloc(size_t count, size_t size) noexcept {

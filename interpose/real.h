@@ -17,20 +17,22 @@
 
 namespace memtrace::real {
 
+// noexcept (C functions do not throw): a hook can then end in a tail jump to
+// the real function instead of a call wrapped in terminate-on-throw.
 struct Functions {
-  void* (*malloc)(size_t);
-  void (*free)(void*);
-  void* (*calloc)(size_t, size_t);
-  void* (*realloc)(void*, size_t);
-  void* (*memalign)(size_t, size_t);
-  int (*posix_memalign)(void**, size_t, size_t);
-  void* (*aligned_alloc)(size_t, size_t);
-  void* (*valloc)(size_t);
-  void* (*pvalloc)(size_t);
-  size_t (*malloc_usable_size)(void*);
-  void* (*mmap)(void*, size_t, int, int, int, off_t);
-  int (*munmap)(void*, size_t);
-  void* (*mremap)(void*, size_t, size_t, int, ...);
+  void* (*malloc)(size_t) noexcept;
+  void (*free)(void*) noexcept;
+  void* (*calloc)(size_t, size_t) noexcept;
+  void* (*realloc)(void*, size_t) noexcept;
+  void* (*memalign)(size_t, size_t) noexcept;
+  int (*posix_memalign)(void**, size_t, size_t) noexcept;
+  void* (*aligned_alloc)(size_t, size_t) noexcept;
+  void* (*valloc)(size_t) noexcept;
+  void* (*pvalloc)(size_t) noexcept;
+  size_t (*malloc_usable_size)(void*) noexcept;
+  void* (*mmap)(void*, size_t, int, int, int, off_t) noexcept;
+  int (*munmap)(void*, size_t) noexcept;
+  void* (*mremap)(void*, size_t, size_t, int, ...) noexcept;
 };
 
 extern Functions fn;

@@ -54,8 +54,13 @@ class SampledSet {
   bool Insert(uintptr_t p) noexcept;
   // True if `p` was a sampled block (now removed).
   MT_ALWAYS_INLINE bool Erase(uintptr_t p) noexcept {
-    if (MT_LIKELY(filter_[FilterHash(p)].load(std::memory_order_acquire) == 0)) return false;
+    if (MT_LIKELY(CertainlyNot(p))) return false;
     return EraseSlow(p);
+  }
+  // True if `p` is certainly not a sampled block (the filter's answer for
+  // almost every free); false means "look in the set".
+  MT_ALWAYS_INLINE bool CertainlyNot(uintptr_t p) const noexcept {
+    return filter_[FilterHash(p)].load(std::memory_order_acquire) == 0;
   }
   uint64_t overflows() const noexcept { return overflows_.load(std::memory_order_relaxed); }
 
