@@ -27,7 +27,7 @@ demo: build
 
 bench: build
 	@scripts/install-deps.sh --bench
-	python3 bench/run_bench.py --build $(BUILD)
+	python3 bench/run_bench.py --build $(BUILD) $(BENCH_ARGS)
 
 # Unit tests under ASan+UBSan and under TSan. The preload itself cannot run
 # under a sanitizer (both want to own malloc); its end-to-end tests run in

@@ -210,7 +210,16 @@ def main():
     ap.add_argument("--live", type=int, default=1000000, help="live blocks for the memory-per-block run")
     ap.add_argument("--only", default="", help="comma-separated workloads: churn1,churn2,threads,omp,mmap,python,sqlite,fixed,memory")
     ap.add_argument("--callgrind", action="store_true", help="also count instructions per pair (slow)")
+    ap.add_argument("--without-system-debuginfo", action="store_true",
+                    help="run everything with /usr/lib/debug hidden (needs root: a private mount namespace), as on a "
+                         "machine without libc6-dbg; its compressed DWARF is most of the tracer's fixed cost")
     args = ap.parse_args()
+    if args.without_system_debuginfo and os.environ.get("MTBENCH_DEBUGINFO_HIDDEN") != "1":
+        empty = tempfile.mkdtemp(prefix="mtbench_nodebug_")
+        argv = [sys.executable, os.path.abspath(__file__)] + [a for a in sys.argv[1:] if a != "--without-system-debuginfo"]
+        script = f"mount --bind {empty} /usr/lib/debug && exec \"$@\""
+        os.environ["MTBENCH_DEBUGINFO_HIDDEN"] = "1"
+        os.execvp("unshare", ["unshare", "-m", "sh", "-c", script, "sh"] + argv)
     lib = os.path.join(args.build, "libmemtrace.so")
     bench = os.path.join(args.build, "bench")
     churn = os.path.join(bench, "bench_churn")
@@ -219,7 +228,8 @@ def main():
     want = lambda name: not only or name in only  # noqa: E731
     if not heaptrack:
         print("heaptrack not found: comparing against the untraced run only", file=sys.stderr)
-    print(f"libmemtrace benchmark on {os.cpu_count()} CPUs; heaptrack: {heaptrack or 'absent'}")
+    print(f"libmemtrace benchmark on {os.cpu_count()} CPUs; heaptrack: {heaptrack or 'absent'}" +
+          ("; /usr/lib/debug hidden" if os.environ.get("MTBENCH_DEBUGINFO_HIDDEN") == "1" else ""))
     r = {}
     if want("churn1"):
         r["churn1"] = bench_workload("malloc churn, 1 thread, 20-frame stacks", [churn, "1", str(args.pairs), "20"],
