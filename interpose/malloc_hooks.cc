@@ -35,7 +35,7 @@ namespace {
 // Heap used by the tracer's own threads is reported as tracer overhead.
 MT_NOINLINE void CountInternal(void* p, int sign) noexcept {
   if (p == nullptr || real::fn.malloc_usable_size == nullptr) return;
-  memtrace::g_internal_heap_bytes.fetch_add(sign * static_cast<int64_t>(real::fn.malloc_usable_size(p)),
+  memtrace::g_internal_heap_bytes.bytes.fetch_add(sign * static_cast<int64_t>(real::fn.malloc_usable_size(p)),
                                             std::memory_order_relaxed);
 }
 

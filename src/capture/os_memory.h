@@ -15,7 +15,12 @@ void OsFree(void* p, size_t bytes) noexcept;
 // Bytes currently mapped through OsAllocate.
 uint64_t OsMappedBytes() noexcept;
 
-// Heap bytes held by the tracer's own threads (counted by the hooks).
-inline std::atomic<int64_t> g_internal_heap_bytes{0};
+// Heap bytes held by the tracer's own threads (counted by the hooks). On a
+// cache line of its own: the flusher's allocations write it, and it must not
+// share a line with the flags every hook reads.
+struct alignas(64) InternalHeapBytes {
+  std::atomic<int64_t> bytes{0};
+};
+inline InternalHeapBytes g_internal_heap_bytes;
 
 }  // namespace memtrace

@@ -47,7 +47,9 @@ inline uint64_t EstimatedBytes(uint64_t size, uint64_t period) {
 // The addresses of live sampled blocks. Lock-free: an address is inserted by
 // the thread that got it from malloc and erased by the one that frees it, and
 // the allocator orders those, so an address is never inserted twice.
-class SampledSet {
+// Cache-line aligned (and so padded): its counters are written, and the
+// flags every hook reads must not share their lines.
+class alignas(64) SampledSet {
  public:
   bool Init() noexcept;
   // False when the table is too full: the allocation is then not sampled.

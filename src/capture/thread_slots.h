@@ -49,7 +49,9 @@ struct SlotCounters {
   std::atomic<uint64_t> slot_exhausted{0};  // threads left untraced
 };
 
-class SlotTable {
+// Cache-line aligned (and so padded): the flusher writes consumer_active_
+// every round, and no flag that every hook reads may share its line.
+class alignas(64) SlotTable {
  public:
   // Maps the slot array; false if the kernel refused.
   bool Init() noexcept;
