@@ -132,17 +132,34 @@ MT_EXPORT void free(void* p) noexcept {
   return FreeFull(p);
 }
 
+namespace {
+
+MT_NOINLINE void* CallocFull(size_t count, size_t size, size_t total) noexcept {
+  if (MT_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(total, 16);  // .bss is zeroed
+  return TracedAlloc(total, [count, size] { return real::fn.calloc(count, size); });
+}
+
+}  // namespace
+
 MT_EXPORT void* calloc(size_t count, size_t size) noexcept {
   size_t total;
   if (__builtin_mul_overflow(count, size, &total)) {
     errno = ENOMEM;
     return nullptr;
   }
-  if (MT_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(total, 16);  // .bss is zeroed
-  return TracedAlloc(total, [count, size] { return real::fn.calloc(count, size); });
+  if (MT_UNLIKELY(memtrace::g_sample_period != 0)) {  // as in malloc
+    memtrace::ThreadState& t = memtrace::t_state;
+    if (t.guard == 0 && t.paused == 0 && t.sample_countdown > static_cast<int64_t>(total) && RealReadyNow()) {
+      t.sample_countdown -= static_cast<int64_t>(total);
+      return real::fn.calloc(count, size);
+    }
+  }
+  return CallocFull(count, size, total);
 }
 
-MT_EXPORT void* realloc(void* p, size_t n) noexcept {
+namespace {
+
+MT_NOINLINE void* ReallocFull(void* p, size_t n) noexcept {
   if (p == nullptr) return malloc(n);
   if (MT_UNLIKELY(real::ArenaOwns(p))) {
     // Move a bootstrap block into the real heap; the arena block is never freed.
@@ -193,6 +210,22 @@ MT_EXPORT void* realloc(void* p, size_t n) noexcept {
   void* q = real::fn.realloc(p, n);
   if (MT_UNLIKELY(memtrace::t_state.guard != 0) && q != p) memtrace::CaptureTracerAlloc(q);
   return q;
+}
+
+}  // namespace
+
+MT_EXPORT void* realloc(void* p, size_t n) noexcept {
+  // Sampling mode, as in malloc and free: neither the old block nor the new
+  // allocation sampled.
+  if (MT_UNLIKELY(memtrace::g_sample_period != 0) && p != nullptr && !real::ArenaOwns(p)) {
+    memtrace::ThreadState& t = memtrace::t_state;
+    if (t.guard == 0 && t.paused == 0 && t.sample_countdown > static_cast<int64_t>(n) &&
+        memtrace::g_sampled.CertainlyNot(reinterpret_cast<uintptr_t>(p)) && RealReadyNow()) {
+      t.sample_countdown -= static_cast<int64_t>(n);
+      return real::fn.realloc(p, n);
+    }
+  }
+  return ReallocFull(p, n);
 }
 
 MT_EXPORT void* reallocarray(void* p, size_t count, size_t size) noexcept {
