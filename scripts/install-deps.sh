@@ -4,7 +4,7 @@
 # root, or sudo.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libunwind-dev libabsl-dev libfmt-dev libdw-dev libelf-dev nlohmann-json3-dev
+packages=(build-essential cmake pkg-config libunwind-dev libabsl-dev libfmt-dev libdw-dev libelf-dev zlib1g-dev nlohmann-json3-dev
           libgtest-dev googletest python3 sqlite3 git binutils golang-go)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(heaptrack valgrind)
