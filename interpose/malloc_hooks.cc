@@ -70,19 +70,26 @@ MT_ALWAYS_INLINE void* TracedAlloc(size_t size, Call call) noexcept {
   return p;
 }
 
-}  // namespace
-
-// malloc and free are split in two. The exported function is thin: in
-// sampling mode it sends an allocation that is not sampled, or the free of a
-// block that certainly was not, straight to the real function with a tail
-// jump, before any register is saved. Everything else goes on, by a tail
-// jump too, to the full hook, so the full hook's frame sits where the
-// caller's call left it and MT_CAPTURE_STACK starts from the caller as
-// before. (In a build without sibling-call optimisation the thin function's
-// frame comes first: it lies in this library, and Unwinder drops it.)
-namespace {
-
+// malloc, free, calloc and realloc are split in two. The exported function
+// is thin: in sampling mode it sends an allocation that is not sampled, or
+// the free of a block that certainly was not, straight to the real function
+// with a tail jump, before any register is saved. Everything else goes on,
+// by a tail jump too, to the full hook (MallocFull, ...), whose frame then
+// sits where the caller's call left it, so MT_CAPTURE_STACK starts from the
+// caller as before. (In a build without sibling-call optimisation the thin
+// function's frame comes first: it lies in this library, and the Unwinder
+// drops it.)
 bool RealReadyNow() noexcept { return real::state.load(std::memory_order_acquire) == 2; }
+
+// Sampling mode, in a thin hook: true, with the bytes counted down, when an
+// allocation of n bytes is not sampled (SampleAllocation's common case) and
+// may go straight to the real function.
+MT_ALWAYS_INLINE bool UnsampledFast(size_t n) noexcept {
+  memtrace::ThreadState& t = memtrace::t_state;
+  if (t.guard != 0 || t.paused != 0 || t.sample_countdown <= static_cast<int64_t>(n) || !RealReadyNow()) return false;
+  t.sample_countdown -= static_cast<int64_t>(n);
+  return true;
+}
 
 MT_NOINLINE void* MallocFull(size_t n) noexcept {
   if (MT_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(n, 16);
@@ -109,55 +116,10 @@ MT_NOINLINE void FreeFull(void* p) noexcept {
   real::fn.free(p);
 }
 
-}  // namespace
-
-MT_EXPORT void* malloc(size_t n) noexcept {
-  if (MT_UNLIKELY(memtrace::g_sample_period != 0)) {
-    memtrace::ThreadState& t = memtrace::t_state;
-    // Not sampled (SampleAllocation's common case, inline): no trace at all.
-    if (t.guard == 0 && t.paused == 0 && t.sample_countdown > static_cast<int64_t>(n) && RealReadyNow()) {
-      t.sample_countdown -= static_cast<int64_t>(n);
-      return real::fn.malloc(n);
-    }
-  }
-  return MallocFull(n);
-}
-
-MT_EXPORT void free(void* p) noexcept {
-  if (MT_UNLIKELY(memtrace::g_sample_period != 0) && p != nullptr && !real::ArenaOwns(p) &&
-      memtrace::t_state.guard == 0 && memtrace::g_sampled.CertainlyNot(reinterpret_cast<uintptr_t>(p)) &&
-      RealReadyNow()) {
-    return real::fn.free(p);
-  }
-  return FreeFull(p);
-}
-
-namespace {
-
 MT_NOINLINE void* CallocFull(size_t count, size_t size, size_t total) noexcept {
   if (MT_UNLIKELY(!real::Ready())) return ArenaAllocOrEnomem(total, 16);  // .bss is zeroed
   return TracedAlloc(total, [count, size] { return real::fn.calloc(count, size); });
 }
-
-}  // namespace
-
-MT_EXPORT void* calloc(size_t count, size_t size) noexcept {
-  size_t total;
-  if (__builtin_mul_overflow(count, size, &total)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  if (MT_UNLIKELY(memtrace::g_sample_period != 0)) {  // as in malloc
-    memtrace::ThreadState& t = memtrace::t_state;
-    if (t.guard == 0 && t.paused == 0 && t.sample_countdown > static_cast<int64_t>(total) && RealReadyNow()) {
-      t.sample_countdown -= static_cast<int64_t>(total);
-      return real::fn.calloc(count, size);
-    }
-  }
-  return CallocFull(count, size, total);
-}
-
-namespace {
 
 MT_NOINLINE void* ReallocFull(void* p, size_t n) noexcept {
   if (p == nullptr) return malloc(n);
@@ -214,16 +176,35 @@ MT_NOINLINE void* ReallocFull(void* p, size_t n) noexcept {
 
 }  // namespace
 
+MT_EXPORT void* malloc(size_t n) noexcept {
+  if (MT_UNLIKELY(memtrace::g_sample_period != 0) && UnsampledFast(n)) return real::fn.malloc(n);
+  return MallocFull(n);
+}
+
+MT_EXPORT void free(void* p) noexcept {
+  if (MT_UNLIKELY(memtrace::g_sample_period != 0) && p != nullptr && !real::ArenaOwns(p) &&
+      memtrace::t_state.guard == 0 && memtrace::g_sampled.CertainlyNot(reinterpret_cast<uintptr_t>(p)) &&
+      RealReadyNow()) {
+    return real::fn.free(p);
+  }
+  return FreeFull(p);
+}
+
+MT_EXPORT void* calloc(size_t count, size_t size) noexcept {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (MT_UNLIKELY(memtrace::g_sample_period != 0) && UnsampledFast(total)) return real::fn.calloc(count, size);
+  return CallocFull(count, size, total);
+}
+
 MT_EXPORT void* realloc(void* p, size_t n) noexcept {
-  // Sampling mode, as in malloc and free: neither the old block nor the new
-  // allocation sampled.
-  if (MT_UNLIKELY(memtrace::g_sample_period != 0) && p != nullptr && !real::ArenaOwns(p)) {
-    memtrace::ThreadState& t = memtrace::t_state;
-    if (t.guard == 0 && t.paused == 0 && t.sample_countdown > static_cast<int64_t>(n) &&
-        memtrace::g_sampled.CertainlyNot(reinterpret_cast<uintptr_t>(p)) && RealReadyNow()) {
-      t.sample_countdown -= static_cast<int64_t>(n);
-      return real::fn.realloc(p, n);
-    }
+  // Sampling mode: neither the old block nor the new allocation sampled.
+  if (MT_UNLIKELY(memtrace::g_sample_period != 0) && p != nullptr && !real::ArenaOwns(p) &&
+      memtrace::g_sampled.CertainlyNot(reinterpret_cast<uintptr_t>(p)) && UnsampledFast(n)) {
+    return real::fn.realloc(p, n);
   }
   return ReallocFull(p, n);
 }
