@@ -16,9 +16,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 #include "src/capture/compiler.h"
-#include <utility>
 
 namespace memtrace {
 
