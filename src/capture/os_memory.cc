@@ -8,6 +8,7 @@
 namespace memtrace {
 namespace {
 std::atomic<uint64_t> g_mapped{0};
+std::atomic<uint64_t> g_decommitted{0};
 }  // namespace
 
 // Raw system calls: the tracer's own mappings must never reach our mmap hook.
@@ -26,5 +27,17 @@ void OsFree(void* p, size_t bytes) noexcept {
 }
 
 uint64_t OsMappedBytes() noexcept { return g_mapped.load(std::memory_order_relaxed); }
+
+bool OsDecommit(void* p, size_t bytes) noexcept {
+  if (p == nullptr || syscall(SYS_madvise, p, bytes, MADV_DONTNEED) != 0) return false;
+  g_decommitted.fetch_add(bytes, std::memory_order_relaxed);
+  return true;
+}
+
+void OsRecommitted(size_t bytes) noexcept { g_decommitted.fetch_sub(bytes, std::memory_order_relaxed); }
+
+uint64_t OsCommittedBytes() noexcept {
+  return g_mapped.load(std::memory_order_relaxed) - g_decommitted.load(std::memory_order_relaxed);
+}
 
 }  // namespace memtrace

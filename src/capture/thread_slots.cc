@@ -41,6 +41,7 @@ ThreadSlot* SlotTable::Acquire() noexcept {
         return nullptr;
       }
     }
+    if (uint32_t back = s->decommitted_bytes.exchange(0, std::memory_order_relaxed)) OsRecommitted(back);
     if (s->memo == nullptr) {
       // Optional: without it every stack is walked.
       if (void* mem = OsAllocate(sizeof(StackMemo))) s->memo = new (mem) StackMemo();
@@ -55,6 +56,14 @@ ThreadSlot* SlotTable::Acquire() noexcept {
   }
   counters_.slot_exhausted.fetch_add(1, std::memory_order_relaxed);
   return nullptr;
+}
+
+void SlotTable::Decommit(ThreadSlot* s) noexcept {
+  if (s->decommitted_bytes.load(std::memory_order_relaxed) != 0 || s->events == nullptr) return;
+  uint32_t bytes = 0;
+  if (OsDecommit(s->events, sizeof(Event) * kRingCapacity)) bytes += sizeof(Event) * kRingCapacity;
+  if (s->memo != nullptr && OsDecommit(s->memo, sizeof(StackMemo))) bytes += sizeof(StackMemo);
+  s->decommitted_bytes.store(bytes, std::memory_order_relaxed);
 }
 
 bool SlotTable::WaitForSpace(ThreadSlot* s, uint64_t tail) noexcept {

@@ -26,6 +26,10 @@ class StackMemo;
 inline constexpr uint64_t kIdle = UINT64_MAX;
 inline constexpr uint32_t kRingCapacity = 1u << 14;  // events; 512 KiB per ring
 inline constexpr uint32_t kMaxSlots = 8192;          // threads alive at once
+// Free slots whose ring and memo stay resident for the next threads; the
+// pages of any further slot freed are given back to the kernel (no memory
+// kept for threads that have exited, beyond these).
+inline constexpr uint32_t kWarmFreeSlots = 8;
 
 enum SlotState : uint32_t { kSlotFree = 0, kSlotActive = 1, kSlotRetiring = 2 };
 
@@ -41,6 +45,9 @@ struct alignas(64) ThreadSlot {
   uint32_t index = 0;
   Event* events = nullptr;  // kRingCapacity entries, mapped on first use
   StackMemo* memo = nullptr;  // the owner's stack-walk memo, mapped on first use
+  // The bytes of ring and memo whose pages the flusher gave back as it freed
+  // the slot (0: all resident); the next owner counts them in again.
+  std::atomic<uint32_t> decommitted_bytes{0};
 };
 
 struct SlotCounters {
@@ -70,6 +77,9 @@ class alignas(64) SlotTable {
   ThreadSlot* slot(uint32_t i) noexcept { return &slots_[i]; }
   uint32_t high_water() const noexcept { return high_water_.load(std::memory_order_acquire); }
   SlotCounters& counters() noexcept { return counters_; }
+  // The flusher, as it frees a retired slot (before storing kSlotFree): gives
+  // its ring's and memo's pages back to the kernel.
+  void Decommit(ThreadSlot* s) noexcept;
   // Set while some thread drains the rings (the flusher, or the final report).
   void SetConsumerActive(bool active) noexcept { consumer_active_.store(active, std::memory_order_release); }
 

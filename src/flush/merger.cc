@@ -27,11 +27,13 @@ uint64_t Merger::Watermark(uint32_t* high_water) const {
 size_t Merger::Collect(uint32_t high_water) {
   size_t collected = 0;
   if (staged_.size() < high_water) staged_.resize(high_water);
+  uint32_t warm_free = 0;  // free slots so far whose pages are resident
   for (uint32_t i = 0; i < high_water; ++i) {
     ThreadSlot* s = slots_->slot(i);
     // State before tail: a retiring owner published everything before it
     // stored kSlotRetiring (release), so the tail read below is complete.
     uint32_t state = s->state.load(std::memory_order_acquire);
+    if (state == kSlotFree && s->decommitted_bytes.load(std::memory_order_relaxed) == 0) ++warm_free;
     uint64_t head = s->head.load(std::memory_order_relaxed);
     uint64_t tail = s->tail.load(std::memory_order_acquire);
     if (tail != head) {
@@ -44,7 +46,14 @@ size_t Merger::Collect(uint32_t high_water) {
       s->head.store(tail, std::memory_order_release);
       collected += tail - head;
     }
-    if (state == kSlotRetiring) s->state.store(kSlotFree, std::memory_order_release);
+    if (state == kSlotRetiring) {
+      // The lowest free slots are reused first; past the few kept warm, an
+      // exited thread's ring and memo go back to the kernel. Only now: once
+      // the slot is free, a new thread may take it and write its ring.
+      if (warm_free >= kWarmFreeSlots) slots_->Decommit(s);
+      else ++warm_free;
+      s->state.store(kSlotFree, std::memory_order_release);
+    }
   }
   return collected;
 }
@@ -101,11 +110,22 @@ size_t Merger::Round(EventSink& sink, bool deliver_all, bool fresh_watermark) {
       heap.emplace(st.events[st.next].ts, i);
     }
   }
-  for (Staged& st : staged_) {
+  for (uint32_t i = 0; i < staged_.size(); ++i) {
+    Staged& st = staged_[i];
     if (st.next == st.events.size()) {
       st.events.clear();
       st.next = 0;
-      if (st.events.capacity() > (1u << 16)) st.events.shrink_to_fit();
+      // An empty queue keeps its storage for the slot's next round, unless it
+      // is large, or its thread has exited: then at most a ring's worth is
+      // kept if the slot stays warm, and nothing if it was freed cold.
+      const ThreadSlot* s = slots_->slot(i);
+      size_t keep = 1u << 16;
+      if (s->decommitted_bytes.load(std::memory_order_relaxed) != 0) {
+        keep = 0;
+      } else if (s->state.load(std::memory_order_relaxed) == kSlotFree) {
+        keep = kRingCapacity;
+      }
+      if (st.events.capacity() > keep) decltype(st.events)().swap(st.events);
     } else if (st.next > 0 && st.next * 2 >= st.events.size()) {
       st.events.erase(st.events.begin(), st.events.begin() + static_cast<std::ptrdiff_t>(st.next));
       st.next = 0;

@@ -22,11 +22,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
+#include <new>
 #include <utility>
 #include <vector>
 
 #include "src/capture/event.h"
+#include "src/capture/os_memory.h"
 #include "src/capture/thread_slots.h"
 
 namespace memtrace {
@@ -58,14 +59,24 @@ class Merger {
   size_t last_collected() const { return last_collected_; }
 
  private:
-  // Growing a staging queue leaves the new events uninitialised: Collect
-  // overwrites them at once (a value-initialising resize would clear them).
+  // Staging storage comes straight from the kernel (os_memory.h) and goes
+  // back to it when a queue is released: from malloc, the freed queues of a
+  // burst of exited threads would stay in the flusher's arena. Growing a
+  // queue leaves the new events uninitialised: Collect overwrites them at
+  // once (a value-initialising resize would clear them first).
   template <typename T>
-  struct UninitAllocator : std::allocator<T> {
+  struct StagingAllocator {
+    using value_type = T;
+    StagingAllocator() = default;
     template <typename U>
-    struct rebind {
-      using other = UninitAllocator<U>;
-    };
+    StagingAllocator(const StagingAllocator<U>&) noexcept {}
+    static size_t Bytes(size_t n) { return (n * sizeof(T) + 4095) & ~size_t{4095}; }
+    T* allocate(size_t n) {
+      void* p = OsAllocate(Bytes(n));
+      if (p == nullptr) throw std::bad_alloc();
+      return static_cast<T*>(p);
+    }
+    void deallocate(T* p, size_t n) noexcept { OsFree(p, Bytes(n)); }
     template <typename U, typename... Args>
     void construct(U* p, Args&&... args) {
       if constexpr (sizeof...(Args) == 0) {
@@ -74,9 +85,13 @@ class Merger {
         ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
       }
     }
+    template <typename U>
+    bool operator==(const StagingAllocator<U>&) const noexcept {
+      return true;
+    }
   };
   struct Staged {
-    std::vector<Event, UninitAllocator<Event>> events;
+    std::vector<Event, StagingAllocator<Event>> events;
     size_t next = 0;
   };
   // Reads the clock, then the slot high-water mark (stored in *high_water),

@@ -98,7 +98,7 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
   tr.stacks = g_depot.id_bound();
   tr.threads_seen = threads_.threads().size() - 1;
   int64_t own_heap = std::max<int64_t>(0, g_internal_heap_bytes.bytes.load(std::memory_order_relaxed));
-  tr.memory_bytes = OsMappedBytes() + static_cast<uint64_t>(own_heap);
+  tr.memory_bytes = OsCommittedBytes() + static_cast<uint64_t>(own_heap);
   tr.sample_bytes = options_.sample_bytes;
   tr.sample_overflows = g_sampled.overflows();
   tr.clock = options_.clock_name;
