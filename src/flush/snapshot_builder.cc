@@ -96,7 +96,7 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
   tr.dropped_events = slots_->counters().dropped_events.load(std::memory_order_relaxed);
   tr.untraced_threads = slots_->counters().slot_exhausted.load(std::memory_order_relaxed);
   tr.stacks = g_depot.id_bound();
-  tr.threads_seen = threads_.threads().size() - 1;
+  tr.threads_seen = threads_.seen();
   int64_t own_heap = std::max<int64_t>(0, g_internal_heap_bytes.bytes.load(std::memory_order_relaxed));
   tr.memory_bytes = OsCommittedBytes() + static_cast<uint64_t>(own_heap);
   tr.sample_bytes = options_.sample_bytes;
@@ -120,8 +120,7 @@ void Flusher::AttachThreads(Snapshot& s, const std::vector<size_t>& entry_of_sit
 
   // Creators.
   absl::flat_hash_map<const StackRecord*, size_t> creator_index;
-  auto creator_of = [&](uint32_t t) -> CreatorEntry& {
-    const StackRecord* c = threads[t].creator;
+  auto creator_of = [&](const StackRecord* c) -> CreatorEntry& {
     auto [it, inserted] = creator_index.try_emplace(c, s.creators.size());
     if (inserted) {
       s.creators.emplace_back();
@@ -134,6 +133,7 @@ void Flusher::AttachThreads(Snapshot& s, const std::vector<size_t>& entry_of_sit
   std::vector<size_t> listed;
   for (uint32_t t = 1; t < threads.size(); ++t) {
     const ThreadRecord& r = threads[t];
+    if (!r.in_use) continue;
     bool unjoined = r.exited && !r.joined && !r.detached && r.tid != static_cast<uint64_t>(main_pid);
     ++tt.seen;
     if (r.exited) ++tt.exited;
@@ -142,10 +142,10 @@ void Flusher::AttachThreads(Snapshot& s, const std::vector<size_t>& entry_of_sit
       ++tt.exited_unjoined;
       tt.unjoined_stack_bytes += r.stack_size;
     }
-    bool orphan = !r.exited && r.parent != 0 && threads[r.parent].exited;
+    bool orphan = !r.exited && (r.parent_folded || (r.parent != 0 && threads[r.parent].exited));
     if (orphan) ++tt.orphans;
     if (r.exited) tt.exited_thread_live_bytes += r.live_bytes;
-    CreatorEntry& c = creator_of(t);
+    CreatorEntry& c = creator_of(r.creator);
     ++c.created;
     if (r.exited) ++c.exited;
     else ++c.alive;
@@ -158,7 +158,7 @@ void Flusher::AttachThreads(Snapshot& s, const std::vector<size_t>& entry_of_sit
       e.serial = r.serial;
       e.name = r.name;
       e.state = !r.exited ? "alive" : unjoined ? "exited_unjoined" : "exited";
-      e.parent_tid = r.parent != 0 ? threads[r.parent].tid : 0;
+      e.parent_tid = r.parent != 0 ? threads[r.parent].tid : r.parent_folded ? r.parent_tid_folded : 0;
       e.orphan = orphan;
       e.main = r.tid == static_cast<uint64_t>(main_pid);
       e.detached = r.detached;
@@ -174,28 +174,43 @@ void Flusher::AttachThreads(Snapshot& s, const std::vector<size_t>& entry_of_sit
       s.threads.push_back(std::move(e));
     }
   }
-  // Groups by (start routine, parent).
+  // Folded threads (exited, joined or detached, holding nothing): counts only.
+  tt.seen += threads_.folded().count;
+  tt.exited += threads_.folded().count;
+  for (const auto& [creator, n] : threads_.folded().by_creator) {
+    CreatorEntry& c = creator_of(creator);
+    c.created += n;
+    c.exited += n;
+  }
+  // Groups by (start routine, parent), the parent known by its serial.
   absl::flat_hash_map<std::pair<uint64_t, uint32_t>, size_t> group_index;
-  for (uint32_t t = 1; t < threads.size(); ++t) {
-    const ThreadRecord& r = threads[t];
-    if (!r.created_by_hook) continue;
-    auto [it, inserted] = group_index.try_emplace(std::make_pair(r.start_routine, r.parent), s.groups.size());
+  auto group_of = [&](uint64_t start_routine, uint32_t parent_serial, uint64_t folded_parent_tid) -> ThreadGroup& {
+    auto [it, inserted] = group_index.try_emplace(std::make_pair(start_routine, parent_serial), s.groups.size());
     if (inserted) {
       ThreadGroup g;
-      g.start_routine = r.start_routine;
-      if (r.parent != 0) {
-        const ThreadRecord& p = threads[r.parent];
-        g.parent_tid = p.tid;
-        bool p_unjoined = p.exited && !p.joined && !p.detached;
-        g.parent_state = !p.exited ? "alive" : p_unjoined ? "exited_unjoined" : "exited";
-        g.parent_live_bytes = p.live_bytes;
+      g.start_routine = start_routine;
+      if (const ThreadRecord* p = parent_serial != 0 ? threads_.BySerial(parent_serial) : nullptr) {
+        g.parent_tid = p->tid;
+        bool p_unjoined = p->exited && !p->joined && !p->detached;
+        g.parent_state = !p->exited ? "alive" : p_unjoined ? "exited_unjoined" : "exited";
+        g.parent_live_bytes = p->live_bytes;
+      } else if (parent_serial != 0) {
+        g.parent_tid = folded_parent_tid;  // folded: exited, joined or detached, holding nothing
       }
       s.groups.push_back(g);
     }
-    ThreadGroup& g = s.groups[it->second];
+    return s.groups[it->second];
+  };
+  for (uint32_t t = 1; t < threads.size(); ++t) {
+    const ThreadRecord& r = threads[t];
+    if (!r.in_use || !r.created_by_hook) continue;
+    ThreadGroup& g = group_of(r.start_routine, r.parent_serial, r.parent_tid_folded);
     ++g.threads;
     if (!r.exited) ++g.alive;
     g.live_bytes += r.live_bytes;
+  }
+  for (const auto& [key, folded] : threads_.folded().by_group) {
+    group_of(key.first, key.second, folded.parent_tid).threads += folded.threads;
   }
   std::stable_sort(s.threads.begin(), s.threads.end(),
                    [](const ThreadEntry& a, const ThreadEntry& b) { return a.live_bytes > b.live_bytes; });
