@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <queue>
 #include <utility>
 
 #include "src/capture/busy_fence.h"
@@ -81,34 +80,58 @@ size_t Merger::Round(EventSink& sink, bool deliver_all, bool fresh_watermark) {
   last_watermark_ = w;
   size_t collected = Collect(hw);
 
+  // A binary min-heap of each queue's next deliverable event, by (timestamp,
+  // slot). The top queue delivers a run -- its events that sort before
+  // every other queue's next one (threads rarely interleave finely) -- in
+  // one call, then its new head replaces the top and sinks: one sift per run.
   using Head = std::pair<uint64_t, uint32_t>;  // (timestamp, slot)
-  std::priority_queue<Head, std::vector<Head>, std::greater<Head>> heap;
+  std::vector<Head>& heap = heap_;
+  heap.clear();
   for (uint32_t i = 0; i < staged_.size(); ++i) {
     const Staged& st = staged_[i];
     if (st.next < st.events.size() && (deliver_all || st.events[st.next].ts < w)) {
-      heap.emplace(st.events[st.next].ts, i);
+      heap.emplace_back(st.events[st.next].ts, i);
     }
   }
+  std::make_heap(heap.begin(), heap.end(), std::greater<Head>());
+  auto sift_down = [&heap](size_t k) {
+    const size_t n = heap.size();
+    Head v = heap[k];
+    for (;;) {
+      size_t c = 2 * k + 1;
+      if (c >= n) break;
+      if (c + 1 < n && heap[c + 1] < heap[c]) ++c;
+      if (!(heap[c] < v)) break;
+      heap[k] = heap[c];
+      k = c;
+    }
+    heap[k] = v;
+  };
+  const uint64_t limit = deliver_all ? UINT64_MAX : w;  // deliverable: ts < limit
   size_t delivered = 0;
   while (!heap.empty()) {
-    uint32_t i = heap.top().second;
-    heap.pop();
+    const uint32_t i = heap[0].second;
     Staged& st = staged_[i];
-    // A run: this ring's events that sort before every other ring's next one
-    // go out without touching the heap (threads rarely interleave finely).
-    const bool alone = heap.empty();
-    const Head rival = alone ? Head{} : heap.top();
-    size_t end = st.next + 1;
-    while (end < st.events.size() && (deliver_all || st.events[end].ts < w) &&
-           (alone || Head{st.events[end].ts, i} < rival)) {
-      ++end;
+    // The run ends before the first event that is not below `bound`: the
+    // watermark, or the best other queue's head (ties go to the lower slot).
+    uint64_t bound = limit;
+    if (heap.size() > 1) {
+      const Head& rival = heap.size() > 2 && heap[2] < heap[1] ? heap[2] : heap[1];
+      const uint64_t rival_bound = rival.second > i ? rival.first + 1 : rival.first;  // ts < bound <=> (ts, i) < rival
+      bound = std::min(bound, rival.first == UINT64_MAX ? rival.first : rival_bound);
     }
+    size_t end = st.next + 1;
+    while (end < st.events.size() && st.events[end].ts < bound) ++end;
     sink.OnEvents(i, &st.events[st.next], end - st.next);
     delivered += end - st.next;
     st.next = end;
-    if (st.next < st.events.size() && (deliver_all || st.events[st.next].ts < w)) {
-      heap.emplace(st.events[st.next].ts, i);
+    if (st.next < st.events.size() && st.events[st.next].ts < limit) {
+      heap[0].first = st.events[st.next].ts;
+    } else {
+      heap[0] = heap.back();
+      heap.pop_back();
     }
+    if (!heap.empty()) sift_down(0);
   }
   for (uint32_t i = 0; i < staged_.size(); ++i) {
     Staged& st = staged_[i];

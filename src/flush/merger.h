@@ -103,6 +103,7 @@ class Merger {
 
   SlotTable* slots_;
   std::vector<Staged> staged_;
+  std::vector<std::pair<uint64_t, uint32_t>> heap_;  // Round's merge heap, kept to reuse its storage
   uint64_t last_watermark_ = 0;
   uint64_t computed_watermark_ = 0;  // the last one Watermark() computed (never "deliver all")
   uint64_t last_watermark_ns_ = 0;
