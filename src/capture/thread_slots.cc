@@ -13,22 +13,33 @@
 namespace memtrace {
 
 bool SlotTable::Init() noexcept {
-  void* mem = OsAllocate(sizeof(ThreadSlot) * kMaxSlots);
-  if (mem == nullptr) return false;
-  slots_ = static_cast<ThreadSlot*>(mem);
-  for (uint32_t i = 0; i < kMaxSlots; ++i) {
-    new (&slots_[i]) ThreadSlot();
-    slots_[i].index = i;
+  ready_ = Chunk(0) != nullptr;
+  return ready_;
+}
+
+ThreadSlot* SlotTable::Chunk(uint32_t c) noexcept {
+  ThreadSlot* base = chunks_[c].load(std::memory_order_acquire);
+  if (base != nullptr) return base;
+  void* mem = OsAllocate(sizeof(ThreadSlot) * kChunkSlots);
+  if (mem == nullptr) return nullptr;
+  ThreadSlot* fresh = static_cast<ThreadSlot*>(mem);
+  for (uint32_t k = 0; k < kChunkSlots; ++k) {
+    new (&fresh[k]) ThreadSlot();
+    fresh[k].index = c * kChunkSlots + k;
   }
-  return true;
+  if (chunks_[c].compare_exchange_strong(base, fresh, std::memory_order_acq_rel)) return fresh;
+  OsFree(mem, sizeof(ThreadSlot) * kChunkSlots);  // another thread installed it first
+  return base;
 }
 
 ThreadSlot* SlotTable::Acquire() noexcept {
-  if (slots_ == nullptr) return nullptr;
+  if (!ready_) return nullptr;
   // Lowest free slot first: reuses rings that are already mapped and keeps
   // the range the flusher scans as short as the number of live threads.
   for (uint32_t i = 0; i < kMaxSlots; ++i) {
-    ThreadSlot* s = &slots_[i];
+    ThreadSlot* base = Chunk(i / kChunkSlots);
+    if (base == nullptr) break;
+    ThreadSlot* s = &base[i % kChunkSlots];
     uint32_t expected = kSlotFree;
     if (s->state.load(std::memory_order_relaxed) != kSlotFree ||
         !s->state.compare_exchange_strong(expected, kSlotActive, std::memory_order_acq_rel)) {

@@ -60,7 +60,7 @@ struct SlotCounters {
 // every round, and no flag that every hook reads may share its line.
 class alignas(64) SlotTable {
  public:
-  // Maps the slot array; false if the kernel refused.
+  // Maps the first chunk of slots; false if the kernel refused.
   bool Init() noexcept;
   // A free slot, made active with a ring; nullptr if none is left.
   ThreadSlot* Acquire() noexcept;
@@ -74,7 +74,10 @@ class alignas(64) SlotTable {
     s->tail.store(t + 1, std::memory_order_release);
   }
 
-  ThreadSlot* slot(uint32_t i) noexcept { return &slots_[i]; }
+  // Slot i, for i < high_water() (its chunk exists).
+  ThreadSlot* slot(uint32_t i) noexcept {
+    return &chunks_[i / kChunkSlots].load(std::memory_order_acquire)[i % kChunkSlots];
+  }
   uint32_t high_water() const noexcept { return high_water_.load(std::memory_order_acquire); }
   SlotCounters& counters() noexcept { return counters_; }
   // The flusher, as it frees a retired slot (before storing kSlotFree): gives
@@ -87,7 +90,13 @@ class alignas(64) SlotTable {
   MT_NOINLINE bool WaitForSpace(ThreadSlot* s, uint64_t tail) noexcept;
   bool WaitForSpaceLoop(ThreadSlot* s, uint64_t tail) noexcept;
 
-  ThreadSlot* slots_ = nullptr;
+  // The slots, in chunks mapped and constructed when a thread first needs
+  // one (a process with a few threads touches one chunk, not 1.5 MiB).
+  static constexpr uint32_t kChunkSlots = 64;
+  static_assert(kMaxSlots % kChunkSlots == 0);
+  ThreadSlot* Chunk(uint32_t c) noexcept;
+  std::atomic<ThreadSlot*> chunks_[kMaxSlots / kChunkSlots] = {};
+  bool ready_ = false;
   std::atomic<uint32_t> high_water_{0};
   std::atomic<bool> consumer_active_{false};
   SlotCounters counters_;

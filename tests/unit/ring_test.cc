@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "src/capture/thread_slots.h"
 
@@ -84,6 +85,24 @@ TEST(SlotTableTest, RetiredSlotsAreReused) {
   }
   EXPECT_EQ(c, a);
   EXPECT_EQ(c->events, ring);  // the ring is kept with the slot
+}
+
+// Slots come in chunks mapped on demand: past the first chunk, indices and
+// slot() still agree, and the lowest free slot is taken first.
+TEST(SlotTableTest, SlotsBeyondTheFirstChunk) {
+  static SlotTable table;
+  ASSERT_TRUE(table.Init());
+  std::vector<ThreadSlot*> taken;
+  for (int i = 0; i < 200; ++i) {
+    ThreadSlot* s = table.Acquire();
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s->index, static_cast<uint32_t>(i));
+    taken.push_back(s);
+  }
+  EXPECT_EQ(table.high_water(), 200u);
+  for (uint32_t i = 0; i < 200; ++i) EXPECT_EQ(table.slot(i), taken[i]);
+  taken[130]->state.store(kSlotFree);
+  EXPECT_EQ(table.Acquire(), taken[130]);
 }
 
 }  // namespace
