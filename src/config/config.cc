@@ -183,6 +183,10 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
     else bad("MEMTRACE_CUDA", v, "1");
   }
   if (const char* v = get("MEMTRACE_CUPTI_PATH")) c.cupti_path = v;
+  if (const char* v = get("MEMTRACE_LIBC_LINES")) {
+    if (auto b = ParseBool(v)) c.libc_lines = *b;
+    else bad("MEMTRACE_LIBC_LINES", v, "0");
+  }
   if (const char* v = get("MEMTRACE_UNWIND")) {
     std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
     if (s == "cfi") c.cfi_unwinder = true;

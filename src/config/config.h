@@ -38,6 +38,7 @@ struct Config {
   uint64_t sample_bytes = 0;             // MEMTRACE_SAMPLE_BYTES; 0 = every allocation
   bool cfi_unwinder = true;              // MEMTRACE_UNWIND=cfi|libunwind
   std::string cupti_path;                // MEMTRACE_CUPTI_PATH
+  bool libc_lines = false;               // MEMTRACE_LIBC_LINES: source lines for glibc's frames
 };
 
 inline constexpr int kMaxFramesLimit = 256;

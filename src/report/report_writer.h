@@ -23,6 +23,7 @@ class ReportWriter {
     int top = 10;
     int keep = 5;
     int start_pid = 0;
+    bool libc_lines = false;  // MEMTRACE_LIBC_LINES (symbolizer.h)
   };
   explicit ReportWriter(Options options) : options_(std::move(options)) {}
 

@@ -124,6 +124,16 @@ std::string DieName(Dwarf_Die* die) {
   return {};
 }
 
+// glibc's own modules, whose separate debug info is libc6-dbg.
+bool IsGlibcModule(const std::string& path) {
+  std::string base = path.substr(path.rfind('/') + 1);  // npos + 1 == 0
+  for (const char* prefix : {"libc.so.", "ld-linux", "libm.so.", "libpthread.so.", "libdl.so.", "librt.so.",
+                             "libresolv.so.", "libanl.so.", "libutil.so."}) {
+    if (absl::StartsWith(base, prefix)) return true;
+  }
+  return false;
+}
+
 std::string HexBuildId(Dwfl_Module* m) {
   const unsigned char* bits = nullptr;
   GElf_Addr vaddr = 0;
@@ -140,7 +150,7 @@ struct Symbolizer::Impl {
   absl::flat_hash_map<Dwfl_Module*, size_t> module_of;  // -> modules_ index
 };
 
-Symbolizer::Symbolizer() : impl_(std::make_unique<Impl>()) {
+Symbolizer::Symbolizer(Options options) : options_(options), impl_(std::make_unique<Impl>()) {
   impl_->dwfl = dwfl_begin(&kCallbacks);
   if (impl_->dwfl != nullptr) {
     dwfl_report_begin(impl_->dwfl);
@@ -190,6 +200,10 @@ const std::vector<Frame>& Symbolizer::Symbolize(uintptr_t return_address) {
     mit->second = pit->second;
   }
   base.function = Demangle(dwfl_module_addrname(m, pc));
+  if (!options_.libc_lines && IsGlibcModule(base.module)) {
+    frames.push_back(base);  // the name only: no DWARF is loaded (see Options)
+    return frames;
+  }
 
   // Innermost source location.
   std::string file;

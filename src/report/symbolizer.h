@@ -30,7 +30,15 @@ struct ModuleInfo {
 
 class Symbolizer {
  public:
-  Symbolizer();
+  struct Options {
+    // Source lines (and inlined frames) for glibc's own modules (libc, the
+    // dynamic loader, libm, ...). Their DWARF lives in libc6-dbg, compressed:
+    // inflating it costs ~60 ms a report, for lines of libc internals. Off,
+    // those frames still get their function names, from its symbol table.
+    bool libc_lines = true;
+  };
+  Symbolizer() : Symbolizer(Options{}) {}
+  explicit Symbolizer(Options options);
   ~Symbolizer();
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;
@@ -47,6 +55,7 @@ class Symbolizer {
 
  private:
   struct Impl;
+  Options options_;
   std::unique_ptr<Impl> impl_;
   absl::flat_hash_map<uintptr_t, std::vector<Frame>> cache_;
   std::vector<ModuleInfo> modules_;

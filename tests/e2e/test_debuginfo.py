@@ -3,7 +3,7 @@ split off with objcopy and named by .gnu_debuglink (next to it, or in its
 .debug/ directory) still gets file:line in the report; a debug file of
 another build is refused, by build-id or, without one, by CRC (names only,
 from the symbol table); and the report never loads libdebuginfod into the
-traced process."""
+traced process; glibc's frames get lines only on request."""
 import os
 import shutil
 import subprocess
@@ -95,6 +95,54 @@ class DebuglinkTest(unittest.TestCase):
         os.remove(os.path.join(self.dir, "elsewhere.debug"))
         _, run = self.leak_frame(env={"LD_DEBUG": "files"})
         self.assertNotIn(b"libdebuginfod", run.stderr)
+
+
+def libc_debug_file():
+    """libc6-dbg's debug file for this machine's libc, or None."""
+    out = subprocess.run(["readelf", "-n", "/lib/x86_64-linux-gnu/libc.so.6"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if "Build ID:" in line:
+            bid = line.split()[-1]
+            path = f"/usr/lib/debug/.build-id/{bid[:2]}/{bid[2:]}.debug"
+            return path if os.path.exists(path) else None
+    return None
+
+
+class LibcLinesTest(unittest.TestCase):
+    """glibc's frames are named but, by default, not given source lines: that
+    would inflate libc6-dbg's compressed DWARF (~60 ms a report).
+    MEMTRACE_LIBC_LINES=1 asks for them."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="memtrace_libc_lines_")
+        src = os.path.join(self.dir, "debuglink_fixture.c")
+        with open(src, "w") as f:
+            f.write(SOURCE)
+        self.prog = os.path.join(self.dir, "prog")
+        subprocess.run(["cc", "-g", "-O1", "-o", self.prog, src], check=True)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def libc_frames(self, env=None):
+        run = run_traced([self.prog], env=env)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        site = sites_with_frame0(run.report, "debuglink_leak")[0]
+        self.assertEqual(site["frames"][0]["line"], 5)  # the program's own lines stay
+        frames = [f for f in site["frames"] if os.path.basename(f["module"]).startswith("libc.so")]
+        self.assertTrue(frames, site["frames"])
+        return frames
+
+    def test_named_without_lines_by_default(self):
+        for f in self.libc_frames():
+            self.assertTrue(f["function"], f)
+            self.assertFalse(f.get("file"), f)
+
+    def test_lines_on_request(self):
+        if libc_debug_file() is None:
+            self.skipTest("libc6-dbg is not installed: libc has no line information here")
+        frames = self.libc_frames(env={"MEMTRACE_LIBC_LINES": "1"})
+        self.assertTrue(any(f.get("file") for f in frames), frames)
 
 
 if __name__ == "__main__":
