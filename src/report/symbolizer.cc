@@ -57,7 +57,7 @@ bool DebugFileMatches(Dwfl_Module* mod, const std::string& path, const char* mod
     if (elf != nullptr) elf_end(elf);
   } else if (ok) {
     uLong sum = crc32(0L, Z_NULL, 0);
-    unsigned char buf[1 << 16];
+    unsigned char buf[1 << 14];  // the report may run on a program thread: a modest stack buffer
     for (;;) {
       ssize_t n = read(fd, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
