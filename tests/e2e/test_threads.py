@@ -66,11 +66,12 @@ class ThreadBurstTest(unittest.TestCase):
         self.assertEqual(sum(s["live_bytes"] for s in leak), site["live_bytes"])
         self.assertEqual(report["totals"]["unmatched_frees"], 0)
         # 8 free slots stay warm (ring 512 KiB, memo ~75 KiB, staging at most
-        # 512 KiB each): ~9 MiB of the burst may stay resident; 64 kept slots
-        # were ~100 MiB.
+        # 512 KiB each): ~9 MiB of the burst may stay resident (measured 6-10
+        # MiB); 64 kept slots were ~100 MiB. Mapped tracer memory (depot,
+        # unwind cache, warm slots): 12-19 MiB measured, ~50 MiB before.
         grown_kb = burst["rss_after_kb"] - burst["rss_before_kb"]
-        self.assertLess(grown_kb, 16 * 1024, burst)
-        self.assertLess(report["tracer"]["memory_bytes"], 24 << 20, report["tracer"])
+        self.assertLess(grown_kb, 24 * 1024, burst)
+        self.assertLess(report["tracer"]["memory_bytes"], 32 << 20, report["tracer"])
 
 
 class PthreadLifetimeTest(unittest.TestCase):
