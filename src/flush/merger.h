@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <new>
 #include <utility>
 #include <vector>
@@ -59,24 +60,38 @@ class Merger {
   size_t last_collected() const { return last_collected_; }
 
  private:
-  // Staging storage comes straight from the kernel (os_memory.h) and goes
-  // back to it when a queue is released: from malloc, the freed queues of a
-  // burst of exited threads would stay in the flusher's arena. Growing a
-  // queue leaves the new events uninitialised: Collect overwrites them at
+  // Large staging queues come straight from the kernel (os_memory.h) and go
+  // back to it when released: from malloc, the freed queues of a burst of
+  // exited threads would stay in the flusher's arena. Small ones (and any
+  // the kernel refuses to map) come from malloc, so a program near its
+  // mapping limit is not pushed over it. A 16-byte header says which. Growing
+  // a queue leaves the new events uninitialised: Collect overwrites them at
   // once (a value-initialising resize would clear them first).
   template <typename T>
   struct StagingAllocator {
     using value_type = T;
+    static constexpr size_t kHeader = 16;
+    static constexpr size_t kMapFrom = 64 << 10;
     StagingAllocator() = default;
     template <typename U>
     StagingAllocator(const StagingAllocator<U>&) noexcept {}
-    static size_t Bytes(size_t n) { return (n * sizeof(T) + 4095) & ~size_t{4095}; }
     T* allocate(size_t n) {
-      void* p = OsAllocate(Bytes(n));
-      if (p == nullptr) throw std::bad_alloc();
-      return static_cast<T*>(p);
+      size_t bytes = n * sizeof(T) + kHeader;
+      size_t mapped = (bytes + 4095) & ~size_t{4095};
+      void* p = bytes >= kMapFrom ? OsAllocate(mapped) : nullptr;
+      if (p == nullptr) {
+        mapped = 0;
+        p = malloc(bytes);
+        if (p == nullptr) throw std::bad_alloc();
+      }
+      *static_cast<size_t*>(p) = mapped;
+      return reinterpret_cast<T*>(static_cast<char*>(p) + kHeader);
     }
-    void deallocate(T* p, size_t n) noexcept { OsFree(p, Bytes(n)); }
+    void deallocate(T* q, size_t) noexcept {
+      void* p = reinterpret_cast<char*>(q) - kHeader;
+      if (size_t mapped = *static_cast<size_t*>(p)) OsFree(p, mapped);
+      else free(p);
+    }
     template <typename U, typename... Args>
     void construct(U* p, Args&&... args) {
       if constexpr (sizeof...(Args) == 0) {
