@@ -140,6 +140,31 @@ def fixed_cost(churn, lib, heaptrack, rounds):
     return extra
 
 
+def memory_after_thread_exit(burst, lib, rounds):
+    """Resident memory left once 64 and 256 threads (each filling its event
+    ring) have exited and a report retired their slots: what grows with the
+    number of exited threads is kept per thread."""
+    growth = {}
+    for _ in range(rounds):
+        for n in (64, 256):
+            for mode, make in modes(lib, None, sampled=False):
+                d = tempfile.mkdtemp(prefix="mtbench_")
+                try:
+                    cmd, env = make([burst, str(n), "20000"], d)
+                    out = run_once(cmd, env)[2]
+                finally:
+                    shutil.rmtree(d, ignore_errors=True)
+                m = re.search(r"rss_before_kb (\d+) rss_after_kb (\d+)", out)
+                growth.setdefault((mode, n), []).append(int(m.group(2)) - int(m.group(1)))
+    g = {k: statistics.median(v) for k, v in growth.items()}
+    per_thread = ((g[("memtrace", 256)] - g[("memtrace", 64)]) - (g[("untraced", 256)] - g[("untraced", 64)])) / 192
+    print(f"\n== memory left after threads exit: 64 / 256 threads that each filled their ring, joined ({rounds} rounds) ==")
+    print(f"  RSS growth, untraced: {g[('untraced', 64)] / 1024:.1f} / {g[('untraced', 256)] / 1024:.1f} MiB; "
+          f"memtrace: {g[('memtrace', 64)] / 1024:.1f} / {g[('memtrace', 256)] / 1024:.1f} MiB "
+          f"(8 warm slots kept); kept per further exited thread: {per_thread:.1f} KiB")
+    return per_thread
+
+
 def memory_per_live_block(churn, lib, heaptrack, live):
     """The tracer's memory per live block, from a run that keeps `live` blocks."""
     argv = [churn, "1", "100000", "20", str(live)]
@@ -208,7 +233,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--pairs", type=int, default=2000000)
     ap.add_argument("--live", type=int, default=1000000, help="live blocks for the memory-per-block run")
-    ap.add_argument("--only", default="", help="comma-separated workloads: churn1,churn2,threads,omp,mmap,python,sqlite,fixed,memory")
+    ap.add_argument("--only", default="", help="comma-separated workloads: churn1,churn2,threads,omp,mmap,python,sqlite,fixed,exited,memory")
     ap.add_argument("--callgrind", action="store_true", help="also count instructions per pair (slow)")
     ap.add_argument("--without-system-debuginfo", action="store_true",
                     help="run everything with /usr/lib/debug hidden (needs root: a private mount namespace), as on a "
@@ -263,6 +288,8 @@ def main():
                                      lib, heaptrack, args.rounds)
     if want("fixed"):
         fixed_cost(churn, lib, heaptrack, args.rounds)
+    per_exited = memory_after_thread_exit(os.path.join(bench, "bench_thread_burst"), lib, args.rounds) \
+        if want("exited") else None
     per_block = memory_per_live_block(churn, lib, heaptrack, args.live) if want("memory") else None
     added_instr = callgrind_per_pair(churn, lib) if args.callgrind and shutil.which("valgrind") else None
 
@@ -287,6 +314,8 @@ def main():
     rows.append(row("sampling 512 KiB, malloc churn, 1 thread (x untraced)", "<= 1.05x", 1.05, "churn1", "sampled"))
     rows.append(("added instructions per malloc+free pair (callgrind)", "<= 600",
                  None if added_instr is None else f"{added_instr:.0f}", added_instr is not None and added_instr <= 600))
+    rows.append(("tracer memory kept per exited thread (KiB, RSS)", "~0 (<= 32)",
+                 None if per_exited is None else f"{per_exited:.1f}", per_exited is not None and per_exited <= 32))
     rows.append(("tracer bytes per live block (live-block table)", "<= 64",
                  None if per_block is None else f"{per_block:.1f}", per_block is not None and per_block <= 64))
     print_targets(rows)
