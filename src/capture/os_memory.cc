@@ -26,8 +26,6 @@ void OsFree(void* p, size_t bytes) noexcept {
   g_mapped.fetch_sub(bytes, std::memory_order_relaxed);
 }
 
-uint64_t OsMappedBytes() noexcept { return g_mapped.load(std::memory_order_relaxed); }
-
 bool OsDecommit(void* p, size_t bytes) noexcept {
   if (p == nullptr || syscall(SYS_madvise, p, bytes, MADV_DONTNEED) != 0) return false;
   g_decommitted.fetch_add(bytes, std::memory_order_relaxed);

@@ -12,8 +12,6 @@ namespace memtrace {
 // Zero-filled, page-aligned; nullptr on failure.
 void* OsAllocate(size_t bytes) noexcept;
 void OsFree(void* p, size_t bytes) noexcept;
-// Bytes currently mapped through OsAllocate.
-uint64_t OsMappedBytes() noexcept;
 // Gives the pages of [p, p + bytes) (from OsAllocate, page-aligned) back to
 // the kernel, keeping the mapping: they read as zero when touched again,
 // and are not counted as the tracer's until OsRecommitted. False if the
@@ -21,7 +19,8 @@ uint64_t OsMappedBytes() noexcept;
 bool OsDecommit(void* p, size_t bytes) noexcept;
 // The decommitted range of `bytes` is in use again.
 void OsRecommitted(size_t bytes) noexcept;
-// Mapped bytes not decommitted: what the report calls the tracer's memory.
+// Bytes mapped through OsAllocate and not decommitted: what the report calls
+// the tracer's memory.
 uint64_t OsCommittedBytes() noexcept;
 
 // Heap bytes held by the tracer's own threads (counted by the hooks). On a
