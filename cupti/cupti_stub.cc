@@ -6,6 +6,7 @@ namespace memtrace::cupti {
 
 void Configure(const std::string&, bool) {}
 void Poll() {}
+void Start() {}
 bool Active() { return false; }
 std::string Reason() { return "libmemtrace was built without the CUDA toolkit (no CUPTI)"; }
 

@@ -7,14 +7,19 @@
 #include <cupti.h>
 #include <dlfcn.h>
 
+#include <string.h>
+
 #include <atomic>
 #include <mutex>
 
 #include "src/capture/capture.h"
+#include "src/capture/region.h"
 #include "src/log.h"
 
 namespace memtrace::cupti {
 namespace {
+
+std::atomic<bool> g_active{false};
 
 // Built on first use: the library constructor may run before this file's
 // dynamic initialisers.
@@ -29,12 +34,31 @@ State& S() {
   static State* state = new State;  // never destroyed: callbacks may run during exit
   return *state;
 }
-std::atomic<bool> g_active{false};
+
+// Mirrors the reason into the region's header, where the watcher reads it.
+void Publish(const State& st) {
+  RegionHeader* h = g_region.active() ? g_region.header() : nullptr;
+  if (h == nullptr) return;
+  size_t n = st.reason.size() < sizeof(h->cuda_reason) - 1 ? st.reason.size() : sizeof(h->cuda_reason) - 1;
+  h->cuda_reason_set.store(0, std::memory_order_release);
+  memcpy(h->cuda_reason, st.reason.data(), n);
+  h->cuda_reason[n] = '\0';
+  h->cuda_reason_set.store(1, std::memory_order_release);
+  h->cupti_active.store(g_active.load(std::memory_order_acquire) ? 1 : 0, std::memory_order_release);
+}
 std::atomic<CUresult (*)(CUdevice*)> g_ctx_get_device{nullptr};
 
 int CurrentDevice() {
   CUdevice d = 0;
   auto get = g_ctx_get_device.load(std::memory_order_acquire);
+  if (get == nullptr) {
+    // Subscribed before the driver was loaded: find it now (we are inside a
+    // driver call, so it is loaded).
+    if (void* driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD)) {
+      get = reinterpret_cast<CUresult (*)(CUdevice*)>(dlsym(driver, "cuCtxGetDevice"));
+      g_ctx_get_device.store(get, std::memory_order_release);
+    }
+  }
   if (get == nullptr || get(&d) != CUDA_SUCCESS || d < 0 || d > 255) return 0;
   return d;
 }
@@ -155,11 +179,20 @@ void* OpenCupti() {
   return nullptr;
 }
 
+void StartLocked(void* driver);
+
+void StartAndPublishLocked(void* driver) {
+  StartLocked(driver);
+  Publish(S());
+}
+
 void StartLocked(void* driver) {
   State& st = S();
   st.attempted = true;
-  g_ctx_get_device.store(reinterpret_cast<CUresult (*)(CUdevice*)>(dlsym(driver, "cuCtxGetDevice")),
-                         std::memory_order_release);
+  if (driver != nullptr) {
+    g_ctx_get_device.store(reinterpret_cast<CUresult (*)(CUdevice*)>(dlsym(driver, "cuCtxGetDevice")),
+                           std::memory_order_release);
+  }
   void* h = OpenCupti();
   if (h == nullptr) {
     st.reason = std::string("libcupti could not be loaded (") + dlerror() + "); set MEMTRACE_CUPTI_PATH";
@@ -199,7 +232,9 @@ void Configure(const std::string& cupti_path, bool enabled) {
   std::lock_guard<std::mutex> lock(st.mu);
   st.path = cupti_path;
   st.enabled = enabled;
+  st.attempted = false;
   if (!enabled) st.reason = "CUDA tracing is off (MEMTRACE_CUDA=0)";
+  Publish(st);
 }
 
 void Poll() {
@@ -208,7 +243,17 @@ void Poll() {
   if (st.attempted || !st.enabled) return;
   void* driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD);
   if (driver == nullptr) return;  // not loaded (yet)
-  StartLocked(driver);
+  StartAndPublishLocked(driver);
+}
+
+void Start() {
+  if (g_active.load(std::memory_order_acquire)) return;
+  State& st = S();
+  std::lock_guard<std::mutex> lock(st.mu);
+  if (st.attempted || !st.enabled) return;
+  // The driver may not be loaded yet: CUPTI loads it itself, and callbacks
+  // subscribed now see its first calls.
+  StartAndPublishLocked(dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD));
 }
 
 bool Active() { return g_active.load(std::memory_order_acquire); }

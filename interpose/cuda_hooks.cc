@@ -15,9 +15,12 @@
 
 #include <atomic>
 
+#include "cupti/cupti_subscriber.h"
 #include "interpose/real.h"
 #include "src/capture/capture.h"
+#include "src/capture/region.h"
 
+using memtrace::g_region;
 using memtrace::CaptureEnter;
 using memtrace::CaptureLeave;
 using memtrace::CapturePush;
@@ -65,8 +68,22 @@ void* Resolve(const char* symbol) {
       if (void* h = dlopen(found.path, RTLD_LAZY | RTLD_NOLOAD)) f = dlsym(h, symbol);
     }
   }
-  if (f != nullptr) g_runtime_found.store(true, std::memory_order_relaxed);
+  if (f != nullptr) {
+    g_runtime_found.store(true, std::memory_order_relaxed);
+    if (g_region.active()) g_region.header()->cuda_runtime_hooks.store(1, std::memory_order_release);
+  }
   return f;
+}
+
+// The process is using CUDA: subscribe to the driver's callbacks now, on this
+// thread, with the re-entry guard set (CUPTI's own allocations are ours).
+void EnsureCupti() {
+  memtrace::ThreadState& t = memtrace::t_state;
+  if (t.guard != 0 || !memtrace::g_tracing.load(std::memory_order_relaxed)) return;
+  t.guard = 1;
+  memtrace::cupti::Start();
+  dlerror();  // free what our dl* calls left, inside the guard
+  t.guard = 0;
 }
 
 template <typename F>
@@ -136,6 +153,7 @@ template <typename F, typename... Args>
 int CallAlloc(Real<F>& real, EventKind kind, bool with_device, void** out, uint64_t bytes, Args... args) {
   auto* f = real.get();
   if (f == nullptr) return kCudaErrorInitializationError;
+  EnsureCupti();
   const StackRecord* st = CallerStack();
   int rc;
   {
@@ -148,10 +166,7 @@ int CallAlloc(Real<F>& real, EventKind kind, bool with_device, void** out, uint6
 
 }  // namespace
 
-namespace memtrace {
-// A libcudart was found behind our hooks (for the report's "cuda" block).
-bool CudaRuntimeHooksActive() { return g_runtime_found.load(std::memory_order_relaxed); }
-}  // namespace memtrace
+
 
 MT_EXPORT int cudaMalloc(void** ptr, size_t size) {
   return CallAlloc(r_malloc, EventKind::kCudaDeviceAlloc, true, ptr, size, size);

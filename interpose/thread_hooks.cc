@@ -46,6 +46,26 @@ std::atomic<DetachFn*> g_detach{nullptr};
 std::atomic<SetNameFn*> g_setname{nullptr};
 std::atomic<PrctlFn*> g_prctl{nullptr};
 
+}  // namespace
+
+namespace memtrace {
+// Called by the constructor (re-entry guard set): the real functions are
+// looked up now, not at the program's first call, where dlsym would free the
+// program's pending dlerror() state on a traced path.
+void ResolveThreadHooks() noexcept {
+  Next(g_create, "pthread_create");
+  Next(g_join, "pthread_join");
+  Next(g_tryjoin, "pthread_tryjoin_np");
+  Next(g_timedjoin, "pthread_timedjoin_np");
+  Next(g_clockjoin, "pthread_clockjoin_np");
+  Next(g_detach, "pthread_detach");
+  Next(g_setname, "pthread_setname_np");
+  Next(g_prctl, "prctl");
+}
+}  // namespace memtrace
+
+namespace {
+
 void* Trampoline(void* p) {
   ThreadBirth birth = *static_cast<ThreadBirth*>(p);
   real::fn.free(p);

@@ -1,39 +1,50 @@
-// The tracer's life cycle in the host process: start in the library
-// constructor, restart in fork children, final drain + report + CI gate in the
-// library destructor, and the public C API. This is the only file that wires
-// the layers together (capture -> flush -> report, and the triggers).
+// The tracer's life cycle in the traced process: start in the library
+// constructor (the shared region, the capture path, the watcher), a fresh
+// region in fork children, the final request at exit and _exit, and the
+// public C API. This is the only file of the program's side that wires the
+// layers together; everything that drains, aggregates or reports runs in the
+// watcher process (src/watcher/).
 //
-// Exit: our destructor runs in _dl_fini, after every atexit handler and C++
-// static destructor of the program and after the destructors of the program's
-// own libraries; only the libraries we depend on (libc, libstdc++, libdw, ...)
-// are finalised later. Programs that end with _exit/exit_group (Go) or are
-// killed never get here: live reports (signal, interval, control file) cover
-// them (docs/live-reports.md).
+// The rule that keeps the program safe (docs/design.md, "No wait cycle"):
+// nothing the program's threads ever wait for depends on anything they hold.
+// A hook waits only for ring space, which the watcher -- another process,
+// taking no lock of the program's and calling nothing that could wait on it
+// -- always makes, or which is given up when the watcher is gone. Requests
+// (dump, mark, exit) wait with a deadline. The program keeps no tracer
+// thread, no lock a fork could break, and no descriptor.
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <new>
+#include <string>
 
+#include "cupti/cupti_subscriber.h"
 #include "interpose/real.h"
 #include "src/capture/capture.h"
 #include "src/capture/clock.h"
+#include "src/capture/futex.h"
+#include "src/capture/region.h"
 #include "src/capture/sampler.h"
 #include "src/capture/stack_depot.h"
 #include "src/capture/unwinder.h"
 #include "src/config/config.h"
-#include "src/flush/flusher.h"
+#include "src/flush/process_stats.h"
 #include "src/log.h"
-#include "src/report/report_writer.h"
-#include "cupti/cupti_subscriber.h"
-#include "src/trigger/control_file.h"
 #include "src/trigger/signal_trigger.h"
+#include "src/watcher/watcher.h"
 
 namespace memtrace {
 
 extern bool g_track_mmap;        // interpose/mmap_hooks.cc
-bool CudaRuntimeHooksActive();    // interpose/cuda_hooks.cc
+void ResolveThreadHooks() noexcept;  // interpose/thread_hooks.cc
 
 namespace {
 
@@ -45,46 +56,11 @@ struct Storage {
   T* get() { return reinterpret_cast<T*>(bytes); }
 };
 Storage<Config> g_config_storage;
-Storage<Flusher> g_flusher_storage;
-Storage<ReportWriter> g_writer_storage;
-Storage<ControlFile> g_control_storage;
+Storage<watcher::Setup> g_setup_storage;
 
 Config* g_config = nullptr;
-Flusher* g_flusher = nullptr;
-ReportWriter* g_writer = nullptr;
-ControlFile* g_control = nullptr;
-
-void ForkPrepare() {
-  if (g_flusher != nullptr) g_flusher->PrepareFork();
-}
-void ForkParent() {
-  if (g_flusher != nullptr) g_flusher->ParentAfterFork();
-}
-void ForkChild() {
-  if (g_flusher != nullptr) g_flusher->ChildAfterFork();
-}
-
-// Reports the flusher takes itself (signal, interval, control file).
-void OnFlusherSnapshot(Snapshot& snapshot, const std::string& path) {
-  std::string where = g_writer->Write(snapshot, path);
-  g_control->Acknowledge(where);
-}
-
-void PollTriggers(Flusher& flusher) {
-  std::string path;
-  if (g_control->Poll(&path)) flusher.DumpOnFlusherThread("signal", path);
-  signal_trigger::CheckInstalled();
-  cupti::Poll();
-}
-
-CudaStatus CudaLayers() {
-  CudaStatus s;
-  s.runtime_hooks = CudaRuntimeHooksActive();
-  s.cupti = cupti::Active();
-  s.reason = cupti::Reason();
-  if (!g_config->cuda) s.reason = "CUDA tracing is off (MEMTRACE_CUDA=0)";
-  return s;
-}
+watcher::Setup* g_setup = nullptr;
+int g_pid = 0;  // this process, as the region knows it (a vfork child differs)
 
 // While the calling program thread runs tracer code outside a hook (API
 // calls, exit): nothing it allocates is the program's.
@@ -100,18 +76,207 @@ struct InternalScope {
   }
 };
 
+RegionHeader* Header() { return g_region.active() ? g_region.header() : nullptr; }
+
+// True in the process the region belongs to; false in a vfork child (which
+// shares our memory until it execs or _exits, and must not touch it).
+bool OwnProcess() { return g_pid != 0 && static_cast<int>(syscall(SYS_getpid)) == g_pid; }
+
+void WakeWatcher(RegionHeader* h) {
+  h->wake.fetch_add(1, std::memory_order_release);
+  FutexWake(&h->wake);
+}
+
+// The report signal's handler: async-signal-safe.
+void OnReportSignal() {
+  RegionHeader* h = Header();
+  if (h == nullptr || !OwnProcess()) return;
+  h->signal_requests.fetch_add(1, std::memory_order_release);
+  WakeWatcher(h);
+}
+
+// Is the watcher still there? (Asked by producers waiting for ring space,
+// and by requests.) A look at its exit status that leaves it unreaped.
+bool WatcherAlive() {
+  RegionHeader* h = Header();
+  if (h == nullptr) return false;
+  uint32_t state = h->watcher_state.load(std::memory_order_acquire);
+  if (state == 3) return false;
+  int pid = h->watcher_pid.load(std::memory_order_acquire);
+  if (pid <= 0) return state == 1;  // being started
+  siginfo_t info{};
+  if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT | __WCLONE) == 0 &&
+      info.si_pid == pid) {
+    h->watcher_state.store(3, std::memory_order_release);
+    return false;
+  }
+  return true;
+}
+
+bool StartWatcher() {
+  int pid = watcher::Spawn(*g_setup);
+  if (pid < 0) return false;
+  // Leak scans read this process's memory from the watcher (ptrace rules
+  // under Yama: a process may let a given one in).
+  prctl(PR_SET_PTRACER, static_cast<unsigned long>(pid), 0, 0, 0);
+  return true;
+}
+
+// A fork child's watcher is started by its first traced call (most children
+// exec or exit at once and never need one).
+void StartWatcherIfNeeded() {
+  RegionHeader* h = Header();
+  if (h == nullptr) return;
+  uint32_t none = 0;
+  if (!h->watcher_state.compare_exchange_strong(none, 1, std::memory_order_acq_rel)) return;
+  if (!StartWatcher()) g_tracing.store(false, std::memory_order_relaxed);
+}
+
+// Waits (at most ~2 s) for the watcher to exit after it answered our final
+// request, and reaps it, so that nothing of ours outlives the program.
+void ReapWatcher() {
+  RegionHeader* h = Header();
+  if (h == nullptr) return;
+  int pid = h->watcher_pid.load(std::memory_order_acquire);
+  if (pid <= 0) return;
+  for (int i = 0; i < 2000; ++i) {
+    int st = 0;
+    pid_t r = waitpid(pid, &st, WNOHANG | __WCLONE);
+    if (r == pid || (r < 0 && errno != EINTR)) return;
+    timespec ts{0, 1000000};
+    syscall(SYS_nanosleep, &ts, nullptr);
+  }
+}
+
+// One request to the watcher, answered within `timeout_ms` or given up.
+// Program threads take turns (a futex lock in the region).
+bool Ask(RequestKind kind, EndHow how, int status, const char* text, uint64_t timeout_ms, Response* out) {
+  RegionHeader* h = Header();
+  if (h == nullptr || !OwnProcess()) return false;
+  uint32_t state = h->watcher_state.load(std::memory_order_acquire);
+  if (state == 0 || state == 3) return false;
+  uint64_t deadline = MonotonicNanos() + timeout_ms * 1000000ull;
+  uint32_t unlocked = 0;
+  while (!h->lock.compare_exchange_strong(unlocked, 1, std::memory_order_acquire)) {
+    if (MonotonicNanos() > deadline || !WatcherAlive()) return false;
+    FutexWait(&h->lock, 1, 10000000);
+    unlocked = 0;
+  }
+  GlibcStats glibc = ReadGlibcStats();
+  Request& r = h->request;
+  r.kind = kind;
+  r.end_how = how;
+  r.status = status;
+  r.has_glibc = glibc.known ? 1 : 0;
+  r.glibc_free_bytes = glibc.free_bytes;
+  r.glibc_mmapped_bytes = glibc.mmapped_bytes;
+  r.glibc_arenas = glibc.arenas;
+  size_t n = text != nullptr ? strnlen(text, sizeof(r.text) - 1) : 0;
+  if (n > 0) memcpy(r.text, text, n);
+  r.text[n] = '\0';
+  r.ts = ClockNow();
+  uint32_t done = h->done.load(std::memory_order_acquire);
+  h->seq.fetch_add(1, std::memory_order_release);
+  WakeWatcher(h);
+  bool answered = false;
+  for (;;) {
+    uint32_t now_done = h->done.load(std::memory_order_acquire);
+    if (now_done != done) {
+      answered = true;
+      break;
+    }
+    if (MonotonicNanos() > deadline || !WatcherAlive()) break;
+    FutexWait(&h->done, now_done, 20000000);
+  }
+  if (answered && out != nullptr) *out = h->response;
+  if (!answered) MT_LOG_WARN("the watcher did not answer; going on without it");
+  h->lock.store(0, std::memory_order_release);
+  FutexWake(&h->lock);
+  return answered;
+}
+
+// The final request: the report, and the status the program must exit with
+// (-1: its own).
+int FinalRequest(EndHow how, int status) {
+  RegionHeader* h = Header();
+  if (h == nullptr || !OwnProcess() || !g_tracing.load(std::memory_order_acquire)) return -1;
+  g_tracing.store(false, std::memory_order_seq_cst);
+  h->ending.store(1, std::memory_order_release);
+  uint32_t state = h->watcher_state.load(std::memory_order_acquire);
+  if (state == 0) return -1;  // a fork child that traced nothing: nothing to report
+  Response resp{};
+  resp.gate_exit_code = -1;
+  // Symbolizing a big program's report takes a while; a watcher that died
+  // is noticed at once.
+  bool ok = Ask(RequestKind::kFinal, how, status, nullptr, 120000, &resp);
+  ReapWatcher();
+  return ok ? resp.gate_exit_code : -1;
+}
+
+// The gate applies to the process started under the tracer, not to its
+// descendants: the first traced process with MEMTRACE_LEAK_EXIT_CODE claims
+// it by pid in MEMTRACE_GATE_PID (`memtrace run` sets it for its child), which
+// children inherit and do not match. An exec keeps the pid, and the gate.
+bool ClaimGate(const Config& c) {
+  if (!c.leak_exit_code.has_value()) return false;
+  const char* owner = getenv("MEMTRACE_GATE_PID");
+  int pid = static_cast<int>(getpid());
+  if (owner == nullptr || *owner == '\0') {
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%d", pid);
+    setenv("MEMTRACE_GATE_PID", buf, 1);
+    return true;
+  }
+  return atoi(owner) == pid;
+}
+
+void ForkChild() {
+  if (g_config == nullptr || !g_tracing.load(std::memory_order_relaxed)) return;
+  InternalScope scope;
+  int parent = g_pid;
+  g_pid = static_cast<int>(getpid());
+  // The parent's region is shared with the parent (and its watcher): a fresh
+  // one at the same address, an empty slot table and depot in it.
+  if (!g_region.RecreateInChild(g_pid, parent) || !g_slots.Reset() || !g_depot.Init()) {
+    g_tracing.store(false, std::memory_order_relaxed);
+    return;
+  }
+  ClockUseCounter(&g_region.header()->clock_counter);
+  ClockMarkStart();
+  BusyFenceAfterFork();
+  CaptureForgetSlotAfterFork();
+  g_setup->gate = false;  // children are never gated
+  g_region.header()->gate.store(0, std::memory_order_relaxed);
+  // The child's watcher starts at its first traced call.
+  g_register_hook.store(&StartWatcherIfNeeded, std::memory_order_release);
+}
+
 __attribute__((constructor)) void TracerInit() {
   if (!real::Ready()) return;  // cannot happen: the constructor runs after bootstrap
   InternalScope scope;
-  {
+  try {
     ParsedConfig parsed = ParseConfig(&getenv);
     SetLogLevel(parsed.config.log_level);
     for (const std::string& e : parsed.errors) MT_LOG_ERROR("%s", e.c_str());
     g_config = new (g_config_storage.get()) Config(std::move(parsed.config));
+  } catch (...) {
+    return;  // out of memory at start-up: no tracing
   }
   if (!g_config->enabled) return;
+  if (getauxval(AT_SECURE) != 0) {
+    // A setuid/setgid program (or capabilities): the caller's settings must
+    // not choose where a privileged process writes. Do nothing.
+    MT_LOG_WARN("secure-execution mode (setuid, setgid or capabilities): tracing is off");
+    return;
+  }
   g_track_mmap = g_config->track_mmap;
+  g_pid = static_cast<int>(getpid());
+  if (!g_region.Create(0, g_pid)) {
+    MT_LOG_ERROR("cannot map the tracer's shared memory; tracing is off");
+    return;
+  }
   ClockKind clock = SelectClock(static_cast<int>(g_config->clock));
+  ClockUseCounter(&g_region.header()->clock_counter);
   ClockMarkStart();
   const char* fence = BusyFenceInit(/*allow_membarrier=*/true);
   const char* unwinder = g_unwinder.Init(g_config->max_frames, g_config->cfi_unwinder);
@@ -119,58 +284,54 @@ __attribute__((constructor)) void TracerInit() {
     MT_LOG_ERROR("cannot map the tracer's memory; tracing is off");
     return;
   }
+  g_slots.SetConsumerAliveCheck(&WatcherAlive);
   if (g_config->sample_bytes != 0) {
     if (g_sampled.Init()) g_sample_period = g_config->sample_bytes;
     else MT_LOG_ERROR("cannot map the sampling table; tracing every allocation");
   }
   CaptureInitThreadKey();
-  g_writer = new (g_writer_storage.get()) ReportWriter(ReportWriter::Options{
-      g_config->output, g_config->format, g_config->top, g_config->keep, static_cast<int>(getpid()),
-      g_config->libc_lines});
-  g_control = new (g_control_storage.get()) ControlFile();
-  g_control->Init(g_config->control_dir);
-  Flusher::Options options;
-  options.all_sites = g_config->all_sites;
-  options.interval_ns = g_config->interval_ns;
-  options.sample_period_ns = g_config->sample_period_ns;
-  options.sample_bytes = g_sample_period;
-  options.clock_name = clock == ClockKind::kTsc ? "tsc" : "counter";
-  options.fence_name = fence;
-  options.unwinder_name = unwinder;
-  g_flusher = new (g_flusher_storage.get()) Flusher(&g_slots, std::move(options));
-  g_flusher->set_sink(&OnFlusherSnapshot);
-  g_flusher->set_poll_hook(&PollTriggers);
-  g_flusher->set_cuda_status(&CudaLayers);
+  g_setup = new (g_setup_storage.get()) watcher::Setup();
+  g_setup->config = g_config;
+  g_setup->clock_name = clock == ClockKind::kTsc ? "tsc" : "counter";
+  g_setup->fence_name = fence;
+  g_setup->unwinder_name = unwinder;
+  g_setup->gate = ClaimGate(*g_config);
+  g_region.header()->gate.store(g_setup->gate ? 1 : 0, std::memory_order_relaxed);
   cupti::Configure(g_config->cupti_path, g_config->cuda);
-  pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild);
-  if (!g_flusher->Start()) return;
+  pthread_atfork(nullptr, nullptr, &ForkChild);
+  if (!StartWatcher()) return;
   g_tracing.store(true, std::memory_order_seq_cst);
-  if (g_config->signal != 0) signal_trigger::Install(g_config->signal, g_flusher);
+  if (g_config->signal != 0) signal_trigger::Install(g_config->signal, &OnReportSignal);
+  cupti::Poll();  // a program linked with libcuda has it loaded already
+  ResolveThreadHooks();
+  // Our dl* calls leave this thread's dlerror() state allocated (a failed
+  // NOLOAD probe): free it now, inside our scope, not at the program's next
+  // dl* call.
+  dlerror();
+  dlerror();
 }
 
 __attribute__((destructor)) void TracerFini() {
-  if (g_flusher == nullptr || !g_tracing.load(std::memory_order_relaxed)) return;
+  if (g_config == nullptr || !g_tracing.load(std::memory_order_relaxed) || !OwnProcess()) return;
   InternalScope scope;
-  g_tracing.store(false, std::memory_order_seq_cst);
-  g_flusher->Stop();
-  g_flusher->DrainFinal(/*wait_ms=*/1000);
-  Snapshot snapshot = g_flusher->TakeSnapshot("exit");
-  g_writer->Write(snapshot, "");
-  g_control->Cleanup();
-  if (g_config->leak_exit_code.has_value() && snapshot.totals.live_bytes > g_config->leak_threshold) {
-    MT_LOG_WARN("%llu bytes live at exit exceed MEMTRACE_LEAK_THRESHOLD=%llu; exit status %d",
-                      static_cast<unsigned long long>(snapshot.totals.live_bytes),
-                      static_cast<unsigned long long>(g_config->leak_threshold), *g_config->leak_exit_code);
+  int code = FinalRequest(EndHow::kExit, -1);
+  if (code >= 0) {
     fflush(nullptr);  // what exit() would still have done for the program's streams
-    _exit(*g_config->leak_exit_code);
+    syscall(SYS_exit_group, code);
   }
 }
 
-bool ApiUsable() {
-  return g_tracing.load(std::memory_order_acquire) && g_flusher != nullptr && t_state.guard == 0;
-}
+bool ApiUsable() { return g_tracing.load(std::memory_order_acquire) && t_state.guard == 0 && OwnProcess(); }
 
 }  // namespace
+
+int RuntimeBeforeUnderscoreExit(int status) noexcept {
+  if (g_config == nullptr || !g_tracing.load(std::memory_order_relaxed) || !OwnProcess()) return status;
+  InternalScope scope;
+  int code = FinalRequest(EndHow::kUnderscoreExit, status);
+  return code >= 0 ? code : status;
+}
+
 }  // namespace memtrace
 
 #define MT_API extern "C" __attribute__((visibility("default")))
@@ -181,9 +342,11 @@ MT_API int memtrace_dump(const char* path) {
   using namespace memtrace;
   if (!ApiUsable()) return -1;
   InternalScope scope;
-  Snapshot snapshot = g_flusher->SnapshotNow("api", /*wait_ms=*/1000);
-  std::string where = g_writer->Write(snapshot, path != nullptr ? path : "");
-  g_control->Acknowledge(where);
+  Response resp{};
+  if (!Ask(RequestKind::kDump, EndHow::kUnknown, 0, path, 60000, &resp)) return -1;
+  // -1 if the report could not go where it was asked to (it went to stderr).
+  std::string where(resp.where, strnlen(resp.where, sizeof(resp.where)));
+  if (resp.rc != 0) return -1;
   return where == "stderr" && (path != nullptr || !g_config->output.empty()) ? -1 : 0;
 }
 
@@ -191,7 +354,7 @@ MT_API void memtrace_mark(const char* label) {
   using namespace memtrace;
   if (!ApiUsable()) return;
   InternalScope scope;
-  g_flusher->Mark(label != nullptr ? label : "");
+  Ask(RequestKind::kMark, EndHow::kUnknown, 0, label != nullptr ? label : "", 10000, nullptr);
 }
 
 MT_API void memtrace_pause(void) { memtrace::t_state.paused = 1; }

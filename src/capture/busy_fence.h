@@ -6,12 +6,12 @@
 // visible before it reads the clock -- a full fence per hook (a locked
 // exchange, ~20 cycles, two per malloc+free pair).
 //
-// When the kernel offers membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), the
-// cost moves to the flusher instead (an asymmetric fence, as userspace RCU
+// When the kernel offers membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), the
+// cost moves to the flusher (in the watcher process) instead (an asymmetric fence, as userspace RCU
 // and hazard pointers do): hooks store the stamp with a plain store, and the
 // flusher calls membarrier between reading its clock and reading the stamps.
-// membarrier makes every running thread of the process execute a full
-// barrier (an interrupt, which is precise) before it returns; threads not
+// membarrier makes every running thread of every registered process (the
+// traced program registers) execute a full barrier (an interrupt, which is precise) before it returns; threads not
 // running got one when they were switched out. So for each thread, either its
 // stamp store came before that barrier and the flusher sees it, or the store
 // -- and the clock reading that follows it in program order -- came after

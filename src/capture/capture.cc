@@ -16,7 +16,7 @@
 
 namespace memtrace {
 
-__thread ThreadState t_state MT_TLS_IE = {nullptr, 0, 0, 0, 0, nullptr, 0, 0, 0, 0, 0, 0};
+__thread ThreadState t_state MT_TLS_IE = {nullptr, 0, 0, 0, 0, nullptr, 0, 0, 0, 0, 0, 0, 0};
 
 namespace {
 pthread_key_t g_exit_key;
@@ -33,9 +33,15 @@ bool CaptureInitThreadKey() noexcept {
 namespace {
 
 ThreadSlot* RegisterSlot() noexcept {
-  ThreadSlot* s = g_slots.Acquire();
-  if (s == nullptr) return nullptr;
   ThreadState& t = t_state;
+  if (t.untraced != 0) return nullptr;
+  if (void (*hook)() = g_register_hook.load(std::memory_order_acquire)) hook();
+  ThreadSlot* s = g_slots.Acquire();
+  if (s == nullptr) {
+    t.untraced = 1;
+    g_slots.counters().slot_exhausted.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
   t.slot = s;
   bool first = t.serial == 0;
   if (first) {
@@ -94,19 +100,11 @@ void CaptureTracerAlloc(const void* p) noexcept {
   CapturePush(s, EventKind::kTracerAlloc, ClockNow(), p, 0, nullptr);
 }
 
-void CaptureResetAfterFork() noexcept {
-  ThreadSlot* mine = t_state.slot;
-  uint32_t n = g_slots.high_water();
-  for (uint32_t i = 0; i < n; ++i) {
-    ThreadSlot* s = g_slots.slot(i);
-    if (s == mine) continue;
-    if (s->state.load(std::memory_order_relaxed) == kSlotActive) {
-      // Its thread does not exist in the child. An event it was publishing
-      // at the instant of fork is lost; everything published is drained.
-      s->busy_since.store(kIdle, std::memory_order_relaxed);
-      s->state.store(kSlotRetiring, std::memory_order_release);
-    }
-  }
+void CaptureForgetSlotAfterFork() noexcept {
+  // The slot was the parent's (the region it lived in was replaced); the
+  // thread registers again at its next traced call. Its serial is kept.
+  t_state.slot = nullptr;
+  t_state.untraced = 0;
 }
 
 void CaptureThreadEvent(EventKind kind, uint64_t addr, uint64_t size, uint64_t aux) noexcept {

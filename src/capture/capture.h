@@ -29,6 +29,10 @@ namespace memtrace {
 // Set once the tracer is initialised; cleared before the final report.
 inline std::atomic<bool> g_tracing{false};
 
+// Called at each thread's registration, before it takes a slot (the runtime
+// starts a fork child's watcher there, on the child's first traced call).
+inline std::atomic<void (*)()> g_register_hook{nullptr};
+
 // Slow path of CaptureEnter: the thread's first event. Returns the slot with
 // its busy stamp set, or null if the thread cannot be traced.
 ThreadSlot* RegisterThread() noexcept;
@@ -137,9 +141,9 @@ uint32_t CaptureNewThreadSerial() noexcept;
 void CaptureThreadExit(void* slot) noexcept;
 // Creates the key whose destructor is CaptureThreadExit.
 bool CaptureInitThreadKey() noexcept;
-// In a fork child: every slot but the caller's belongs to a thread that no
-// longer exists; release it so the child's flusher drains and reuses it.
-void CaptureResetAfterFork() noexcept;
+// In a fork child, once the region was replaced: the calling thread's slot
+// was the parent's; it registers again at its next traced call.
+void CaptureForgetSlotAfterFork() noexcept;
 // Marks the calling thread as the tracer's own (never traced).
 void CaptureMarkInternalThread() noexcept;
 

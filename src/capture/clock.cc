@@ -11,6 +11,17 @@
 
 namespace memtrace {
 
+void ClockUseCounter(std::atomic<uint64_t>* counter) noexcept {
+  if (counter != nullptr) {
+    // Never go back: the new counter starts past every stamp taken so far.
+    uint64_t now = ClockCounter().load(std::memory_order_seq_cst);
+    uint64_t cur = counter->load(std::memory_order_relaxed);
+    while (cur < now && !counter->compare_exchange_weak(cur, now, std::memory_order_seq_cst)) {
+    }
+  }
+  g_clock.counter.store(counter, std::memory_order_seq_cst);
+}
+
 uint64_t MonotonicNanos() noexcept {
   timespec t{};
   clock_gettime(CLOCK_MONOTONIC, &t);

@@ -14,7 +14,8 @@
 //    clocksource (it verifies cross-CPU synchronisation at boot). ~10 ns, no
 //    shared cache line.
 //  - kCounter: a global atomic counter. Always correct, but every event
-//    writes one shared cache line.
+//    writes one shared cache line. It lives in the shared region (region.h),
+//    where the watcher reads it for its watermark.
 // The flusher's watermark (flush/merger.cc) relies on the same clock.
 #pragma once
 
@@ -34,9 +35,19 @@ enum class ClockKind : int { kTsc = 0, kCounter = 1 };
 
 struct ClockState {
   std::atomic<int> kind{static_cast<int>(ClockKind::kCounter)};
-  alignas(64) std::atomic<uint64_t> counter{1};
+  // The counter clock's value: in the region once there is one.
+  std::atomic<std::atomic<uint64_t>*> counter{nullptr};
+  alignas(64) std::atomic<uint64_t> local_counter{1};  // until then (and in unit tests)
 };
 inline ClockState g_clock;
+
+// Where the counter clock counts: `counter` (the region's), or the local one.
+void ClockUseCounter(std::atomic<uint64_t>* counter) noexcept;
+
+MT_ALWAYS_INLINE std::atomic<uint64_t>& ClockCounter() noexcept {
+  std::atomic<uint64_t>* c = g_clock.counter.load(std::memory_order_relaxed);
+  return c != nullptr ? *c : g_clock.local_counter;
+}
 
 // Timestamp for an event. Monotonic per thread; see the invariant above.
 MT_ALWAYS_INLINE uint64_t ClockNow() noexcept {
@@ -46,7 +57,7 @@ MT_ALWAYS_INLINE uint64_t ClockNow() noexcept {
     return __rdtsc();
   }
 #endif
-  return g_clock.counter.fetch_add(1, std::memory_order_seq_cst);
+  return ClockCounter().fetch_add(1, std::memory_order_seq_cst);
 }
 
 // The flusher's reading for its watermark: no later load may run before it.
@@ -60,7 +71,7 @@ inline uint64_t ClockNowFenced() noexcept {
     return t;
   }
 #endif
-  return g_clock.counter.load(std::memory_order_seq_cst);
+  return ClockCounter().load(std::memory_order_seq_cst);
 }
 
 // Chooses the clock (MEMTRACE_CLOCK=auto|tsc|counter). Returns the one chosen.

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <new>
 
-#include "src/capture/os_memory.h"
+#include "src/capture/region.h"
 
 namespace memtrace {
 
@@ -17,8 +17,15 @@ struct StackDepot::Chunk {
 
 bool StackDepot::Init() noexcept {
   size_t bytes = sizeof(std::atomic<const StackRecord*>) << kBucketBits;
-  void* mem = OsAllocate(bytes);
-  if (mem == nullptr) return false;
+  void* mem = SharedAllocate(bytes);
+  void* shared = SharedAllocate(sizeof(Shared));
+  if (mem == nullptr || shared == nullptr) {
+    buckets_ = nullptr;
+    shared_ = nullptr;
+    return false;
+  }
+  shared_ = new (shared) Shared();
+  spare_.store(nullptr, std::memory_order_relaxed);  // a fork child's is the parent's
   buckets_ = static_cast<std::atomic<const StackRecord*>*>(mem);  // zero pages are null pointers
   return true;
 }
@@ -39,26 +46,29 @@ void* StackDepot::AllocateRecord(size_t bytes) noexcept {
   bytes = (bytes + 15) & ~size_t{15};
   if (bytes > Chunk::Capacity()) return nullptr;
   for (;;) {
-    Chunk* c = chunk_.load(std::memory_order_acquire);
+    Chunk* c = shared_->chunk.load(std::memory_order_acquire);
     if (c != nullptr) {
       size_t off = c->used.fetch_add(bytes, std::memory_order_relaxed);
       if (off + bytes <= Chunk::Capacity()) return c->data + off;
     }
-    // Current chunk full (or none): install a new one; a loser unmaps its own.
-    void* mem = OsAllocate(Chunk::kBytes);
+    // Current chunk full (or none): install a new one. A loser keeps its
+    // chunk for its next attempt (region memory is never freed).
+    void* mem = spare_.exchange(nullptr, std::memory_order_acq_rel);
+    if (mem == nullptr) mem = SharedAllocate(Chunk::kBytes);
     if (mem == nullptr) return nullptr;
     Chunk* fresh = new (mem) Chunk();
     fresh->used.store(0, std::memory_order_relaxed);
-    if (chunk_.compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) {
-      bytes_.fetch_add(Chunk::kBytes, std::memory_order_relaxed);
+    if (shared_->chunk.compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) {
+      shared_->bytes.fetch_add(Chunk::kBytes, std::memory_order_relaxed);
     } else {
-      OsFree(mem, Chunk::kBytes);
+      void* expected = nullptr;
+      spare_.compare_exchange_strong(expected, mem, std::memory_order_acq_rel);  // else it is lost: rare
     }
   }
 }
 
 const StackRecord* StackDepot::Intern(const uintptr_t* frames, uint32_t depth) noexcept {
-  if (buckets_ == nullptr) return nullptr;
+  if (buckets_ == nullptr || shared_ == nullptr) return nullptr;
   uint64_t h = Hash(frames, depth);
   std::atomic<const StackRecord*>& bucket = buckets_[h & ((1u << kBucketBits) - 1)];
   const StackRecord* head = bucket.load(std::memory_order_acquire);
@@ -79,7 +89,7 @@ const StackRecord* StackDepot::Intern(const uintptr_t* frames, uint32_t depth) n
       fresh = static_cast<StackRecord*>(mem);
       fresh->hash = h;
       fresh->depth = depth;
-      fresh->id = count_.fetch_add(1, std::memory_order_relaxed);
+      fresh->id = shared_->count.fetch_add(1, std::memory_order_relaxed);
       if (depth > 0) std::memcpy(fresh->frames, frames, depth * sizeof(uintptr_t));
     }
     fresh->next = head;

@@ -6,7 +6,8 @@
 // Lock-free: buckets are singly linked lists pushed with CAS; records are
 // carved from mmap'ed chunks with fetch_add; nothing is ever removed, so a
 // reader never sees a record disappear. Safe in hooks, signal handlers and
-// fork children (no locks, no malloc).
+// fork children (no locks, no malloc). Buckets, chunks and counters live in
+// the shared region (region.h): the watcher reads the records events point to.
 #pragma once
 
 #include <atomic>
@@ -27,24 +28,30 @@ struct StackRecord {
 
 class StackDepot {
  public:
+  // Maps the buckets and the shared counters; false if that failed. Also
+  // used in a fork child, once the region was replaced: an empty depot again.
   bool Init() noexcept;
   // The record for frames[0..depth); nullptr only if memory ran out.
   const StackRecord* Intern(const uintptr_t* frames, uint32_t depth) noexcept;
   // Every id handed out is below this (ids lost to insert races leave gaps).
-  uint32_t id_bound() const noexcept { return count_.load(std::memory_order_acquire); }
-  uint64_t bytes() const noexcept { return bytes_.load(std::memory_order_relaxed); }
+  uint32_t id_bound() const noexcept { return shared_ != nullptr ? shared_->count.load(std::memory_order_acquire) : 0; }
+  uint64_t bytes() const noexcept { return shared_ != nullptr ? shared_->bytes.load(std::memory_order_relaxed) : 0; }
 
   static uint64_t Hash(const uintptr_t* frames, uint32_t depth) noexcept;
 
  private:
   struct Chunk;
+  struct Shared {
+    std::atomic<Chunk*> chunk{nullptr};
+    std::atomic<uint32_t> count{0};
+    std::atomic<uint64_t> bytes{0};
+  };
   void* AllocateRecord(size_t bytes) noexcept;
 
   static constexpr uint32_t kBucketBits = 18;
   std::atomic<const StackRecord*>* buckets_ = nullptr;
-  std::atomic<Chunk*> chunk_{nullptr};
-  std::atomic<uint32_t> count_{0};
-  std::atomic<uint64_t> bytes_{0};
+  Shared* shared_ = nullptr;
+  std::atomic<void*> spare_{nullptr};  // a chunk that lost an install race, for the next one
 };
 
 inline StackDepot g_depot;

@@ -1,39 +1,49 @@
 // Slot acquisition and the ring's slow path (see thread_slots.h).
 #include "src/capture/thread_slots.h"
 
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 
 #include <new>
 
-#include "src/capture/os_memory.h"
+#include "src/capture/region.h"
 #include "src/capture/stack_memo.h"
 
 namespace memtrace {
 
 bool SlotTable::Init() noexcept {
-  ready_ = Chunk(0) != nullptr;
-  return ready_;
+  void* mem = SharedAllocate(sizeof(Shared));
+  shared_ = mem != nullptr ? new (mem) Shared() : nullptr;
+  return shared_ != nullptr && Chunk(0) != nullptr;
+}
+
+bool SlotTable::Reset() noexcept {
+  shared_ = nullptr;
+  return Init();
 }
 
 ThreadSlot* SlotTable::Chunk(uint32_t c) noexcept {
-  ThreadSlot* base = chunks_[c].load(std::memory_order_acquire);
+  ThreadSlot* base = shared_->chunks[c].load(std::memory_order_acquire);
   if (base != nullptr) return base;
-  void* mem = OsAllocate(sizeof(ThreadSlot) * kChunkSlots);
+  // Never freed (a region allocation cannot be): a thread that loses the race
+  // to install its chunk keeps it as garbage, which happens at most once per
+  // chunk index.
+  void* mem = SharedAllocate(sizeof(ThreadSlot) * kChunkSlots);
   if (mem == nullptr) return nullptr;
   ThreadSlot* fresh = static_cast<ThreadSlot*>(mem);
   for (uint32_t k = 0; k < kChunkSlots; ++k) {
     new (&fresh[k]) ThreadSlot();
     fresh[k].index = c * kChunkSlots + k;
   }
-  if (chunks_[c].compare_exchange_strong(base, fresh, std::memory_order_acq_rel)) return fresh;
-  OsFree(mem, sizeof(ThreadSlot) * kChunkSlots);  // another thread installed it first
+  if (shared_->chunks[c].compare_exchange_strong(base, fresh, std::memory_order_acq_rel)) return fresh;
   return base;
 }
 
 ThreadSlot* SlotTable::Acquire() noexcept {
-  if (!ready_) return nullptr;
+  if (shared_ == nullptr) return nullptr;
   // Lowest free slot first: reuses rings that are already mapped and keeps
   // the range the flusher scans as short as the number of live threads.
   for (uint32_t i = 0; i < kMaxSlots; ++i) {
@@ -46,34 +56,34 @@ ThreadSlot* SlotTable::Acquire() noexcept {
       continue;
     }
     if (s->events == nullptr) {
-      s->events = static_cast<Event*>(OsAllocate(sizeof(Event) * kRingCapacity));
+      s->events = static_cast<Event*>(SharedAllocate(sizeof(Event) * kRingCapacity));
       if (s->events == nullptr) {
         s->state.store(kSlotFree, std::memory_order_release);
         return nullptr;
       }
     }
-    if (uint32_t back = s->decommitted_bytes.exchange(0, std::memory_order_relaxed)) OsRecommitted(back);
+    if (uint32_t back = s->decommitted_bytes.exchange(0, std::memory_order_relaxed)) SharedRecommitted(s->events, back);
     if (s->memo == nullptr) {
       // Optional: without it every stack is walked.
-      if (void* mem = OsAllocate(sizeof(StackMemo))) s->memo = new (mem) StackMemo();
+      if (void* mem = SharedAllocate(sizeof(StackMemo))) s->memo = new (mem) StackMemo();
     }
     if (s->memo != nullptr) s->memo->Clear();  // a new thread, a new stack
     s->cached_head = s->head.load(std::memory_order_acquire);
     s->busy_since.store(kIdle, std::memory_order_relaxed);
-    uint32_t hw = high_water_.load(std::memory_order_relaxed);
-    while (hw < i + 1 && !high_water_.compare_exchange_weak(hw, i + 1, std::memory_order_acq_rel)) {
+    uint32_t hw = shared_->high_water.load(std::memory_order_relaxed);
+    while (hw < i + 1 && !shared_->high_water.compare_exchange_weak(hw, i + 1, std::memory_order_acq_rel)) {
     }
     return s;
   }
-  counters_.slot_exhausted.fetch_add(1, std::memory_order_relaxed);
   return nullptr;
 }
 
 void SlotTable::Decommit(ThreadSlot* s) noexcept {
   if (s->decommitted_bytes.load(std::memory_order_relaxed) != 0 || s->events == nullptr) return;
   uint32_t bytes = 0;
-  if (OsDecommit(s->events, sizeof(Event) * kRingCapacity)) bytes += sizeof(Event) * kRingCapacity;
-  if (s->memo != nullptr && OsDecommit(s->memo, sizeof(StackMemo))) bytes += sizeof(StackMemo);
+  if (SharedDecommit(s->events, sizeof(Event) * kRingCapacity)) bytes += sizeof(Event) * kRingCapacity;
+  // The memo is cleared by its next owner anyway; its pages may go.
+  if (s->memo != nullptr) SharedDecommit(s->memo, (sizeof(StackMemo) + 4095) & ~size_t{4095});
   s->decommitted_bytes.store(bytes, std::memory_order_relaxed);
 }
 
@@ -86,21 +96,26 @@ bool SlotTable::WaitForSpace(ThreadSlot* s, uint64_t tail) noexcept {
 
 bool SlotTable::WaitForSpaceLoop(ThreadSlot* s, uint64_t tail) noexcept {
   bool stalled = false;
-  for (;;) {
+  for (uint32_t round = 0;; ++round) {
     s->cached_head = s->head.load(std::memory_order_acquire);
     if (tail - s->cached_head < kRingCapacity) return true;
-    if (!consumer_active_.load(std::memory_order_acquire)) {
-      counters_.dropped_events.fetch_add(1, std::memory_order_relaxed);
+    bool alive = shared_->consumer_active.load(std::memory_order_acquire);
+    // Every ~5 ms of waiting: is the consumer still there at all?
+    if (alive && consumer_alive_ != nullptr && round % 256 == 255) alive = consumer_alive_();
+    if (!alive) {
+      shared_->counters.dropped_events.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
     if (!stalled) {
       stalled = true;
-      counters_.ring_stalls.fetch_add(1, std::memory_order_relaxed);
+      shared_->counters.ring_stalls.fetch_add(1, std::memory_order_relaxed);
     }
-    // The flusher drains every event older than our busy stamp, so the ring
-    // empties while we wait (see merger.cc). nanosleep is async-signal-safe.
+    // The watcher drains every published event, so the ring empties while we
+    // wait (see merger.cc). A raw system call: glibc's nanosleep is a
+    // cancellation point, and a hook must never be one (pthread_cancel would
+    // unwind through a noexcept frame and terminate the program).
     timespec ts{0, 20000};
-    nanosleep(&ts, nullptr);
+    syscall(SYS_nanosleep, &ts, nullptr);
   }
 }
 

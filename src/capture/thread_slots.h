@@ -9,8 +9,12 @@
 // millions of short threads keeps as many slots as it has threads alive at once.
 //
 // Back-pressure: a full ring makes the producer wait (counted as a stall); an
-// event is dropped (and counted) only when no consumer exists any more, e.g.
-// after the final report.
+// event is dropped (and counted) only when no consumer exists any more: after
+// the final report, or when the watcher is gone.
+//
+// The table's mutable state (chunks, counters, rings, memos) lives in the
+// shared region (region.h), where the watcher drains it; the SlotTable object
+// itself only holds pointers set before the watcher is forked.
 #pragma once
 
 #include <atomic>
@@ -60,7 +64,8 @@ struct SlotCounters {
 // every round, and no flag that every hook reads may share its line.
 class alignas(64) SlotTable {
  public:
-  // Maps the first chunk of slots; false if the kernel refused.
+  // Maps the table's shared state and its first chunk of slots (from the
+  // region when there is one); false if that failed.
   bool Init() noexcept;
   // A free slot, made active with a ring; nullptr if none is left.
   ThreadSlot* Acquire() noexcept;
@@ -76,15 +81,21 @@ class alignas(64) SlotTable {
 
   // Slot i, for i < high_water() (its chunk exists).
   ThreadSlot* slot(uint32_t i) noexcept {
-    return &chunks_[i / kChunkSlots].load(std::memory_order_acquire)[i % kChunkSlots];
+    return &shared_->chunks[i / kChunkSlots].load(std::memory_order_acquire)[i % kChunkSlots];
   }
-  uint32_t high_water() const noexcept { return high_water_.load(std::memory_order_acquire); }
-  SlotCounters& counters() noexcept { return counters_; }
+  uint32_t high_water() const noexcept { return shared_->high_water.load(std::memory_order_acquire); }
+  SlotCounters& counters() noexcept { return shared_->counters; }
   // The flusher, as it frees a retired slot (before storing kSlotFree): gives
   // its ring's and memo's pages back to the kernel.
   void Decommit(ThreadSlot* s) noexcept;
-  // Set while some thread drains the rings (the flusher, or the final report).
-  void SetConsumerActive(bool active) noexcept { consumer_active_.store(active, std::memory_order_release); }
+  // Set while some thread drains the rings (the watcher, or a test's consumer).
+  void SetConsumerActive(bool active) noexcept { shared_->consumer_active.store(active, std::memory_order_release); }
+  // Producer side: how a waiting producer learns that the consumer is gone
+  // for good (the watcher died) and it must drop instead of waiting; null:
+  // trust the consumer-active flag alone. Checked every few milliseconds.
+  void SetConsumerAliveCheck(bool (*alive)()) noexcept { consumer_alive_ = alive; }
+  // In a fork child, after the region was replaced: an empty table again.
+  bool Reset() noexcept;
 
  private:
   MT_NOINLINE bool WaitForSpace(ThreadSlot* s, uint64_t tail) noexcept;
@@ -94,12 +105,15 @@ class alignas(64) SlotTable {
   // one (a process with a few threads touches one chunk, not 1.5 MiB).
   static constexpr uint32_t kChunkSlots = 64;
   static_assert(kMaxSlots % kChunkSlots == 0);
+  struct Shared {
+    std::atomic<ThreadSlot*> chunks[kMaxSlots / kChunkSlots] = {};
+    std::atomic<uint32_t> high_water{0};
+    std::atomic<bool> consumer_active{false};
+    SlotCounters counters;
+  };
   ThreadSlot* Chunk(uint32_t c) noexcept;
-  std::atomic<ThreadSlot*> chunks_[kMaxSlots / kChunkSlots] = {};
-  bool ready_ = false;
-  std::atomic<uint32_t> high_water_{0};
-  std::atomic<bool> consumer_active_{false};
-  SlotCounters counters_;
+  Shared* shared_ = nullptr;
+  bool (*consumer_alive_)() = nullptr;
 };
 
 inline SlotTable g_slots;

@@ -37,6 +37,8 @@ struct ThreadState {
   // The timestamp of the last event this thread pushed: a lower bound for all
   // its later ones, published as its busy stamp (capture.h).
   uint64_t last_ts;
+  // No slot was left for this thread: it stays untraced (counted once).
+  uint32_t untraced;
 };
 
 // Handed by our pthread_create hook to the new thread: what to run, and the

@@ -23,6 +23,7 @@
 #include "src/config/config.h"
 #include "src/report/report_doc.h"
 #include "src/trigger/control_file.h"
+#include "src/trigger/signal_trigger.h"
 
 namespace memtrace {
 namespace {
@@ -234,7 +235,11 @@ int Dump(const std::vector<std::string>& args) {
       if (!parsed || *parsed == 0) return Fail(absl::StrCat("dump: process ", pid, " has no report signal"));
       signo = *parsed;
     }
-    if (kill(pid, signo) != 0) return Fail(absl::StrCat("dump: kill: ", strerror(errno)));
+    // Queued with our cookie: the tracer's handler answers it even when the
+    // program owns the signal (its handler then does not run).
+    union sigval value;
+    value.sival_int = signal_trigger::kCookie;
+    if (sigqueue(pid, signo, value) != 0) return Fail(absl::StrCat("dump: sigqueue: ", strerror(errno)));
     if (dir_setting == "none") {
       printf("sent signal %d to %d; the report goes to its MEMTRACE_OUTPUT\n", signo, pid);
       return 0;

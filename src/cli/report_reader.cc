@@ -110,6 +110,7 @@ absl::StatusOr<ReportDoc> ParseJsonReport(const std::string& text) {
     tp.space_bytes[4] = U(p, "cuda_host_pinned_bytes");
     tp.space_bytes[5] = U(p, "cuda_managed_bytes");
     tp.rss_bytes = U(p, "rss_bytes");
+    tp.glibc_known = p.contains("glibc_free_bytes") && p["glibc_free_bytes"].is_number();
     tp.glibc_free_bytes = U(p, "glibc_free_bytes");
     tp.glibc_mmapped_bytes = U(p, "glibc_mmapped_bytes");
     tp.glibc_arenas = U(p, "glibc_arenas");

@@ -1,26 +1,20 @@
-// The flusher thread, its requests, and snapshots (see flusher.h).
+// The flusher's drain rounds and snapshots (see flusher.h).
 #include "src/flush/flusher.h"
 
-#include <poll.h>
-#include <signal.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 
-#include "src/capture/capture.h"
-#include "src/flush/process_stats.h"
+#include "src/capture/busy_fence.h"
+#include "src/capture/clock.h"
 #include "src/log.h"
 
 namespace memtrace {
 namespace {
 
-constexpr size_t kTimelineCap = 1024;     // points kept; older ones are thinned, marks kept
-constexpr uint64_t kPollPeriodNs = 100000000;  // control file and signal checks
-constexpr size_t kBusyRoundEvents = 2048;       // a round that moved this many: go again at once
-constexpr uint64_t kTrickleWaitNs = 200000;     // else, with some: pause (see Run)
+constexpr size_t kTimelineCap = 1024;  // points kept; older ones are thinned, marks kept
 
 void SleepMicros(long us) {
   timespec ts{us / 1000000, (us % 1000000) * 1000};
@@ -37,122 +31,12 @@ Flusher::Flusher(SlotTable* slots, Options options)
       cuda_(&sites_, &threads_),
       maps_(&sites_, &threads_, static_cast<uint64_t>(sysconf(_SC_PAGESIZE))),
       start_ns_(MonotonicNanos()) {
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   heap_.set_sample_period(options_.sample_bytes);
 }
 
-bool Flusher::Start() {
-  stop_.store(false, std::memory_order_relaxed);
-  // The thread must never receive the program's signals: create it with a
-  // full mask (it inherits it).
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  // The guard keeps our own pthread_create hook from tracing this thread
-  // (Start also runs from a fork child's atfork handler, on a program thread).
-  uint32_t saved_guard = t_state.guard;
-  t_state.guard = 1;
-  int rc = pthread_create(&thread_, nullptr, &Flusher::ThreadMain, this);
-  t_state.guard = saved_guard;
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  running_ = rc == 0;
-  if (running_) slots_->SetConsumerActive(true);
-  else MT_LOG_ERROR("cannot start the flusher thread (error %d); tracing is off", rc);
-  return running_;
-}
-
-void Flusher::Stop() {
-  if (!running_) return;
-  stop_.store(true, std::memory_order_release);
-  if (wake_fd_ >= 0) {
-    uint64_t one = 1;
-    (void)!write(wake_fd_, &one, sizeof(one));
-  }
-  pthread_join(thread_, nullptr);
-  running_ = false;
-}
-
-void* Flusher::ThreadMain(void* self) {
-  CaptureMarkInternalThread();
-  pthread_setname_np(pthread_self(), "memtrace-flush");
-  static_cast<Flusher*>(self)->Run();
-  return nullptr;
-}
-
-void Flusher::RequestFromSignal() {
-  signal_request_.store(true, std::memory_order_release);
-  if (wake_fd_ >= 0) {
-    uint64_t one = 1;
-    ssize_t r = write(wake_fd_, &one, sizeof(one));  // async-signal-safe
-    (void)r;
-  }
-}
-
-void Flusher::WaitForWork(uint64_t timeout_ns) {
-  if (wake_fd_ < 0) {
-    SleepMicros(static_cast<long>(timeout_ns / 1000));
-    return;
-  }
-  pollfd p{wake_fd_, POLLIN, 0};
-  timespec ts{static_cast<time_t>(timeout_ns / 1000000000ull), static_cast<long>(timeout_ns % 1000000000ull)};
-  if (ppoll(&p, 1, &ts, nullptr) > 0) {
-    uint64_t v;
-    ssize_t r = read(wake_fd_, &v, sizeof(v));
-    (void)r;
-  }
-}
-
-void Flusher::Run() {
-  int idle_rounds = 0;
-  uint64_t now = MonotonicNanos();
-  uint64_t next_interval = options_.interval_ns > 0 ? now + options_.interval_ns : UINT64_MAX;
-  uint64_t next_sample = options_.sample_period_ns > 0 ? now : UINT64_MAX;
-  uint64_t next_poll = now + kPollPeriodNs;
-  while (!stop_.load(std::memory_order_acquire)) {
-    size_t progress;  // events delivered, or moved out of rings
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      progress = merger_.Round(*this);
-      progress += merger_.last_collected();
-    }
-    now = MonotonicNanos();
-    if (signal_request_.exchange(false, std::memory_order_acq_rel)) DumpOnFlusherThread("signal", "");
-    if (now >= next_interval) {
-      DumpOnFlusherThread("interval", "");
-      next_interval = MonotonicNanos() + options_.interval_ns;
-    }
-    if (now >= next_sample) {
-      std::lock_guard<std::mutex> lock(mu_);
-      AppendTimelineLocked(SampleLocked(""));
-      next_sample = now + options_.sample_period_ns;
-    }
-    if (now >= next_poll) {
-      if (poll_hook_) poll_hook_(*this);
-      next_poll = MonotonicNanos() + kPollPeriodNs;
-    }
-    // Pace: spin only while events pour in. A thread that stays on a CPU
-    // costs the program more than its own cycles: every munmap or mprotect
-    // must interrupt it to flush its TLB. Rings hold 16K events, so a round
-    // that moved only a few can sleep 200 us without making anyone wait.
-    uint64_t wait;
-    if (progress >= kBusyRoundEvents) {
-      idle_rounds = 0;
-      continue;
-    } else if (progress > 0) {
-      idle_rounds = 0;
-      wait = kTrickleWaitNs;
-    } else {
-      // Back off to 5 ms when idle (a quiet service costs ~200 wake-ups/s); a
-      // signal request wakes us at once through the eventfd.
-      idle_rounds = std::min(idle_rounds + 1, 50);
-      wait = 100000ull * static_cast<uint64_t>(idle_rounds);
-    }
-    uint64_t deadline = std::min({next_interval, next_sample, next_poll});
-    now = MonotonicNanos();
-    if (deadline > now) wait = std::min(wait, deadline - now);
-    else wait = 0;
-    if (wait > 0) WaitForWork(wait);
-  }
+size_t Flusher::Round() {
+  size_t progress = merger_.Round(*this);
+  return progress + merger_.last_collected();
 }
 
 void Flusher::OnEvent(uint32_t slot, const Event& e) { OnEvents(slot, &e, 1); }
@@ -252,80 +136,81 @@ void Flusher::OnOtherEvent(uint32_t slot, const Event& e) {
   }
 }
 
-bool Flusher::AllIdle() const {
+bool Flusher::AllIdle() const { return BusySlots() == 0; }
+
+uint32_t Flusher::BusySlots() const {
   BusyFenceHeavy();  // stamps stored with plain stores are visible after it
   uint32_t hw = slots_->high_water();
+  uint32_t busy = 0;
   for (uint32_t i = 0; i < hw; ++i) {
-    if (slots_->slot(i)->busy_since.load(std::memory_order_acquire) != kIdle) return false;
+    if (slots_->slot(i)->busy_since.load(std::memory_order_acquire) != kIdle) ++busy;
   }
-  return true;
+  return busy;
 }
 
-void Flusher::DrainFinal(int wait_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+uint32_t Flusher::DrainFinal(int wait_ms) {
   // Threads still inside a hook finish their call; keep draining so that a
   // producer waiting for ring space can finish.
   for (int waited_us = 0; !AllIdle() && waited_us < wait_ms * 1000; waited_us += 200) {
     merger_.Round(*this);
     SleepMicros(200);
   }
-  if (!AllIdle()) MT_LOG_WARN("a thread was still inside an allocation call at exit; its event may be missing");
+  uint32_t busy = BusySlots();
+  if (busy > 0) MT_LOG_WARN("%u threads were still inside an allocation call at exit; their last events may be missing", busy);
   merger_.Round(*this, /*deliver_all=*/true);
   // Anything pushed from now on is dropped (and counted), never waited for.
   slots_->SetConsumerActive(false);
   merger_.Round(*this, /*deliver_all=*/true);
+  return busy;
 }
 
-// Called with mu_ held: delivers every event stamped before `ts`.
-void Flusher::DrainUntil(uint64_t ts, int wait_ms) {
+uint32_t Flusher::DrainAfterDeath(uint64_t* recovered) {
+  // No thread runs any more: a busy stamp marks a thread that died inside a
+  // hook, after (or before) its real call; whatever it had published is here.
+  uint32_t busy = 0;
+  uint32_t hw = slots_->high_water();
+  for (uint32_t i = 0; i < hw; ++i) {
+    if (slots_->slot(i)->busy_since.load(std::memory_order_acquire) != kIdle) ++busy;
+  }
+  uint64_t before = events_;
+  slots_->SetConsumerActive(false);
+  merger_.Round(*this, /*deliver_all=*/true);
+  merger_.Round(*this, /*deliver_all=*/true);
+  if (recovered != nullptr) *recovered = events_ - before;
+  return busy;
+}
+
+bool Flusher::DrainUntil(uint64_t ts, int wait_ms) {
   for (int waited_us = 0;; waited_us += 50) {
     merger_.Round(*this, /*deliver_all=*/false, /*fresh_watermark=*/true);
-    if (merger_.last_watermark() > ts) return;
+    if (merger_.last_watermark() > ts) return true;
     if (waited_us >= wait_ms * 1000) {
       MT_LOG_WARN("a thread stayed inside an allocation call; the snapshot may miss its last event");
-      return;
+      return false;
     }
     SleepMicros(50);
   }
 }
 
-Snapshot Flusher::TakeSnapshot(const char* reason) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return BuildSnapshotLocked(reason);
-}
+Snapshot Flusher::TakeSnapshot(const char* reason, const GlibcStats& glibc) { return BuildSnapshot(reason, glibc); }
 
-Snapshot Flusher::SnapshotNow(const char* reason, int wait_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  DrainUntil(ClockNow(), wait_ms);
-  return BuildSnapshotLocked(reason);
-}
+void Flusher::Sample(const std::string& mark, const GlibcStats& glibc) { AppendTimeline(MakePoint(mark, glibc)); }
 
-void Flusher::DumpOnFlusherThread(const char* reason, const std::string& path) {
-  Snapshot s = SnapshotNow(reason, 1000);
-  if (sink_) sink_(s, path);
-}
-
-void Flusher::Mark(const std::string& label) {
-  std::lock_guard<std::mutex> lock(mu_);
-  DrainUntil(ClockNow(), 1000);
-  AppendTimelineLocked(SampleLocked(label.empty() ? std::string("mark") : label));
-}
-
-TimelinePoint Flusher::SampleLocked(const std::string& mark) {
+TimelinePoint Flusher::MakePoint(const std::string& mark, const GlibcStats& glibc) {
   TimelinePoint p;
   p.t = static_cast<double>(MonotonicNanos() - start_ns_) / 1e9;
   p.live_bytes = sites_.live_bytes();
   for (int sp = 0; sp < kSpaceCount; ++sp) p.space_bytes[sp] = sites_.space_totals(static_cast<Space>(sp)).live_bytes;
-  ProcessStats ps = ReadProcessStats();
-  p.rss_bytes = ps.rss_bytes;
-  p.glibc_free_bytes = ps.glibc_free_bytes;
-  p.glibc_mmapped_bytes = ps.glibc_mmapped_bytes;
-  p.glibc_arenas = ps.glibc_arenas;
+  p.rss_bytes = ReadRssBytes(options_.pid);
+  p.glibc_known = glibc.known;
+  p.glibc_free_bytes = glibc.free_bytes;
+  p.glibc_mmapped_bytes = glibc.mmapped_bytes;
+  p.glibc_arenas = glibc.arenas;
   p.mark = mark;
   return p;
 }
 
-void Flusher::AppendTimelineLocked(TimelinePoint p) {
+void Flusher::AppendTimeline(TimelinePoint p) {
   timeline_.push_back(std::move(p));
   if (timeline_.size() <= kTimelineCap) return;
   // Full: keep the whole history at half the resolution (every other unmarked
@@ -340,26 +225,9 @@ void Flusher::AppendTimelineLocked(TimelinePoint p) {
   timeline_ = std::move(thinned);
 }
 
-void Flusher::PrepareFork() { mu_.lock(); }
-
-void Flusher::ParentAfterFork() { mu_.unlock(); }
-
-void Flusher::ChildAfterFork() {
-  BusyFenceAfterFork();
-  // Only the forking thread exists here; it holds mu_ (taken in PrepareFork).
-  // The child's reports count from 1 and its timeline starts afresh.
-  sequence_ = 0;
-  timeline_.clear();
-  start_ns_ = MonotonicNanos();
-  // The eventfd is shared with the parent: a signal to the parent must not
-  // wake (and be consumed by) the child.
-  if (wake_fd_ >= 0) close(wake_fd_);
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  mu_.unlock();
-  CaptureResetAfterFork();
-  bool was_running = running_;
-  running_ = false;
-  if (was_running) Start();
+std::vector<ProcMapping> Flusher::ProcMappings() const {
+  if (maps_text_ != nullptr) return ParseProcMaps(*maps_text_);
+  return ParseProcMaps(ReadProcMapsText(options_.pid));
 }
 
 }  // namespace memtrace

@@ -1,11 +1,12 @@
 // Live heap blocks (see heap_table.h): the rare paths.
 #include "src/flush/heap_table.h"
+#include "src/log.h"
 
 namespace memtrace {
 
 void HeapTable::OnUnmatchedFree(uint64_t addr) {
   if (tracer_blocks_.erase(addr) > 0) ++counters_.tracer_frees;
-  else ++counters_.unmatched_frees;
+  else { ++counters_.unmatched_frees; MT_LOG_DEBUG("unmatched free %llx", (unsigned long long)addr); }
 }
 
 void HeapTable::OnTracerAlloc(uint64_t addr) {

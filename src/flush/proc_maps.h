@@ -1,6 +1,7 @@
-// The kernel's view of this process's mappings (/proc/self/maps): used at
+// The kernel's view of the traced process's mappings (/proc/PID/maps): used at
 // snapshot time to name the files behind live file mappings and to show what
-// is mapped that the hooks never saw.
+// is mapped that the hooks never saw. The watcher keeps the last text it read,
+// so that a process that died can still be described.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +15,9 @@ struct ProcMapping {
   std::string path;  // empty for anonymous memory; "[heap]", "[stack]", ... for special ones
 };
 
-// Sorted by start; empty if /proc is not readable.
-std::vector<ProcMapping> ReadProcMaps();
+// The text of /proc/PID/maps; empty if it cannot be read (the process is gone).
+std::string ReadProcMapsText(int pid);
+// Parsed, sorted by start.
+std::vector<ProcMapping> ParseProcMaps(const std::string& text);
 
 }  // namespace memtrace

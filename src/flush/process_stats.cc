@@ -10,8 +10,10 @@
 
 namespace memtrace {
 
-uint64_t ReadRssBytes() {
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+uint64_t ReadRssBytes(int pid) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/statm", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   char buf[128] = {};
   ssize_t n = read(fd, buf, sizeof(buf) - 1);
@@ -22,13 +24,13 @@ uint64_t ReadRssBytes() {
   return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
-ProcessStats ReadProcessStats() {
-  ProcessStats s;
-  s.rss_bytes = ReadRssBytes();
+GlibcStats ReadGlibcStats() {
+  GlibcStats s;
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
   struct mallinfo2 mi = mallinfo2();
-  s.glibc_free_bytes = mi.fordblks;
-  s.glibc_mmapped_bytes = mi.hblkhd;
+  s.free_bytes = mi.fordblks;
+  s.mmapped_bytes = mi.hblkhd;
+  s.known = true;
 #endif
   // malloc_info's XML has one <heap nr="..."> per arena.
   char* buf = nullptr;
@@ -36,7 +38,7 @@ ProcessStats ReadProcessStats() {
   if (FILE* f = open_memstream(&buf, &len)) {
     malloc_info(0, f);
     fclose(f);
-    for (const char* p = buf; p != nullptr && (p = strstr(p, "<heap nr=")) != nullptr; ++p) ++s.glibc_arenas;
+    for (const char* p = buf; p != nullptr && (p = strstr(p, "<heap nr=")) != nullptr; ++p) ++s.arenas;
     free(buf);
   }
   return s;

@@ -2,13 +2,15 @@
 // (src/report/snapshot.h) at one instant -- sites with growth since the
 // previous report, per-space and per-device totals, threads and their
 // creators, OpenMP groups, file paths of live mappings, the timeline and the
-// tracer's own cost. Part of class Flusher; called with its mutex held.
+// tracer's own cost. Part of class Flusher (in the watcher process: the
+// traced process is options_.pid, never this one).
 #include <unistd.h>
 
 #include <algorithm>
 
 #include "src/capture/clock.h"
 #include "src/capture/os_memory.h"
+#include "src/capture/region.h"
 #include "src/capture/sampler.h"
 #include "src/capture/stack_depot.h"
 #include "src/flush/flusher.h"
@@ -16,15 +18,15 @@
 
 namespace memtrace {
 
-Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
+Snapshot Flusher::BuildSnapshot(const char* reason, const GlibcStats& glibc) {
   Snapshot s;
   s.reason = reason;
   s.sequence = ++sequence_;
-  s.pid = getpid();
+  s.pid = options_.pid;
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
   s.time_unix_ms = static_cast<uint64_t>(now.tv_sec) * 1000 + static_cast<uint64_t>(now.tv_nsec) / 1000000;
-  AppendTimelineLocked(SampleLocked(""));
+  AppendTimeline(MakePoint("", glibc));
   s.rss_bytes = timeline_.back().rss_bytes;
   Totals& t = s.totals;
   for (int sp = 0; sp < kSpaceCount; ++sp) {
@@ -79,8 +81,9 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
   }
   for (size_t i = 0; i < sites_.size(); ++i) reported_[i] = sites_.site(i);
   AttachThreads(s, entry_of_site);
-  std::vector<ProcMapping> proc = ReadProcMaps();
+  std::vector<ProcMapping> proc = ProcMappings();
   for (const ProcMapping& m : proc) {
+    if (g_region.active() && m.start < g_region.base() + g_region.size() && m.end > g_region.base()) continue;  // ours
     if (m.path.empty() || m.path[0] == '[') {
       if (m.path.empty() || m.path == "[heap]" || m.path.rfind("[stack", 0) == 0) t.process_anon_bytes += m.end - m.start;
     } else {
@@ -97,8 +100,12 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
   tr.untraced_threads = slots_->counters().slot_exhausted.load(std::memory_order_relaxed);
   tr.stacks = g_depot.id_bound();
   tr.threads_seen = threads_.seen();
+  // The program's share: the region (rings, memos, stacks) and the pages the
+  // tracer mapped privately before the watcher was forked (unwind cache,
+  // sampling table), which do not change after.
   int64_t own_heap = std::max<int64_t>(0, g_internal_heap_bytes.bytes.load(std::memory_order_relaxed));
-  tr.memory_bytes = OsCommittedBytes() + static_cast<uint64_t>(own_heap);
+  tr.memory_bytes = g_region.CommittedBytes() + OsCommittedBytes() + static_cast<uint64_t>(own_heap);
+  tr.watcher_memory_bytes = watcher_memory_ ? watcher_memory_() : 0;
   tr.sample_bytes = options_.sample_bytes;
   tr.sample_overflows = g_sampled.overflows();
   tr.clock = options_.clock_name;
@@ -129,7 +136,7 @@ void Flusher::AttachThreads(Snapshot& s, const std::vector<size_t>& entry_of_sit
     return s.creators[it->second];
   };
   ThreadTotals& tt = s.thread_totals;
-  int main_pid = getpid();
+  int main_pid = options_.pid;
   std::vector<size_t> listed;
   for (uint32_t t = 1; t < threads.size(); ++t) {
     const ThreadRecord& r = threads[t];

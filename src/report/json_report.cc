@@ -58,6 +58,17 @@ std::string RenderJsonReport(const ReportDoc& d) {
       "\"time_unix_ms\": {},\n \"sampling\": {{\"period_bytes\": {}, \"heap_estimated\": {}, \"overflows\": {}}},\n",
       d.pid, Quote(d.reason), d.sequence, static_cast<double>(d.time_unix_ms) / 1000.0, d.time_unix_ms,
       d.tracer.sample_bytes, d.tracer.sample_bytes != 0 ? "true" : "false", d.tracer.sample_overflows);
+  if (d.end.how.empty()) {
+    out += " \"end\": null,\n";
+  } else {
+    const EndInfo& e = d.end;
+    out += fmt::format(
+        " \"end\": {{\"how\": {}, \"status\": {}, \"signal\": {}, \"core_dumped\": {}, \"threads_in_hook\": {}, "
+        "\"events_recovered\": {}, \"events_lost\": {}}},\n",
+        Quote(e.how), e.status >= 0 ? fmt::format("{}", e.status) : "null",
+        e.signal > 0 ? fmt::format("{}", e.signal) : "null", e.core_dumped ? "true" : "false", e.threads_in_hook,
+        e.events_recovered, e.events_lost);
+  }
   out += fmt::format(
       " \"totals\": {{\"live_bytes\": {}, \"live_blocks\": {}, \"allocs\": {}, \"frees\": {}, \"alloc_bytes\": {}, "
       "\"peak_live_bytes\": {}, \"unmatched_frees\": {}, \"replaced_blocks\": {}, \"untracked_unmap_bytes\": {}, "
@@ -158,15 +169,18 @@ std::string RenderJsonReport(const ReportDoc& d) {
         "\"cuda_device_bytes\": {}, \"cuda_host_pinned_bytes\": {}, \"cuda_managed_bytes\": {}, "
         "\"rss_bytes\": {}, \"glibc_free_bytes\": {}, \"glibc_mmapped_bytes\": {}, \"glibc_arenas\": {}, \"mark\": {}}}",
         i == 0 ? "\n  " : ",\n  ", p.t, p.live_bytes, p.space_bytes[0], p.space_bytes[1], p.space_bytes[2],
-        p.space_bytes[3], p.space_bytes[4], p.space_bytes[5], p.rss_bytes, p.glibc_free_bytes, p.glibc_mmapped_bytes,
-        p.glibc_arenas, OrNull(p.mark));
+        p.space_bytes[3], p.space_bytes[4], p.space_bytes[5], p.rss_bytes,
+        p.glibc_known ? fmt::format("{}", p.glibc_free_bytes) : "null",
+        p.glibc_known ? fmt::format("{}", p.glibc_mmapped_bytes) : "null",
+        p.glibc_known ? fmt::format("{}", p.glibc_arenas) : "null", OrNull(p.mark));
   }
   const TracerStats& tr = d.tracer;
   out += fmt::format(
       "],\n \"tracer\": {{\"events\": {}, \"ring_stalls\": {}, \"dropped_events\": {}, \"memory_bytes\": {}, "
-      "\"live_table_bytes\": {}, \"stacks\": {}, \"threads\": {}, \"untraced_threads\": {}, "
+      "\"watcher_memory_bytes\": {}, \"live_table_bytes\": {}, \"stacks\": {}, \"threads\": {}, \"untraced_threads\": {}, "
       "\"own_block_frees\": {}, \"clock\": {}, \"fence\": {}, \"unwinder\": {}}}}}\n",
-      tr.events, tr.ring_stalls, tr.dropped_events, tr.memory_bytes, tr.live_table_bytes, tr.stacks, tr.threads_seen,
+      tr.events, tr.ring_stalls, tr.dropped_events, tr.memory_bytes, tr.watcher_memory_bytes, tr.live_table_bytes,
+      tr.stacks, tr.threads_seen,
       tr.untraced_threads, t.heap.tracer_frees, Quote(tr.clock), Quote(tr.fence), Quote(tr.unwinder));
   return out;
 }

@@ -17,6 +17,7 @@ ReportDoc BuildReportDoc(const Snapshot& s, Symbolizer& symbolizer) {
   d.timeline = s.timeline;
   d.devices = s.devices;
   d.cuda = s.cuda;
+  d.end = s.end;
   d.sites.reserve(s.sites.size());
   for (const SiteEntry& e : s.sites) {
     DocSite site;

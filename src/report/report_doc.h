@@ -76,6 +76,7 @@ struct ReportDoc {
   DocOpenMP openmp;
   std::vector<DeviceTotals> devices;
   CudaStatus cuda;
+  EndInfo end;  // final reports: how the process ended
 };
 
 ReportDoc BuildReportDoc(const Snapshot& snapshot, Symbolizer& symbolizer);

@@ -14,7 +14,11 @@ namespace memtrace {
 std::string ReportWriter::Write(const Snapshot& snapshot, const std::string& explicit_path) {
   ReportFormat format = options_.format;
   if (!explicit_path.empty() && absl::EndsWithIgnoreCase(explicit_path, ".json")) format = ReportFormat::kJson;
-  Symbolizer symbolizer(Symbolizer::Options{options_.libc_lines});
+  Symbolizer::Options sym;
+  sym.libc_lines = options_.libc_lines;
+  sym.pid = snapshot.pid;
+  if (options_.maps_text != nullptr) sym.maps_text = *options_.maps_text;
+  Symbolizer symbolizer(sym);
   ReportDoc doc = BuildReportDoc(snapshot, symbolizer);
   std::string text = format == ReportFormat::kJson ? RenderJsonReport(doc)
                                                    : RenderTextReport(doc, ReportOptions{options_.top});
@@ -24,8 +28,7 @@ std::string ReportWriter::Write(const Snapshot& snapshot, const std::string& exp
     WriteToStderr(text);
     return "stderr";
   }
-  bool forked = getpid() != options_.start_pid;
-  std::string path = ExpandOutputPath(pattern, getpid(), snapshot.sequence, explicit_path.empty() && forked);
+  std::string path = ExpandOutputPath(pattern, snapshot.pid, snapshot.sequence, explicit_path.empty() && options_.forked);
   absl::Status st = WriteReportFile(path, text);
   if (!st.ok()) {
     MT_LOG_ERROR("cannot write the report (%s); writing it to stderr", std::string(st.message()).c_str());

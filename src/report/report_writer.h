@@ -2,8 +2,7 @@
 // says: text or JSON, %p/%n expanded, written whole and renamed into place,
 // and with %n only the newest MEMTRACE_KEEP files kept. Without %n every
 // report replaces the previous one, so the file always holds the latest
-// complete report (it survives an OOM kill or exit_group). Thread-safe:
-// reports come from the flusher, the program (API) and exit.
+// complete report. Runs in the watcher process, about snapshot.pid.
 #pragma once
 
 #include <deque>
@@ -22,8 +21,11 @@ class ReportWriter {
     ReportFormat format = ReportFormat::kText;
     int top = 10;
     int keep = 5;
-    int start_pid = 0;
-    bool libc_lines = false;  // MEMTRACE_LIBC_LINES (symbolizer.h)
+    bool forked = false;       // the traced process is a fork child (a path without %p gets ".PID")
+    bool libc_lines = false;   // MEMTRACE_LIBC_LINES (symbolizer.h)
+    // The traced process's /proc/PID/maps text as last read (symbolization
+    // of a process that is gone); null: read /proc/PID/maps.
+    const std::string* maps_text = nullptr;
   };
   explicit ReportWriter(Options options) : options_(std::move(options)) {}
 

@@ -95,6 +95,9 @@ struct TimelinePoint {
   uint64_t live_bytes = 0;  // tracked, all spaces
   uint64_t space_bytes[kSpaceCount] = {};
   uint64_t rss_bytes = 0;
+  // glibc's own view, measured in the program by the thread that asked for
+  // this point (memtrace_dump, memtrace_mark, exit); unknown otherwise.
+  bool glibc_known = false;
   uint64_t glibc_free_bytes = 0;    // held by glibc's arenas but free (mallinfo2 fordblks)
   uint64_t glibc_mmapped_bytes = 0; // glibc's own mmapped blocks (mallinfo2 hblkhd)
   uint64_t glibc_arenas = 0;
@@ -122,7 +125,8 @@ struct TracerStats {
   uint64_t ring_stalls = 0;
   uint64_t dropped_events = 0;
   uint64_t untraced_threads = 0;  // no slot was left for them
-  uint64_t memory_bytes = 0;      // mapped + own heap
+  uint64_t memory_bytes = 0;      // in the program: the shared region + the tracer's private pages
+  uint64_t watcher_memory_bytes = 0;  // the watcher process's own resident memory
   uint64_t live_table_bytes = 0;  // of which: the tables of live blocks (heap and CUDA)
   uint64_t stacks = 0;
   uint64_t threads_seen = 0;
@@ -131,6 +135,17 @@ struct TracerStats {
   std::string unwinder;
   uint64_t sample_bytes = 0;      // 0: full tracing; else heap numbers are estimates
   uint64_t sample_overflows = 0;  // samples dropped: the sampled-address table was full
+};
+
+// How the traced process ended (final reports only).
+struct EndInfo {
+  std::string how;  // "exit", "_exit", "exit_group", "signal", "unknown"; empty: still running
+  int status = -1;  // exit status, when it exited
+  int signal = 0;   // the signal that killed it
+  bool core_dumped = false;
+  uint64_t events_recovered = 0;  // events drained from the rings after the process was gone
+  uint64_t events_lost = 0;       // at most one per thread that died inside a hook
+  uint32_t threads_in_hook = 0;   // threads that were inside a hook at the end
 };
 
 struct Snapshot {
@@ -149,6 +164,7 @@ struct Snapshot {
   std::vector<DeviceTotals> devices;   // CUDA device memory per device
   CudaStatus cuda;
   ThreadTotals thread_totals;
+  EndInfo end;
 };
 
 inline constexpr size_t kMaxListedThreads = 2000;

@@ -150,11 +150,19 @@ struct Symbolizer::Impl {
   absl::flat_hash_map<Dwfl_Module*, size_t> module_of;  // -> modules_ index
 };
 
-Symbolizer::Symbolizer(Options options) : options_(options), impl_(std::make_unique<Impl>()) {
+Symbolizer::Symbolizer(Options options) : options_(std::move(options)), impl_(std::make_unique<Impl>()) {
   impl_->dwfl = dwfl_begin(&kCallbacks);
   if (impl_->dwfl != nullptr) {
     dwfl_report_begin(impl_->dwfl);
-    dwfl_linux_proc_report(impl_->dwfl, getpid());
+    int pid = options_.pid != 0 ? options_.pid : getpid();
+    bool reported = false;
+    if (!options_.maps_text.empty()) {
+      if (FILE* f = fmemopen(options_.maps_text.data(), options_.maps_text.size(), "r")) {
+        reported = dwfl_linux_proc_maps_report(impl_->dwfl, f) == 0;
+        fclose(f);
+      }
+    }
+    if (!reported) dwfl_linux_proc_report(impl_->dwfl, pid);
     dwfl_report_end(impl_->dwfl, nullptr, nullptr);
   }
 }
@@ -173,9 +181,10 @@ const std::vector<Frame>& Symbolizer::Symbolize(uintptr_t return_address) {
   Dwfl_Module* m = impl_->dwfl != nullptr ? dwfl_addrmodule(impl_->dwfl, pc) : nullptr;
   Frame base;
   if (m == nullptr) {
-    // Not in a mapped file (JIT code, or a module unloaded since): try dladdr.
+    // Not in a mapped file (JIT code, or a module unloaded since): try dladdr,
+    // which only knows about this process.
     Dl_info info{};
-    if (dladdr(reinterpret_cast<void*>(pc), &info) != 0 && info.dli_fname != nullptr) {
+    if (options_.pid == 0 && dladdr(reinterpret_cast<void*>(pc), &info) != 0 && info.dli_fname != nullptr) {
       base.module = info.dli_fname;
       base.offset = pc - reinterpret_cast<uintptr_t>(info.dli_fbase);
       if (info.dli_sname != nullptr) base.function = Demangle(info.dli_sname);
@@ -261,7 +270,9 @@ std::string Symbolizer::FunctionAt(uintptr_t addr) {
     if (const char* name = dwfl_module_addrname(m, addr)) return Demangle(name);
   }
   Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(addr), &info) != 0 && info.dli_sname != nullptr) return Demangle(info.dli_sname);
+  if (options_.pid == 0 && dladdr(reinterpret_cast<void*>(addr), &info) != 0 && info.dli_sname != nullptr) {
+    return Demangle(info.dli_sname);
+  }
   return {};
 }
 
@@ -275,7 +286,9 @@ std::string Symbolizer::ModuleAt(uintptr_t addr) {
     if (name != nullptr) return name;
   }
   Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(addr), &info) != 0 && info.dli_fname != nullptr) return info.dli_fname;
+  if (options_.pid == 0 && dladdr(reinterpret_cast<void*>(addr), &info) != 0 && info.dli_fname != nullptr) {
+    return info.dli_fname;
+  }
   return {};
 }
 

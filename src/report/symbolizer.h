@@ -36,6 +36,11 @@ class Symbolizer {
     // inflating it costs ~60 ms a report, for lines of libc internals. Off,
     // those frames still get their function names, from its symbol table.
     bool libc_lines = true;
+    // The process whose addresses these are (0: this one). Its modules come
+    // from `maps_text` (a saved /proc/PID/maps, for a process that is gone)
+    // when set, else from /proc/PID/maps.
+    int pid = 0;
+    std::string maps_text;
   };
   Symbolizer() : Symbolizer(Options{}) {}
   explicit Symbolizer(Options options);

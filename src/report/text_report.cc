@@ -46,6 +46,27 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
     out += '\n';
   };
   add(fmt::format("memtrace report #{} ({}) for pid {}", d.sequence, d.reason, d.pid));
+  if (!d.end.how.empty()) {
+    const EndInfo& e = d.end;
+    std::string how;
+    if (e.how == "signal") {
+      how = fmt::format("killed by signal {}{}", e.signal, e.core_dumped ? " (core dumped)" : "");
+    } else if (e.how == "exit_group") {
+      how = fmt::format("exited with status {} without running exit handlers (exit_group: the Go runtime, "
+                        "quick_exit or a raw system call)", e.status);
+    } else if (e.how == "_exit") {
+      how = fmt::format("_exit({})", e.status);
+    } else if (e.how == "exit") {
+      how = "exit";
+    } else {
+      how = "ended (how is unknown)";
+    }
+    add(fmt::format("the process ended: {}", how));
+    if (e.how == "signal" || e.how == "exit_group" || e.how == "unknown") {
+      add(fmt::format("  events recovered after the end: {}; lost: {} (threads that were inside an allocation call)",
+                      e.events_recovered, e.events_lost));
+    }
+  }
   if (d.tracer.sample_bytes != 0) {
     add(fmt::format("sampling one allocation per {} on average: heap bytes are estimates, heap blocks count samples",
                     HumanBytes(d.tracer.sample_bytes)));
@@ -153,14 +174,17 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
     for (size_t i = first; i < d.timeline.size(); ++i) {
       const TimelinePoint& p = d.timeline[i];
       add(fmt::format("  {:7.1f} {:>11} {:>11} {:>11} {:>7}  {}", p.t, HumanBytes(p.live_bytes), HumanBytes(p.rss_bytes),
-                      HumanBytes(p.glibc_free_bytes), p.glibc_arenas, p.mark));
+                      p.glibc_known ? HumanBytes(p.glibc_free_bytes) : std::string("-"),
+                      p.glibc_known ? fmt::format("{}", p.glibc_arenas) : std::string("-"), p.mark));
     }
   }
   const TracerStats& tr = d.tracer;
   add("");
   add("== Tracer ==");
-  add(fmt::format("  {} events, {} ring stalls, {} dropped events, {} stacks, {} threads; memory {}", tr.events,
-                  tr.ring_stalls, tr.dropped_events, tr.stacks, tr.threads_seen, HumanBytes(tr.memory_bytes)));
+  add(fmt::format("  {} events, {} ring stalls, {} dropped events, {} stacks, {} threads; memory {} in the program, "
+                  "{} in the watcher",
+                  tr.events, tr.ring_stalls, tr.dropped_events, tr.stacks, tr.threads_seen, HumanBytes(tr.memory_bytes),
+                  HumanBytes(tr.watcher_memory_bytes)));
   add(fmt::format("  clock {} ({} stamps), unwinder {}; live-block tables {}", tr.clock, tr.fence, tr.unwinder,
                   HumanBytes(tr.live_table_bytes)));
   if (tr.untraced_threads > 0) add(fmt::format("  {} threads were not traced (no slot left)", tr.untraced_threads));

@@ -13,8 +13,9 @@ namespace memtrace {
 
 std::string ControlFile::DefaultDir() { return absl::StrCat("/tmp/memtrace-", geteuid()); }
 
-bool ControlFile::Init(const std::string& setting) {
+bool ControlFile::Init(const std::string& setting, int pid) {
   dir_.clear();
+  pid_ = pid;
   if (setting == "none") return false;
   std::string dir = setting.empty() ? DefaultDir() : setting;
   mkdir(dir.c_str(), 0700);
@@ -27,7 +28,7 @@ bool ControlFile::Init(const std::string& setting) {
   return true;
 }
 
-std::string ControlFile::PidFile(const char* suffix) const { return absl::StrCat(dir_, "/", getpid(), suffix); }
+std::string ControlFile::PidFile(const char* suffix) const { return absl::StrCat(dir_, "/", pid_, suffix); }
 
 bool ControlFile::Poll(std::string* path) {
   if (dir_.empty()) return false;

@@ -1,34 +1,72 @@
-// The report signal and its chaining (see signal_trigger.h).
+// The report signal and its ownership (see signal_trigger.h).
 #include "src/trigger/signal_trigger.h"
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <sys/syscall.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <mutex>
 
-#include "src/flush/flusher.h"
 #include "src/log.h"
 
 namespace memtrace::signal_trigger {
 namespace {
 
+using SigactionFn = int (*)(int, const struct sigaction*, struct sigaction*);
+
 std::atomic<int> g_signo{0};
-Flusher* g_flusher = nullptr;
-// The chained action, double-buffered: writers (under g_mu, never in a signal
-// handler) fill the idle buffer and publish its index; the handler reads the
-// published one.
+void (*g_request)() = nullptr;
+// True once the program claimed the signal (see the header).
+std::atomic<bool> g_program_owns{false};
+// True while our handler is the real disposition.
+std::atomic<bool> g_installed{false};
+// The program's action, double-buffered: writers (under g_mu, never in a
+// signal handler) fill the idle buffer and publish its index; the handler
+// reads the published one.
 struct sigaction g_chain[2];
 std::atomic<int> g_chain_index{0};
 std::mutex g_mu;
-std::atomic<int (*)(int, const struct sigaction*, struct sigaction*)> g_real{nullptr};
+std::atomic<SigactionFn> g_real{nullptr};
+std::atomic<bool> g_told{false};
+
+SigactionFn Real() {
+  SigactionFn fn = g_real.load(std::memory_order_acquire);
+  if (fn == nullptr) {
+    fn = reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction"));
+    g_real.store(fn, std::memory_order_release);
+  }
+  return fn;
+}
+
+bool IsHandler(const struct sigaction& a) {
+  if ((a.sa_flags & SA_SIGINFO) != 0) return a.sa_sigaction != nullptr;
+  return a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN && a.sa_handler != nullptr;
+}
+
+void TellOnce(int signo) {
+  if (g_told.exchange(true)) return;
+  MT_LOG_WARN("the program handles signal %d itself; it no longer asks for reports: use `memtrace dump %d`",
+              signo, static_cast<int>(getpid()));
+}
 
 void Handler(int sig, siginfo_t* info, void* ctx) {
   int saved_errno = errno;
-  if (g_flusher != nullptr) g_flusher->RequestFromSignal();
+  bool cookie = info != nullptr && info->si_code == SI_QUEUE && info->si_value.sival_int == kCookie;
+  if (cookie || !g_program_owns.load(std::memory_order_acquire)) {
+    if (g_request != nullptr) g_request();
+    errno = saved_errno;
+    return;
+  }
   struct sigaction chain = g_chain[g_chain_index.load(std::memory_order_acquire)];
+  if ((chain.sa_flags & SA_RESETHAND) != 0) {
+    // A one-shot handler: the disposition is back to the default as it runs.
+    struct sigaction dfl{};
+    dfl.sa_handler = SIG_DFL;
+    if (SigactionFn real = g_real.load(std::memory_order_acquire)) real(sig, &dfl, nullptr);
+    g_installed.store(false, std::memory_order_release);
+  }
   errno = saved_errno;
   if ((chain.sa_flags & SA_SIGINFO) != 0) {
     if (chain.sa_sigaction != nullptr) chain.sa_sigaction(sig, info, ctx);
@@ -43,17 +81,18 @@ void SetChainLocked(const struct sigaction& act) {
   g_chain_index.store(idle, std::memory_order_release);
 }
 
-struct sigaction OurAction(const struct sigaction* like) {
+// Our handler in front of the program's: with exactly its mask and flags
+// (SA_RESTART or not, SA_ONSTACK, SA_NODEFER), minus the one-shot flag we
+// emulate. When we own the signal: SA_RESTART, so a report request never
+// makes a system call of the program fail with EINTR.
+struct sigaction OurAction(const struct sigaction* program) {
   struct sigaction ours{};
   ours.sa_sigaction = &Handler;
-  ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
   sigemptyset(&ours.sa_mask);
-  if (like != nullptr) {
-    // Keep what the program's handler asked for (mask, flags such as
-    // SA_ONSTACK for Go), minus what would break chaining.
-    ours.sa_mask = like->sa_mask;
-    ours.sa_flags |= like->sa_flags & ~(SA_RESETHAND | SA_NODEFER);
-    ours.sa_flags |= SA_SIGINFO;
+  ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  if (program != nullptr) {
+    ours.sa_mask = program->sa_mask;
+    ours.sa_flags = (program->sa_flags & ~SA_RESETHAND) | SA_SIGINFO;
   }
   return ours;
 }
@@ -61,29 +100,39 @@ struct sigaction OurAction(const struct sigaction* like) {
 }  // namespace
 
 int RealSigaction(int signo, const struct sigaction* act, struct sigaction* oact) {
-  auto fn = g_real.load(std::memory_order_acquire);
+  SigactionFn fn = Real();
   if (fn == nullptr) {
-    fn = reinterpret_cast<int (*)(int, const struct sigaction*, struct sigaction*)>(dlsym(RTLD_NEXT, "sigaction"));
-    if (fn == nullptr) {
-      errno = ENOSYS;
-      return -1;
-    }
-    g_real.store(fn, std::memory_order_release);
+    errno = ENOSYS;
+    return -1;
   }
   return fn(signo, act, oact);
 }
 
-bool Install(int signo, Flusher* flusher) {
+bool Install(int signo, void (*request)()) {
   std::lock_guard<std::mutex> lock(g_mu);
-  g_flusher = flusher;
-  struct sigaction old{};
+  g_request = request;
+  struct sigaction current{};
+  if (RealSigaction(signo, nullptr, &current) != 0) return false;
+  SetChainLocked(current);
+  g_signo.store(signo, std::memory_order_release);
+  if (IsHandler(current) || ((current.sa_flags & SA_SIGINFO) == 0 && current.sa_handler == SIG_IGN)) {
+    // Already the program's (SIG_IGN inherited across exec, or a handler
+    // installed by a constructor that ran before ours).
+    g_program_owns.store(true, std::memory_order_release);
+    if (IsHandler(current)) {
+      struct sigaction ours = OurAction(&current);
+      if (RealSigaction(signo, &ours, nullptr) == 0) g_installed.store(true, std::memory_order_release);
+    }
+    MT_LOG_INFO("signal %d belongs to the program; reports through `memtrace dump %d`", signo,
+                static_cast<int>(getpid()));
+    return false;
+  }
   struct sigaction ours = OurAction(nullptr);
-  if (RealSigaction(signo, &ours, &old) != 0) {
+  if (RealSigaction(signo, &ours, nullptr) != 0) {
     MT_LOG_WARN("cannot install the report signal handler (%d); use memtrace dump or MEMTRACE_INTERVAL", signo);
     return false;
   }
-  SetChainLocked(old);
-  g_signo.store(signo, std::memory_order_release);
+  g_installed.store(true, std::memory_order_release);
   return true;
 }
 
@@ -93,28 +142,20 @@ bool Intercept(int signo, const struct sigaction* act, struct sigaction* oact) {
   if (signo <= 0 || signo != g_signo.load(std::memory_order_acquire)) return false;
   std::lock_guard<std::mutex> lock(g_mu);
   if (oact != nullptr) *oact = g_chain[g_chain_index.load(std::memory_order_relaxed)];
-  if (act != nullptr) {
-    SetChainLocked(*act);
-    // Follow the program's mask and flags for our own installation too.
+  if (act == nullptr) return true;
+  SetChainLocked(*act);
+  g_program_owns.store(true, std::memory_order_release);
+  TellOnce(signo);
+  if (IsHandler(*act)) {
+    // Stay in front (to recognise queued report requests), as the program asked.
     struct sigaction ours = OurAction(act);
-    RealSigaction(signo, &ours, nullptr);
+    if (RealSigaction(signo, &ours, nullptr) == 0) g_installed.store(true, std::memory_order_release);
+  } else {
+    // SIG_IGN or SIG_DFL: exactly that, for real (and across exec).
+    RealSigaction(signo, act, nullptr);
+    g_installed.store(false, std::memory_order_release);
   }
   return true;
-}
-
-void CheckInstalled() {
-  int signo = g_signo.load(std::memory_order_acquire);
-  if (signo == 0) return;
-  std::lock_guard<std::mutex> lock(g_mu);
-  struct sigaction cur{};
-  if (RealSigaction(signo, nullptr, &cur) != 0) return;
-  if ((cur.sa_flags & SA_SIGINFO) != 0 && cur.sa_sigaction == &Handler) return;
-  // Replaced behind our back (a raw rt_sigaction, as the Go runtime does):
-  // chain to the new handler and take the signal back, with its flags.
-  SetChainLocked(cur);
-  struct sigaction ours = OurAction(&cur);
-  RealSigaction(signo, &ours, nullptr);
-  MT_LOG_INFO("signal %d: our handler was replaced; re-installed it, chaining to the new one", signo);
 }
 
 }  // namespace memtrace::signal_trigger

@@ -1,37 +1,41 @@
-// The report signal (MEMTRACE_SIGNAL, default SIGUSR2). Our handler only asks
-// the flusher for a report (an atomic store and an eventfd write, both
-// async-signal-safe) and then calls the handler the program installed, before
-// or after us:
-//  - the program's sigaction()/signal() calls for our signal are intercepted
-//    (interpose/signal_hooks.cc): they set and read the *chained* handler, and
-//    ours stays installed;
-//  - runtimes that install handlers with raw system calls (Go) replace ours
-//    unseen: the flusher checks every 100 ms, takes their handler as the chained
-//    one and re-installs ours with their flags (SA_ONSTACK, ...), so the
-//    runtime keeps receiving the signal exactly as before.
-// A program with no handler (SIG_DFL, which would terminate) just gets the
-// report. Bursts of signals coalesce into one report.
+// The report signal (MEMTRACE_SIGNAL, default SIGUSR2), and who owns it.
+//
+// The signal is ours only while the program has not claimed it: a plain
+// `kill -USR2 PID` then asks the watcher for a report (the handler increments
+// a counter in the shared region and wakes the watcher with a futex: both
+// async-signal-safe, no descriptor involved). The moment the program claims
+// it -- a handler installed through sigaction()/signal(), SIG_IGN or SIG_DFL
+// set explicitly, or SIG_IGN inherited across exec -- a plain signal is the
+// program's alone, delivered exactly as the program asked (its handler, its
+// mask, its SA_* flags, SA_RESETHAND included), and we say once on stderr how
+// to ask for a report instead (`memtrace dump PID`, which uses the control
+// file; or a signal queued with our cookie, which our handler still
+// recognises while it sits in front of the program's handler).
+//
+// The program's sigaction()/signal() calls for the signal are intercepted
+// (interpose/signal_hooks.cc): they read and set the program's action, and
+// `oact` shows the program what it would have seen without us. Runtimes that
+// install handlers with raw system calls (Go) simply take the signal: reports
+// then come through `memtrace dump`.
 #pragma once
 
 #include <signal.h>
 
-namespace memtrace {
+namespace memtrace::signal_trigger {
 
-class Flusher;
+// The si_value a queued report request carries (sigqueue(pid, sig, {kCookie})).
+inline constexpr int kCookie = 0x6d656d74;  // "memt"
 
-namespace signal_trigger {
-
-// Installs our handler for `signo`; the previous action becomes the chained one.
-bool Install(int signo, Flusher* flusher);
+// Takes `signo` for reports unless the program already owns it (a handler or
+// SIG_IGN in place, e.g. inherited across exec). `request` is called from the
+// handler (async-signal-safe) for each report request. False if not taken.
+bool Install(int signo, void (*request)());
 // Our signal, or 0.
 int Signal();
 // For the sigaction hook: if `signo` is our signal, reads (oact) and sets (act)
-// the chained action instead of the real one and returns true.
+// the program's action and returns true.
 bool Intercept(int signo, const struct sigaction* act, struct sigaction* oact);
-// From the flusher: re-installs our handler if something replaced it.
-void CheckInstalled();
 // The real sigaction (the next one after ours).
 int RealSigaction(int signo, const struct sigaction* act, struct sigaction* oact);
 
-}  // namespace signal_trigger
-}  // namespace memtrace
+}  // namespace memtrace::signal_trigger

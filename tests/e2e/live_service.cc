@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
     if (strcmp(argv[i], "--sigaction") == 0) {
       struct sigaction sa{};
       sa.sa_handler = OnUsr2;
+      sa.sa_flags = SA_RESTART;  // our read() loop must not see EINTR
       sigemptyset(&sa.sa_mask);
       sigaction(SIGUSR2, &sa, nullptr);
     } else if (strcmp(argv[i], "--signal") == 0) {

@@ -188,7 +188,8 @@ class GoOpenMPTest(unittest.TestCase):
             team, size = (int(x) for x in r.stdout.decode().split()[1::2])
             files = sorted((f for f in os.listdir(work) if f.startswith("snap.")), key=lambda f: int(f.split(".")[1]))
             report = load(os.path.join(work, files[-1]))
-            self.assertEqual(report["reason"], "interval")  # Go ends through exit_group
+            self.assertEqual(report["reason"], "exit")  # the watcher's report after Go's exit_group
+            self.assertEqual(report["end"]["how"], "exit_group")
             omp = report["openmp"]
             self.assertGreaterEqual(omp["pools"], 2)  # goroutines ran on several OS threads
             hosts = {p["host_tid"] for p in omp["pools_detail"]}

@@ -1,0 +1,459 @@
+// The watcher process (see watcher.h).
+#include "src/watcher/watcher.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <new>
+#include <string>
+
+#include "src/capture/capture.h"
+#include "src/capture/clock.h"
+#include "src/capture/futex.h"
+#include "src/capture/region.h"
+#include "src/capture/thread_slots.h"
+#include "src/config/config.h"
+#include "src/flush/flusher.h"
+#include "src/flush/proc_maps.h"
+#include "src/log.h"
+#include "src/report/output.h"
+#include "src/report/report_writer.h"
+#include "src/trigger/control_file.h"
+
+namespace memtrace::watcher {
+namespace {
+
+constexpr uint64_t kPollPeriodNs = 100000000;       // control file
+constexpr uint64_t kExecCheckPeriodNs = 500000000;  // is the region still mapped there?
+constexpr uint64_t kMapsRefreshNs = 1000000000;     // the saved /proc/PID/maps, for after death
+constexpr size_t kBusyRoundEvents = 2048;           // a round that moved this many: go again at once
+constexpr uint64_t kTrickleWaitNs = 200000;         // else, with some: pause
+
+// The kernel's pidfd_info (linux/pidfd.h, Linux 6.15+ for the exit status);
+// older kernels refuse the ioctl and /proc/PID/stat is read instead.
+struct PidfdInfo {
+  uint64_t mask;
+  uint64_t cgroupid;
+  uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+  int32_t exit_code;
+  uint32_t coredump_mask;
+  uint32_t spare1;
+};
+constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
+constexpr uint64_t kPidfdInfoExit = 1ull << 3;
+
+// The watcher must never run the program's signal handlers (it is a copy of
+// the program), nor die of a signal meant for the program's process group:
+// default actions everywhere, and everything blocked. Raw system calls: the
+// program's sigaction may be hooked.
+void QuietSignals() {
+  struct KernelSigaction {
+    void* handler;
+    unsigned long flags;
+    void* restorer;
+    uint64_t mask;
+  } dfl{};
+  dfl.handler = reinterpret_cast<void*>(SIG_DFL);
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(uint64_t));
+  }
+  uint64_t all = ~uint64_t{0};
+  syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, nullptr, sizeof(uint64_t));
+}
+
+// Holds none of the program's descriptors but stderr (where reports may go):
+// no pipe of the program stays open because of us.
+void DropDescriptors() {
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDOUT_FILENO);
+  }
+  if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0) {
+    for (int fd = 3; fd < 65536; ++fd) close(fd);
+  }
+}
+
+uint64_t OwnRss() { return ReadRssBytes(static_cast<int>(getpid())); }
+
+std::string RegionPath(int pid) {
+  char buf[128];
+  snprintf(buf, sizeof(buf), "/proc/%d/map_files/%lx-%lx", pid, static_cast<unsigned long>(g_region.base()),
+           static_cast<unsigned long>(g_region.base() + g_region.size()));
+  return buf;
+}
+
+// The wait status of a process that ended, from its pidfd, else from
+// /proc/PID/stat while it is a zombie. -1 if neither can tell.
+int ExitStatus(int pidfd, int pid) {
+  if (pidfd >= 0) {
+    PidfdInfo info{};
+    info.mask = kPidfdInfoExit;
+    if (ioctl(pidfd, kPidfdGetInfo, &info) == 0 && (info.mask & kPidfdInfoExit) != 0) return info.exit_code;
+  }
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  const char* p = strrchr(buf, ')');
+  if (p == nullptr) return -1;
+  // Field 3 is the state; the exit code is field 52.
+  int field = 2;
+  for (const char* q = p + 1; *q != '\0'; ++q) {
+    if (*q == ' ') {
+      ++field;
+      if (field == 52) return atoi(q + 1);
+    }
+  }
+  return -1;
+}
+
+class Watcher {
+ public:
+  explicit Watcher(const Setup& setup) : setup_(setup), h_(g_region.header()) {}
+  [[noreturn]] void Run();
+
+ private:
+  void Serve();
+  void Report(const char* reason, const std::string& path, const GlibcStats& glibc, std::string* where = nullptr);
+  [[noreturn]] void Final(EndHow how, int status, const GlibcStats& glibc);
+  [[noreturn]] void AfterDeath();
+  [[noreturn]] void Leave();
+  bool Dead();
+  void RefreshMaps(bool force);
+  void WriteRunResult(const Snapshot& s, const EndInfo& end, int gate_code);
+
+  const Setup& setup_;
+  RegionHeader* h_;
+  int pid_ = 0;
+  int pidfd_ = -1;
+  Flusher* flusher_ = nullptr;
+  ReportWriter* writer_ = nullptr;
+  ControlFile control_;
+  std::string maps_;  // the last /proc/PID/maps text read
+  uint32_t maps_generation_ = UINT32_MAX;
+  uint64_t maps_at_ns_ = 0;
+  bool exec_check_ = true;
+};
+
+CudaStatus CudaFromHeader() {
+  CudaStatus s;
+  RegionHeader* h = g_region.header();
+  s.runtime_hooks = h->cuda_runtime_hooks.load(std::memory_order_acquire) != 0;
+  s.cupti = h->cupti_active.load(std::memory_order_acquire) != 0;
+  if (h->cuda_reason_set.load(std::memory_order_acquire) != 0) {
+    s.reason.assign(h->cuda_reason, strnlen(h->cuda_reason, sizeof(h->cuda_reason)));
+  } else if (s.cupti) {
+    s.reason.clear();
+  }
+  return s;
+}
+
+void Watcher::RefreshMaps(bool force) {
+  uint32_t gen = h_->modules_generation.load(std::memory_order_acquire);
+  uint64_t now = MonotonicNanos();
+  if (!force && gen == maps_generation_ && now - maps_at_ns_ < kMapsRefreshNs) return;
+  std::string text = ReadProcMapsText(pid_);
+  if (!text.empty()) {
+    maps_ = std::move(text);
+    maps_generation_ = gen;
+  }
+  maps_at_ns_ = now;
+}
+
+bool Watcher::Dead() {
+  if (pidfd_ >= 0) {
+    pollfd p{pidfd_, POLLIN, 0};
+    return poll(&p, 1, 0) > 0;
+  }
+  return kill(pid_, 0) != 0 && errno == ESRCH;
+}
+
+void Watcher::Report(const char* reason, const std::string& path, const GlibcStats& glibc, std::string* where) {
+  try {
+    RefreshMaps(true);
+    Snapshot s = flusher_->TakeSnapshot(reason, glibc);
+    std::string w = writer_->Write(s, path);
+    control_.Acknowledge(w);
+    if (where != nullptr) *where = w;
+  } catch (const std::exception& e) {
+    MT_LOG_ERROR("report failed: %s", e.what());
+    if (where != nullptr) *where = "";
+  }
+}
+
+void Watcher::WriteRunResult(const Snapshot& s, const EndInfo& end, int gate_code) {
+  const char* path = getenv("MEMTRACE_RUN_RESULT");
+  if (path == nullptr || *path == '\0' || !setup_.gate) return;
+  char buf[512];
+  snprintf(buf, sizeof(buf),
+           "{\"pid\": %d, \"end\": \"%s\", \"status\": %d, \"signal\": %d, \"live_bytes\": %llu, "
+           "\"gate_exit_code\": %d}\n",
+           pid_, end.how.c_str(), end.status, end.signal, static_cast<unsigned long long>(s.totals.live_bytes),
+           gate_code);
+  (void)WriteReportFile(path, buf);
+}
+
+void Watcher::Final(EndHow how, int status, const GlibcStats& glibc) {
+  EndInfo end;
+  end.how = how == EndHow::kUnderscoreExit ? "_exit" : "exit";
+  end.status = status;
+  int gate_code = -1;
+  try {
+    end.threads_in_hook = flusher_->DrainFinal(1000);
+    RefreshMaps(true);
+    Snapshot s = flusher_->TakeSnapshot("exit", glibc);
+    s.end = end;
+    const Config& c = *setup_.config;
+    if (setup_.gate && c.leak_exit_code.has_value() && s.totals.live_bytes > c.leak_threshold) {
+      gate_code = *c.leak_exit_code;
+      MT_LOG_WARN("%llu bytes live at exit exceed MEMTRACE_LEAK_THRESHOLD=%llu; exit status %d",
+                  static_cast<unsigned long long>(s.totals.live_bytes),
+                  static_cast<unsigned long long>(c.leak_threshold), gate_code);
+    }
+    writer_->Write(s, "");
+    WriteRunResult(s, end, gate_code);
+  } catch (const std::exception& e) {
+    MT_LOG_ERROR("final report failed: %s", e.what());
+  }
+  control_.Cleanup();
+  h_->response.rc = 0;
+  h_->response.gate_exit_code = gate_code;
+  h_->done.fetch_add(1, std::memory_order_release);
+  FutexWake(&h_->done, 64);
+  Leave();
+}
+
+void Watcher::AfterDeath() {
+  EndInfo end;
+  int st = ExitStatus(pidfd_, pid_);
+  if (st < 0) {
+    end.how = "unknown";
+  } else if (WIFSIGNALED(st)) {
+    end.how = "signal";
+    end.signal = WTERMSIG(st);
+    end.core_dumped = WCOREDUMP(st);
+  } else {
+    // It exited without running our exit path: Go's runtime, a raw
+    // exit_group, quick_exit.
+    end.how = "exit_group";
+    end.status = WEXITSTATUS(st);
+  }
+  try {
+    uint64_t recovered = 0;
+    end.threads_in_hook = flusher_->DrainAfterDeath(&recovered);
+    end.events_recovered = recovered;
+    end.events_lost = end.threads_in_hook;
+    flusher_->set_maps_text(&maps_);
+    Snapshot s = flusher_->TakeSnapshot("exit");
+    s.end = end;
+    writer_->Write(s, "");
+    WriteRunResult(s, end, -1);
+  } catch (const std::exception& e) {
+    MT_LOG_ERROR("final report failed: %s", e.what());
+  }
+  control_.Cleanup();
+  Leave();
+}
+
+void Watcher::Leave() {
+  h_->watcher_state.store(3, std::memory_order_release);
+  _exit(0);  // never the program's atexit handlers or destructors
+}
+
+void Watcher::Serve() {
+  const Request& r = h_->request;
+  GlibcStats glibc;
+  glibc.known = r.has_glibc != 0;
+  glibc.free_bytes = r.glibc_free_bytes;
+  glibc.mmapped_bytes = r.glibc_mmapped_bytes;
+  glibc.arenas = r.glibc_arenas;
+  switch (r.kind) {
+    case RequestKind::kFinal:
+      Final(r.end_how, r.status, glibc);
+    case RequestKind::kDump: {
+      flusher_->DrainUntil(r.ts, 1000);
+      std::string where;
+      Report("api", std::string(r.text, strnlen(r.text, sizeof(r.text))), glibc, &where);
+      h_->response.rc = where.empty() ? -1 : 0;
+      size_t n = std::min(where.size(), sizeof(h_->response.where) - 1);
+      memcpy(h_->response.where, where.data(), n);
+      h_->response.where[n] = '\0';
+      break;
+    }
+    case RequestKind::kMark: {
+      flusher_->DrainUntil(r.ts, 1000);
+      std::string label(r.text, strnlen(r.text, sizeof(r.text)));
+      flusher_->Sample(label.empty() ? std::string("mark") : label, glibc);
+      h_->response.rc = 0;
+      break;
+    }
+    case RequestKind::kNone:
+      h_->response.rc = -1;
+      break;
+  }
+  h_->done.fetch_add(1, std::memory_order_release);
+  FutexWake(&h_->done, 64);
+}
+
+void Watcher::Run() {
+  pid_ = h_->pid;
+  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+  const Config& c = *setup_.config;
+  Flusher::Options options;
+  options.pid = pid_;
+  options.all_sites = c.all_sites;
+  options.sample_bytes = c.sample_bytes;
+  options.clock_name = setup_.clock_name;
+  options.fence_name = setup_.fence_name;
+  options.unwinder_name = setup_.unwinder_name;
+  flusher_ = new Flusher(&g_slots, std::move(options));
+  flusher_->set_cuda_status(&CudaFromHeader);
+  flusher_->set_watcher_memory(&OwnRss);
+  ReportWriter::Options wo;
+  wo.output = c.output;
+  wo.format = c.format;
+  wo.top = c.top;
+  wo.keep = c.keep;
+  wo.forked = h_->forked != 0;
+  wo.libc_lines = c.libc_lines;
+  wo.maps_text = &maps_;  // refreshed before every report; the last one after death
+  writer_ = new ReportWriter(wo);
+  control_.Init(c.control_dir, pid_);
+  exec_check_ = access(RegionPath(pid_).c_str(), F_OK) == 0;
+  h_->watcher_state.store(2, std::memory_order_release);
+  RefreshMaps(true);
+
+  uint32_t seen_signals = h_->signal_requests.load(std::memory_order_acquire);
+  uint32_t served = h_->done.load(std::memory_order_acquire);
+  int idle_rounds = 0;
+  uint64_t now = MonotonicNanos();
+  uint64_t next_interval = c.interval_ns > 0 ? now + c.interval_ns : UINT64_MAX;
+  uint64_t next_sample = c.sample_period_ns > 0 ? now : UINT64_MAX;
+  uint64_t next_poll = now + kPollPeriodNs;
+  uint64_t next_exec_check = now + kExecCheckPeriodNs;
+  for (;;) {
+    uint32_t wake = h_->wake.load(std::memory_order_acquire);
+    size_t progress = 0;
+    try {
+      progress = flusher_->Round();
+    } catch (const std::bad_alloc&) {
+      // Out of memory in the watcher: the tables could not grow. The rings
+      // are drained anyway (the events of this round are lost, and counted)
+      // so that the program never waits on us.
+      MT_LOG_ERROR("out of memory in the watcher; some events were dropped");
+    }
+    now = MonotonicNanos();
+    h_->watcher_heartbeat_ns.store(now, std::memory_order_relaxed);
+    if (Dead()) AfterDeath();
+    if (h_->seq.load(std::memory_order_acquire) != served) {
+      Serve();
+      served = h_->done.load(std::memory_order_acquire);
+    }
+    uint32_t signals = h_->signal_requests.load(std::memory_order_acquire);
+    if (signals != seen_signals) {
+      seen_signals = signals;
+      flusher_->DrainUntil(ClockNowFenced(), 1000);
+      Report("signal", "", {});
+    }
+    if (now >= next_interval) {
+      flusher_->DrainUntil(ClockNowFenced(), 1000);
+      Report("interval", "", {});
+      next_interval = MonotonicNanos() + c.interval_ns;
+    }
+    if (now >= next_sample) {
+      flusher_->Sample("");
+      next_sample = now + c.sample_period_ns;
+    }
+    if (now >= next_poll) {
+      std::string path;
+      if (control_.Poll(&path)) {
+        flusher_->DrainUntil(ClockNowFenced(), 1000);
+        Report("signal", path, {});
+      }
+      RefreshMaps(false);
+      next_poll = MonotonicNanos() + kPollPeriodNs;
+    }
+    if (exec_check_ && now >= next_exec_check) {
+      // After an exec the region is gone from the program's address space:
+      // the new image traces itself; this watcher has nothing left to say.
+      if (access(RegionPath(pid_).c_str(), F_OK) != 0 && errno == ENOENT && !Dead()) Leave();
+      next_exec_check = MonotonicNanos() + kExecCheckPeriodNs;
+    }
+    // Pace: spin only while events pour in (a busy watcher on another CPU
+    // costs the program TLB-shootdown interrupts on every munmap); otherwise
+    // sleep on the wake word, which the report signal and requests bump.
+    uint64_t wait;
+    if (progress >= kBusyRoundEvents) {
+      idle_rounds = 0;
+      continue;
+    } else if (progress > 0) {
+      idle_rounds = 0;
+      wait = kTrickleWaitNs;
+    } else {
+      idle_rounds = std::min(idle_rounds + 1, 50);
+      wait = 100000ull * static_cast<uint64_t>(idle_rounds);
+    }
+    uint64_t deadline = std::min({next_interval, next_sample, next_poll});
+    now = MonotonicNanos();
+    wait = deadline > now ? std::min(wait, deadline - now) : 0;
+    if (wait > 0) FutexWait(&h_->wake, wake, wait);
+  }
+}
+
+[[noreturn]] void Main(const Setup& setup) {
+  QuietSignals();
+  // This process is a copy of the program: nothing it does is traced.
+  CaptureMarkInternalThread();
+  g_tracing.store(false, std::memory_order_relaxed);
+  DropDescriptors();
+  setpgid(0, 0);
+  try {
+    Watcher w(setup);
+    w.Run();
+  } catch (...) {
+    MT_LOG_ERROR("the watcher failed; reports stop here");
+  }
+  g_region.header()->watcher_state.store(3, std::memory_order_release);
+  _exit(1);
+}
+
+}  // namespace
+
+int Spawn(const Setup& setup) noexcept {
+  RegionHeader* h = g_region.header();
+  h->watcher_state.store(1, std::memory_order_release);
+  g_slots.SetConsumerActive(true);
+  // A fork with no exit signal: the program's wait(), waitpid(-1) and
+  // SIGCHLD never see it (only __WALL/__WCLONE waits do). Raw clone: glibc's
+  // fork() would run the program's atfork handlers.
+  long pid = syscall(SYS_clone, 0ul, nullptr, nullptr, nullptr, 0ul);
+  if (pid == 0) Main(setup);
+  if (pid < 0) {
+    h->watcher_state.store(3, std::memory_order_release);
+    g_slots.SetConsumerActive(false);
+    MT_LOG_ERROR("cannot start the watcher process (%s); tracing is off", strerror(errno));
+    return -1;
+  }
+  h->watcher_pid.store(static_cast<int32_t>(pid), std::memory_order_release);
+  return static_cast<int>(pid);
+}
+
+}  // namespace memtrace::watcher
