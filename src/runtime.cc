@@ -14,6 +14,7 @@
 // thread, no lock a fork could break, and no descriptor.
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,29 @@ bool WatcherAlive() {
     return false;
   }
   return true;
+}
+
+// After an exec the old image's watcher is still our child (children survive
+// exec): it has nothing to report, so it goes now, before ours starts.
+void RetireOldWatchers() {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/self/task/%d/children", static_cast<int>(getpid()));
+  FILE* f = fopen(path, "re");
+  if (f == nullptr) return;
+  int child = 0;
+  while (fscanf(f, "%d", &child) == 1) {
+    char comm_path[64], comm[32] = {};
+    snprintf(comm_path, sizeof(comm_path), "/proc/%d/comm", child);
+    FILE* c = fopen(comm_path, "re");
+    if (c == nullptr) continue;
+    bool ours = fgets(comm, sizeof(comm), c) != nullptr && strncmp(comm, "memtrace-watch", 14) == 0;
+    fclose(c);
+    if (!ours) continue;
+    kill(child, SIGKILL);
+    int st = 0;
+    waitpid(child, &st, __WCLONE);
+  }
+  fclose(f);
 }
 
 bool StartWatcher() {
@@ -299,6 +323,7 @@ __attribute__((constructor)) void TracerInit() {
   g_region.header()->gate.store(g_setup->gate ? 1 : 0, std::memory_order_relaxed);
   cupti::Configure(g_config->cupti_path, g_config->cuda);
   pthread_atfork(nullptr, nullptr, &ForkChild);
+  RetireOldWatchers();
   if (!StartWatcher()) return;
   g_tracing.store(true, std::memory_order_seq_cst);
   if (g_config->signal != 0) signal_trigger::Install(g_config->signal, &OnReportSignal);
@@ -324,6 +349,12 @@ __attribute__((destructor)) void TracerFini() {
 bool ApiUsable() { return g_tracing.load(std::memory_order_acquire) && t_state.guard == 0 && OwnProcess(); }
 
 }  // namespace
+
+void RuntimeExecStarting(bool starting) noexcept {
+  RegionHeader* h = Header();
+  if (h == nullptr || !OwnProcess()) return;  // a vfork child shares its parent's region
+  h->exec_pending.store(starting ? 1 : 0, std::memory_order_release);
+}
 
 int RuntimeBeforeUnderscoreExit(int status) noexcept {
   if (g_config == nullptr || !g_tracing.load(std::memory_order_relaxed) || !OwnProcess()) return status;

@@ -31,6 +31,9 @@ bool Region::MapAt(void* hint, size_t bytes, bool fixed) noexcept {
   if (Failed(r)) return false;
   base_ = static_cast<uintptr_t>(r);
   size_ = bytes;
+  // Never in the program's core dumps: they would carry (and walk) the whole
+  // reserved range.
+  syscall(SYS_madvise, reinterpret_cast<void*>(base_), size_, MADV_DONTDUMP);
   return true;
 }
 

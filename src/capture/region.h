@@ -94,6 +94,7 @@ struct alignas(64) RegionHeader {
   std::atomic<uint32_t> modules_generation;  // bumped by dlopen/dlclose
   std::atomic<uint32_t> ending;              // the program started its final request
   std::atomic<uint32_t> gate;                // 1: MEMTRACE_LEAK_EXIT_CODE applies to this process
+  std::atomic<uint32_t> exec_pending;        // an exec call is under way (reset if it fails)
 
   // CUDA layers, as the program found them (for every report).
   alignas(64) std::atomic<uint32_t> cuda_runtime_hooks;

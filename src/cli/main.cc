@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "src/cli/diff.h"
 #include "src/cli/report_reader.h"
 #include "src/config/config.h"
@@ -117,6 +118,34 @@ void Forward(int sig) {
   if (g_child > 0) kill(g_child, sig);
 }
 
+std::string ReadFile(const std::string& path);
+
+// Waits for the watcher's verdict on the command that just ended (while its
+// watcher is still writing the final report) and returns the gate's exit
+// code, or -1. Nothing to wait for if the command was never traced.
+int AwaitVerdict(const std::string& path) {
+  for (int waited_ms = 0; waited_ms < 120000; waited_ms += 10) {
+    std::string text = ReadFile(path);
+    if (text.empty()) return -1;  // never traced (a static program, MEMTRACE_ENABLE=0)
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) return -1;
+    if (j.value("state", "") == "done") {
+      int code = j.value("gate_exit_code", -1);
+      if (code > 0) {
+        fprintf(stderr, "memtrace: %llu bytes live at the end exceed the gate's threshold; exit status %d\n",
+                static_cast<unsigned long long>(j.value("live_bytes", 0ull)), code);
+      }
+      return code;
+    }
+    int watcher = j.value("watcher_pid", 0);
+    if (watcher <= 0 || (kill(watcher, 0) != 0 && errno == ESRCH)) return -1;  // it died without a verdict
+    timespec ts{0, 10000000};
+    nanosleep(&ts, nullptr);
+  }
+  fprintf(stderr, "memtrace: run: no verdict from the watcher after 120 s\n");
+  return -1;
+}
+
 int Run(const std::vector<std::string>& args) {
   if (int rc = Usage(args, kRunUsage, 0); rc >= 0) return rc;
   std::vector<std::pair<std::string, std::string>> env;
@@ -149,10 +178,17 @@ int Run(const std::vector<std::string>& args) {
   std::vector<char*> argv;
   for (size_t k = i; k < args.size(); ++k) argv.push_back(const_cast<char*>(args[k].c_str()));
   argv.push_back(nullptr);
+  // The watcher leaves the final verdict here, however the command ends
+  // (the gate for a command killed by a signal or leaving through exit_group).
+  char result_dir[] = "/tmp/memtrace-run-XXXXXX";
+  std::string result;
+  if (mkdtemp(result_dir) != nullptr) result = absl::StrCat(result_dir, "/result.json");
   g_child = fork();
   if (g_child < 0) return Fail(absl::StrCat("run: fork: ", strerror(errno)));
   if (g_child == 0) {
     for (auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    if (!result.empty()) setenv("MEMTRACE_RUN_RESULT", result.c_str(), 1);
+    setenv("MEMTRACE_GATE_PID", std::to_string(getpid()).c_str(), 1);  // the gate is this process's
     execvp(argv[0], argv.data());
     fprintf(stderr, "memtrace: run: cannot execute %s: %s\n", argv[0], strerror(errno));
     _exit(127);
@@ -162,6 +198,12 @@ int Run(const std::vector<std::string>& args) {
   while (waitpid(g_child, &status, 0) < 0) {
     if (errno != EINTR) return Fail(absl::StrCat("run: waitpid: ", strerror(errno)));
   }
+  int verdict = result.empty() ? -1 : AwaitVerdict(result);
+  if (!result.empty()) {
+    unlink(result.c_str());
+    rmdir(result_dir);
+  }
+  if (verdict > 0) return verdict;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);

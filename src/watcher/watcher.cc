@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -138,6 +139,7 @@ class Watcher {
   [[noreturn]] void Leave();
   bool Dead();
   void RefreshMaps(bool force);
+  bool Execed();
   void WriteRunResult(const Snapshot& s, const EndInfo& end, int gate_code);
 
   const Setup& setup_;
@@ -147,7 +149,8 @@ class Watcher {
   Flusher* flusher_ = nullptr;
   ReportWriter* writer_ = nullptr;
   ControlFile control_;
-  std::string maps_;  // the last /proc/PID/maps text read
+  std::string maps_;  // the last /proc/PID/maps text read (at first our own: a copy of the program's at the fork)
+  std::string comm_;  // the program's name, as the kernel knows it (it changes at an exec)
   uint32_t maps_generation_ = UINT32_MAX;
   uint64_t maps_at_ns_ = 0;
   bool exec_check_ = true;
@@ -178,6 +181,19 @@ void Watcher::RefreshMaps(bool force) {
   maps_at_ns_ = now;
 }
 
+// An exec replaced the image this watcher traced: the exec hooks said so, or
+// the kernel's name of the process changed (a raw execve).
+bool Watcher::Execed() {
+  if (h_->exec_pending.load(std::memory_order_acquire) != 0) return true;
+  char path[64], buf[64] = {};
+  snprintf(path, sizeof(path), "/proc/%d/comm", pid_);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  return n > 0 && !comm_.empty() && comm_ != std::string(buf, static_cast<size_t>(n));
+}
+
 bool Watcher::Dead() {
   if (pidfd_ >= 0) {
     pollfd p{pidfd_, POLLIN, 0};
@@ -204,10 +220,10 @@ void Watcher::WriteRunResult(const Snapshot& s, const EndInfo& end, int gate_cod
   if (path == nullptr || *path == '\0' || !setup_.gate) return;
   char buf[512];
   snprintf(buf, sizeof(buf),
-           "{\"pid\": %d, \"end\": \"%s\", \"status\": %d, \"signal\": %d, \"live_bytes\": %llu, "
-           "\"gate_exit_code\": %d}\n",
-           pid_, end.how.c_str(), end.status, end.signal, static_cast<unsigned long long>(s.totals.live_bytes),
-           gate_code);
+           "{\"pid\": %d, \"watcher_pid\": %d, \"state\": \"done\", \"end\": \"%s\", \"status\": %d, "
+           "\"signal\": %d, \"live_bytes\": %llu, \"gate_exit_code\": %d}\n",
+           pid_, static_cast<int>(getpid()), end.how.c_str(), end.status, end.signal,
+           static_cast<unsigned long long>(s.totals.live_bytes), gate_code);
   (void)WriteReportFile(path, buf);
 }
 
@@ -242,6 +258,9 @@ void Watcher::Final(EndHow how, int status, const GlibcStats& glibc) {
 }
 
 void Watcher::AfterDeath() {
+  // The image we traced was replaced and the new one ended: its own watcher
+  // (if it is traced) reports; we were not told in time.
+  if (Execed()) Leave();
   EndInfo end;
   int st = ExitStatus(pidfd_, pid_);
   if (st < 0) {
@@ -265,7 +284,12 @@ void Watcher::AfterDeath() {
     Snapshot s = flusher_->TakeSnapshot("exit");
     s.end = end;
     writer_->Write(s, "");
-    WriteRunResult(s, end, -1);
+    // The program cannot change its status any more; `memtrace run` can.
+    const Config& c = *setup_.config;
+    int gate_code = setup_.gate && c.leak_exit_code.has_value() && s.totals.live_bytes > c.leak_threshold
+                        ? *c.leak_exit_code
+                        : -1;
+    WriteRunResult(s, end, gate_code);
   } catch (const std::exception& e) {
     MT_LOG_ERROR("final report failed: %s", e.what());
   }
@@ -316,6 +340,17 @@ void Watcher::Serve() {
 void Watcher::Run() {
   pid_ = h_->pid;
   pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+  // Until the program's own maps are read: ours, a copy of its layout at the
+  // fork, so that a program that dies at once is still symbolized.
+  maps_ = ReadProcMapsText(static_cast<int>(getpid()));
+  {
+    char path[64], buf[64] = {};
+    snprintf(path, sizeof(path), "/proc/%d/comm", pid_);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0) close(fd);
+    if (n > 0) comm_.assign(buf, static_cast<size_t>(n));
+  }
   const Config& c = *setup_.config;
   Flusher::Options options;
   options.pid = pid_;
@@ -338,6 +373,15 @@ void Watcher::Run() {
   writer_ = new ReportWriter(wo);
   control_.Init(c.control_dir, pid_);
   exec_check_ = access(RegionPath(pid_).c_str(), F_OK) == 0;
+  if (setup_.gate) {
+    // `memtrace run` waits for the final verdict while this is here.
+    if (const char* path = getenv("MEMTRACE_RUN_RESULT"); path != nullptr && *path != '\0') {
+      char buf[128];
+      snprintf(buf, sizeof(buf), "{\"pid\": %d, \"watcher_pid\": %d, \"state\": \"running\"}\n", pid_,
+               static_cast<int>(getpid()));
+      (void)WriteReportFile(path, buf);
+    }
+  }
   h_->watcher_state.store(2, std::memory_order_release);
   RefreshMaps(true);
 
@@ -391,10 +435,11 @@ void Watcher::Run() {
       RefreshMaps(false);
       next_poll = MonotonicNanos() + kPollPeriodNs;
     }
-    if (exec_check_ && now >= next_exec_check) {
+    if (now >= next_exec_check || h_->exec_pending.load(std::memory_order_relaxed) != 0) {
       // After an exec the region is gone from the program's address space:
       // the new image traces itself; this watcher has nothing left to say.
-      if (access(RegionPath(pid_).c_str(), F_OK) != 0 && errno == ENOENT && !Dead()) Leave();
+      bool gone = exec_check_ ? access(RegionPath(pid_).c_str(), F_OK) != 0 && errno == ENOENT : Execed();
+      if (gone && !Dead()) Leave();
       next_exec_check = MonotonicNanos() + kExecCheckPeriodNs;
     }
     // Pace: spin only while events pour in (a busy watcher on another CPU
@@ -423,6 +468,7 @@ void Watcher::Run() {
   // This process is a copy of the program: nothing it does is traced.
   CaptureMarkInternalThread();
   g_tracing.store(false, std::memory_order_relaxed);
+  prctl(PR_SET_NAME, "memtrace-watch", 0, 0, 0);
   DropDescriptors();
   setpgid(0, 0);
   try {
