@@ -39,6 +39,7 @@
 #include "src/config/config.h"
 #include "src/flush/process_stats.h"
 #include "src/log.h"
+#include "src/report/output.h"
 #include "src/trigger/signal_trigger.h"
 #include "src/watcher/watcher.h"
 
@@ -140,6 +141,13 @@ void RetireOldWatchers() {
 bool StartWatcher() {
   int pid = watcher::Spawn(*g_setup);
   if (pid < 0) return false;
+  if (const char* path = getenv("MEMTRACE_RUN_RESULT"); g_setup->gate && path != nullptr && *path != '\0') {
+    // `memtrace run` waits for this watcher's verdict while it lives (after
+    // an exec this replaces the old image's entry).
+    char buf[128];
+    snprintf(buf, sizeof(buf), "{\"pid\": %d, \"watcher_pid\": %d, \"state\": \"running\"}\n", g_pid, pid);
+    (void)WriteReportFile(path, buf);
+  }
   // Leak scans read this process's memory from the watcher (ptrace rules
   // under Yama: a process may let a given one in).
   prctl(PR_SET_PTRACER, static_cast<unsigned long>(pid), 0, 0, 0);

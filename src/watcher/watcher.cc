@@ -373,19 +373,10 @@ void Watcher::Run() {
   writer_ = new ReportWriter(wo);
   control_.Init(c.control_dir, pid_);
   exec_check_ = access(RegionPath(pid_).c_str(), F_OK) == 0;
-  if (setup_.gate) {
-    // `memtrace run` waits for the final verdict while this is here.
-    if (const char* path = getenv("MEMTRACE_RUN_RESULT"); path != nullptr && *path != '\0') {
-      char buf[128];
-      snprintf(buf, sizeof(buf), "{\"pid\": %d, \"watcher_pid\": %d, \"state\": \"running\"}\n", pid_,
-               static_cast<int>(getpid()));
-      (void)WriteReportFile(path, buf);
-    }
-  }
   h_->watcher_state.store(2, std::memory_order_release);
   RefreshMaps(true);
 
-  uint32_t seen_signals = h_->signal_requests.load(std::memory_order_acquire);
+  uint32_t seen_signals = 0;  // a signal that came before we ran is still a request
   uint32_t served = h_->done.load(std::memory_order_acquire);
   int idle_rounds = 0;
   uint64_t now = MonotonicNanos();
