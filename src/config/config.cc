@@ -90,8 +90,10 @@ std::optional<int> ParseSignal(const std::string& text) {
   }
   if (signo <= 0 || signo >= NSIG) return std::nullopt;
   switch (signo) {
+    // Fatal, job-control and process-management signals keep their meaning.
     case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGABRT: case SIGTRAP:
     case SIGCHLD: case SIGPIPE: case SIGALRM: case SIGINT: case SIGTERM: case SIGQUIT: case SIGPROF:
+    case SIGTSTP: case SIGTTIN: case SIGTTOU: case SIGCONT: case SIGSYS: case SIGXCPU: case SIGXFSZ: case SIGVTALRM:
       return std::nullopt;
     default:
       return signo;
