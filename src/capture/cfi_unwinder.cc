@@ -4,13 +4,12 @@
 #include "src/capture/cfi_unwinder.h"
 
 #include <dlfcn.h>
-#include <pthread.h>
 
 #include <cstring>
 
 #include "src/capture/os_memory.h"
+#include "src/capture/stack_bounds.h"
 #include "src/capture/stack_memo.h"
-#include "src/capture/thread_state.h"
 
 namespace memtrace {
 namespace {
@@ -207,6 +206,7 @@ inline CfiUnwinder::Rule Unpack(uint64_t v) {
 }  // namespace
 
 bool CfiUnwinder::Init() noexcept {
+  InitStackBounds();
   void* h = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
   if (h == nullptr) return false;
   find_fde_ = reinterpret_cast<void* (*)(void*, void*)>(dlsym(h, "_Unwind_Find_FDE"));
@@ -332,19 +332,10 @@ int CfiUnwinder::Capture(uintptr_t* out, int max) noexcept {
 
 int CfiUnwinder::Walk(uintptr_t fp0, uintptr_t* out, int max, StackMemo* memo, uintptr_t hint) noexcept {
   if (cache_ == nullptr) return -1;
-  ThreadState& t = t_state;
-  if (t.stack_hi == 0) {
-    pthread_attr_t attr;
-    void* addr = nullptr;
-    size_t size = 0;
-    if (pthread_getattr_np(pthread_self(), &attr) != 0) return -1;
-    pthread_attr_getstack(&attr, &addr, &size);
-    pthread_attr_destroy(&attr);
-    t.stack_lo = reinterpret_cast<uintptr_t>(addr);
-    t.stack_hi = t.stack_lo + size;
-  }
-  const uintptr_t lo = t.stack_lo, hi = t.stack_hi;
-  if (fp0 < lo || fp0 + 16 > hi) return -1;  // e.g. on a signal's alternate stack
+  // Never pthread_getattr_np here: see stack_bounds.h.
+  const StackRange stack = CurrentStack(fp0);
+  const uintptr_t lo = stack.lo, hi = stack.hi;
+  if (fp0 < lo || fp0 + 16 > hi) return -1;  // unknown bounds, or e.g. a signal's alternate stack
   if (memo != nullptr) memo->Begin(fp0, hint);
   // Every stack word the result depends on goes to the memo: return
   // addresses always, a restored RBP only once a CFA rule uses it.
