@@ -14,8 +14,8 @@ namespace memtrace {
 std::string ReportWriter::Write(const Snapshot& snapshot, const std::string& explicit_path) {
   ReportFormat format = options_.format;
   if (!explicit_path.empty() && absl::EndsWithIgnoreCase(explicit_path, ".json")) format = ReportFormat::kJson;
-  Symbolizer symbolizer(Symbolizer::Options{options_.libc_lines});
-  ReportDoc doc = BuildReportDoc(snapshot, symbolizer);
+  std::unique_ptr<Symbolizer> symbolizer = Symbolizer::ForProcess(snapshot.pid, Symbolizer::Options{options_.libc_lines});
+  ReportDoc doc = BuildReportDoc(snapshot, *symbolizer);
   std::string text = format == ReportFormat::kJson ? RenderJsonReport(doc)
                                                    : RenderTextReport(doc, ReportOptions{options_.top});
   std::lock_guard<std::mutex> lock(mu_);
