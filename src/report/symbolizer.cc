@@ -74,6 +74,7 @@ std::string SymbolName(const char* name) {
 struct Symbolizer::Impl {
   Dwfl* dwfl = nullptr;
   std::vector<Dwfl_Module*> dwfl_of;  // per loaded_ entry; null: no usable file
+  std::vector<bool> reported;
   DwarfSource dwarf;
   PerfMap perf_map;
   bool perf_map_loaded = false;
@@ -88,18 +89,24 @@ Symbolizer::Symbolizer(std::vector<LoadedModule> modules, Options options, int p
     : options_(options), pid_(pid), loaded_(std::move(modules)), impl_(std::make_unique<Impl>()) {
   std::sort(loaded_.begin(), loaded_.end(), [](const LoadedModule& a, const LoadedModule& b) { return a.start < b.start; });
   impl_->dwfl_of.assign(loaded_.size(), nullptr);
+  impl_->reported.assign(loaded_.size(), false);
   impl_->dwfl = dwfl_begin(&kCallbacks);
-  if (impl_->dwfl == nullptr) return;
-  dwfl_report_begin(impl_->dwfl);
-  for (size_t i = 0; i < loaded_.size(); ++i) {
-    const LoadedModule& m = loaded_[i];
-    Dwfl_Module* dm = dwfl_report_elf(impl_->dwfl, m.path.c_str(), m.path.c_str(), -1, m.bias, true);
-    // A file replaced since it was mapped (an upgrade) would name the wrong
-    // code: only the build-id it had then is trusted.
-    if (dm != nullptr && !m.build_id.empty() && HexBuildId(dm) != m.build_id) dm = nullptr;
-    impl_->dwfl_of[i] = dm;
-  }
+}
+
+Dwfl_Module* Symbolizer::DwflModule(const LoadedModule* lm) {
+  // Reported to libdw on first use: a process maps hundreds of modules, a
+  // report names frames in a few.
+  size_t i = static_cast<size_t>(lm - loaded_.data());
+  if (impl_->reported[i] || impl_->dwfl == nullptr) return impl_->dwfl_of[i];
+  impl_->reported[i] = true;
+  dwfl_report_begin_add(impl_->dwfl);
+  Dwfl_Module* dm = dwfl_report_elf(impl_->dwfl, lm->path.c_str(), lm->path.c_str(), -1, lm->bias, true);
   dwfl_report_end(impl_->dwfl, nullptr, nullptr);
+  // A file replaced since it was mapped (an upgrade) would name the wrong
+  // code: only the build-id it had then is trusted.
+  if (dm != nullptr && !lm->build_id.empty() && HexBuildId(dm) != lm->build_id) dm = nullptr;
+  impl_->dwfl_of[i] = dm;
+  return dm;
 }
 
 Symbolizer::~Symbolizer() {
@@ -128,7 +135,7 @@ const std::vector<Frame>& Symbolizer::Symbolize(uintptr_t return_address) {
   const uintptr_t pc = return_address - 1;
   Frame base;
   const LoadedModule* lm = ModuleOf(pc);
-  Dwfl_Module* m = lm != nullptr ? impl_->dwfl_of[static_cast<size_t>(lm - loaded_.data())] : nullptr;
+  Dwfl_Module* m = lm != nullptr ? DwflModule(lm) : nullptr;
   if (lm == nullptr) {
     // No ELF file: JIT code named by the process's perf map, if it wrote one.
     if (!impl_->perf_map_loaded) {
@@ -185,7 +192,7 @@ std::string Symbolizer::FunctionAt(uintptr_t addr) {
     const PerfMap::Entry* e = impl_->perf_map.Find(addr);
     return e != nullptr ? e->name : std::string();
   }
-  Dwfl_Module* m = impl_->dwfl_of[static_cast<size_t>(lm - loaded_.data())];
+  Dwfl_Module* m = DwflModule(lm);
   return m != nullptr ? SymbolName(dwfl_module_addrname(m, addr)) : std::string();
 }
 

@@ -18,6 +18,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "src/report/module_map.h"
 
+struct Dwfl_Module;  // libdwfl
+
 namespace memtrace {
 
 struct Frame {
@@ -69,6 +71,7 @@ class Symbolizer {
  private:
   struct Impl;
   const LoadedModule* ModuleOf(uintptr_t addr) const;
+  ::Dwfl_Module* DwflModule(const LoadedModule* lm);  // null: no usable file
   void NoteModule(const std::string& path, const std::string& build_id);
 
   Options options_;
