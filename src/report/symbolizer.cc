@@ -6,6 +6,7 @@
 #include <cxxabi.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <gelf.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include "src/capture/stack_depot.h"
 #include "src/report/debuginfo.h"
 #include "src/report/dwarf_source.h"
+#include "src/report/go_pclntab.h"
 #include "src/report/perf_map.h"
 
 namespace memtrace {
@@ -69,12 +71,33 @@ std::string SymbolName(const char* name) {
   return s;
 }
 
+// The .gopclntab of a module, or null.
+const GoPclntab* LoadGoTable(Dwfl_Module* m, std::unique_ptr<GoPclntab>* slot) {
+  Dwarf_Addr bias = 0;
+  Elf* elf = dwfl_module_getelf(m, &bias);
+  size_t shstrndx = 0;
+  if (elf == nullptr || elf_getshdrstrndx(elf, &shstrndx) != 0) return nullptr;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+    const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
+    if (name == nullptr || strcmp(name, ".gopclntab") != 0) continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    auto table = std::make_unique<GoPclntab>();
+    if (data == nullptr || !table->Init(static_cast<const uint8_t*>(data->d_buf), data->d_size)) return nullptr;
+    *slot = std::move(table);
+    return slot->get();
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 struct Symbolizer::Impl {
   Dwfl* dwfl = nullptr;
   std::vector<Dwfl_Module*> dwfl_of;  // per loaded_ entry; null: no usable file
   std::vector<bool> reported;
+  absl::flat_hash_map<Dwfl_Module*, std::unique_ptr<GoPclntab>> go_tables;  // null: none
   DwarfSource dwarf;
   PerfMap perf_map;
   bool perf_map_loaded = false;
@@ -168,7 +191,12 @@ const std::vector<Frame>& Symbolizer::Symbolize(uintptr_t return_address) {
   }
   std::vector<SourceFrame> source;
   if (!impl_->dwarf.Lookup(m, pc, &source) || source.empty()) {
+    // No DWARF: a Go binary built with -ldflags=-w still has its pclntab.
     base.function = symbol;
+    if (const GoPclntab* go = GoTable(m)) {
+      go->Lookup(base.offset, &base.function, &base.file, &base.line);
+      if (base.function.empty()) base.function = symbol;
+    }
     frames.push_back(base);
     return frames;
   }
@@ -182,6 +210,12 @@ const std::vector<Frame>& Symbolizer::Symbolize(uintptr_t return_address) {
     frames.push_back(std::move(f));
   }
   return frames;
+}
+
+const GoPclntab* Symbolizer::GoTable(::Dwfl_Module* m) {
+  auto [it, inserted] = impl_->go_tables.try_emplace(m);
+  if (inserted) LoadGoTable(m, &it->second);
+  return it->second.get();
 }
 
 std::string Symbolizer::FunctionAt(uintptr_t addr) {

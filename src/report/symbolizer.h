@@ -22,6 +22,8 @@ struct Dwfl_Module;  // libdwfl
 
 namespace memtrace {
 
+class GoPclntab;
+
 struct Frame {
   std::string function;  // demangled; empty when unknown
   std::string file;      // empty when unknown
@@ -72,6 +74,7 @@ class Symbolizer {
   struct Impl;
   const LoadedModule* ModuleOf(uintptr_t addr) const;
   ::Dwfl_Module* DwflModule(const LoadedModule* lm);  // null: no usable file
+  const GoPclntab* GoTable(::Dwfl_Module* m);  // null: not a Go module
   void NoteModule(const std::string& path, const std::string& build_id);
 
   Options options_;

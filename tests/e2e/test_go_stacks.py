@@ -29,19 +29,22 @@ class GoStacksTest(unittest.TestCase):
                          "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "1"})
         cls.binary = os.path.join(cls.work, "gostacks")
         subprocess.run(["go", "build", "-o", cls.binary, "."], cwd=src, env=env, check=True)
+        # Without Go's DWARF (-w): frames named from the Go symbol table (pclntab).
+        cls.nodwarf = os.path.join(cls.work, "gostacks_nodwarf")
+        subprocess.run(["go", "build", "-ldflags=-w", "-o", cls.nodwarf, "."], cwd=src, env=env, check=True)
 
     @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.work, ignore_errors=True)
 
-    def signal_report(self, args, env=None):
+    def signal_report(self, args, env=None, binary=None):
         """Runs the fixture under the preload, takes a SIGUSR2 report once it
         printed its first line, lets it finish. (line, report)."""
         out = os.path.join(self.work, "r.%n.json")
         for f in os.listdir(self.work):
             if f.startswith("r."):
                 os.unlink(os.path.join(self.work, f))
-        p = subprocess.Popen([self.binary] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        p = subprocess.Popen([binary or self.binary] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE,
                              env=clean_env(dict(env or {}, LD_PRELOAD=LIB, MEMTRACE_OUTPUT=out)))
         try:
@@ -75,6 +78,16 @@ class GoStacksTest(unittest.TestCase):
             self.assertEqual([f for f in fns if f in chain], chain, fns)
             go = [f for f in s["frames"] if f["function"] in ("main.loadModel", "main.reload")]
             self.assertTrue(all(f["file"].endswith("main.go") and f["line"] > 0 for f in go), go)
+
+    def test_go_frames_without_dwarf_from_pclntab(self):
+        def go_frames(binary):
+            _, report = self.signal_report(["reload", "3"], binary=binary)
+            site = next(s for s in report["sites"] if s["frames"] and s["frames"][0]["function"] == "handle_create")
+            keep = ("main.loadModel", "main.reload", "main.main", "runtime.cgocall", "runtime.main")
+            return [(f["function"], f["file"], f["line"]) for f in site["frames"] if f["function"] in keep]
+        with_dwarf = go_frames(self.binary)
+        self.assertEqual(len(with_dwarf), 5, with_dwarf)
+        self.assertEqual(go_frames(self.nodwarf), with_dwarf)
 
     def test_runtime_frames_have_their_own_lines(self):
         _, report = self.signal_report(["reload", "1"])

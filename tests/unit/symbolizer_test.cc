@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "src/report/module_map.h"
+#include "src/report/go_pclntab.h"
 #include "src/report/perf_map.h"
 
 namespace memtrace {
@@ -148,6 +150,19 @@ TEST(SymbolizerTest, NamesJitCodeFromThePerfMap) {
   EXPECT_EQ(a[0].function, "jitted_function_a");
   EXPECT_EQ(b[0].function, "jitted_function_b");
   EXPECT_TRUE(absl::StartsWith(a[0].module, "[perf-"));
+}
+
+TEST(GoPclntabTest, RefusesWhatIsNotAKnownLayout) {
+  GoPclntab t;
+  std::string function, file;
+  int line = 0;
+  uint8_t bytes[128] = {0xfa, 0xff, 0xff, 0xff, 0, 0, 1, 8};  // Go 1.16's magic: another layout
+  EXPECT_FALSE(t.Init(bytes, sizeof bytes));
+  EXPECT_FALSE(t.Lookup(0x401000, &function, &file, &line));
+  bytes[0] = 0xf0;  // 1.18's magic, but offsets past the end
+  memset(bytes + 32, 0xff, 8);
+  EXPECT_FALSE(t.Init(bytes, sizeof bytes));
+  EXPECT_FALSE(t.Init(bytes, 16));  // shorter than a header
 }
 
 }  // namespace
