@@ -23,20 +23,22 @@ __attribute__((noinline)) uintptr_t ReturnAddressHere() {
   return reinterpret_cast<uintptr_t>(__builtin_return_address(0));
 }
 
+constexpr int kKnownLine = __LINE__ + 3;  // the call in KnownCaller
+constexpr int kInnerLine = __LINE__ + 8, kOuterLine = __LINE__ + 11, kPhysicalLine = __LINE__ + 14;
 __attribute__((noinline)) uintptr_t KnownCaller() {
-  uintptr_t ra = ReturnAddressHere();  // the line we expect: 25
+  uintptr_t ra = ReturnAddressHere();
   asm volatile("" ::: "memory");
   return ra;
 }
 
 __attribute__((always_inline)) inline uintptr_t InlinedInner() {
-  return ReturnAddressHere();  // line 31
+  return ReturnAddressHere();  // kInnerLine
 }
 __attribute__((always_inline)) inline uintptr_t InlinedOuter() {
-  return InlinedInner() + 0;  // line 34
+  return InlinedInner() + 0;  // kOuterLine
 }
 __attribute__((noinline)) uintptr_t PhysicalCaller() {
-  uintptr_t ra = InlinedOuter();  // line 37
+  uintptr_t ra = InlinedOuter();  // kPhysicalLine
   asm volatile("" ::: "memory");
   return ra;
 }
@@ -51,7 +53,7 @@ TEST(SymbolizerTest, NamesFunctionFileAndLine) {
   const Frame& f = frames.back();
   EXPECT_TRUE(absl::StrContains(f.function, "KnownCaller")) << f.function;
   EXPECT_TRUE(absl::EndsWith(f.file, "symbolizer_test.cc")) << f.file;
-  EXPECT_EQ(f.line, 25);
+  EXPECT_EQ(f.line, kKnownLine);
   EXPECT_TRUE(absl::EndsWith(f.module, "symbolizer_test")) << f.module;
   ASSERT_FALSE(sym->modules().empty());
   EXPECT_EQ(sym->modules()[0].build_id.size(), 40u);  // GNU build-id: 20 bytes
@@ -63,13 +65,13 @@ TEST(SymbolizerTest, EveryInlinedScopeWithItsCallLine) {
   const std::vector<Frame>& frames = sym->Symbolize(ra);
   ASSERT_EQ(frames.size(), 3u);
   EXPECT_TRUE(absl::StrContains(frames[0].function, "InlinedInner")) << frames[0].function;
-  EXPECT_EQ(frames[0].line, 31);
+  EXPECT_EQ(frames[0].line, kInnerLine);
   EXPECT_TRUE(frames[0].inlined);
   EXPECT_TRUE(absl::StrContains(frames[1].function, "InlinedOuter")) << frames[1].function;
-  EXPECT_EQ(frames[1].line, 34);
+  EXPECT_EQ(frames[1].line, kOuterLine);
   EXPECT_TRUE(frames[1].inlined);
   EXPECT_TRUE(absl::StrContains(frames[2].function, "PhysicalCaller")) << frames[2].function;
-  EXPECT_EQ(frames[2].line, 37);  // the physical frame: the line inside its own function
+  EXPECT_EQ(frames[2].line, kPhysicalLine);  // the physical frame: the line inside its own function
   EXPECT_FALSE(frames[2].inlined);
 }
 
