@@ -227,14 +227,51 @@ def print_targets(rows):
         print(f"  {what:<58} {target:>14}  {value if value is not None else '-':>16}  {mark}")
 
 
+def symbolization_cost(build, lib, baseline_lib, rounds):
+    """Symbolization per report: start-up plus the final JSON report of short
+    programs whose reports are mostly symbolization (deep std:: inlining, the
+    demo, and glibc lines from libc6-dbg), minus the untraced run. With
+    --baseline-lib, the same for another build (e.g. before a change)."""
+    programs = [("inline_fixture (-O2, deep std:: inlining)", [os.path.join(build, "tests", "e2e", "inline_fixture"), "100"], {}),
+                ("inline_fixture, MEMTRACE_LIBC_LINES=1", [os.path.join(build, "tests", "e2e", "inline_fixture"), "100"],
+                 {"MEMTRACE_LIBC_LINES": "1"}),
+                ("demo", [os.path.join(build, "demo", "inference_service"), "20"], {})]
+    libs = [("this build", lib)] + ([("baseline", baseline_lib)] if baseline_lib else [])
+    print(f"\n== symbolization per report: start-up + final JSON report, minus the untraced run ({rounds} rounds) ==")
+    base_env = base_environment()
+    for title, argv, extra in programs:
+        if not os.path.exists(argv[0]):
+            print(f"  {title}: {argv[0]} not built")
+            continue
+        times, shape = {}, {}
+        for _ in range(rounds):
+            times.setdefault("untraced", []).append(run_once(argv, dict(base_env))[0])
+            for name, path in libs:
+                d = tempfile.mkdtemp(prefix="mtbench_")
+                try:
+                    out = os.path.join(d, "r.json")
+                    env = dict(base_env, LD_PRELOAD=path, MEMTRACE_OUTPUT=out, MEMTRACE_TOP="0", **extra)
+                    times.setdefault(name, []).append(run_once(argv, env)[0])
+                    with open(out) as f:
+                        doc = json.load(f)
+                    shape[name] = (len(doc["sites"]), sum(len(x["frames"]) for x in doc["sites"]))
+                finally:
+                    shutil.rmtree(d, ignore_errors=True)
+        base = statistics.median(times["untraced"])
+        cells = [f"{name} +{(statistics.median(times[name]) - base) * 1000:.1f} ms "
+                 f"({shape[name][0]} sites, {shape[name][1]} frames)" for name, _ in libs]
+        print(f"  {title}: " + "; ".join(cells) + f" (untraced {base * 1000:.1f} ms)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--pairs", type=int, default=2000000)
     ap.add_argument("--live", type=int, default=1000000, help="live blocks for the memory-per-block run")
-    ap.add_argument("--only", default="", help="comma-separated workloads: churn1,churn2,threads,omp,mmap,python,sqlite,fixed,exited,memory")
+    ap.add_argument("--only", default="", help="comma-separated workloads: churn1,churn2,threads,omp,mmap,python,sqlite,fixed,symbolize,exited,memory")
     ap.add_argument("--callgrind", action="store_true", help="also count instructions per pair (slow)")
+    ap.add_argument("--baseline-lib", default="", help="symbolize: also time this libmemtrace.so (e.g. a build of main)")
     ap.add_argument("--without-system-debuginfo", action="store_true",
                     help="run everything with /usr/lib/debug hidden (needs root: a private mount namespace), as on a "
                          "machine without libc6-dbg; its compressed DWARF is most of the tracer's fixed cost")
@@ -288,6 +325,8 @@ def main():
                                      lib, heaptrack, args.rounds)
     if want("fixed"):
         fixed_cost(churn, lib, heaptrack, args.rounds)
+    if want("symbolize"):
+        symbolization_cost(args.build, lib, args.baseline_lib, args.rounds)
     per_exited = memory_after_thread_exit(os.path.join(bench, "bench_thread_burst"), lib, args.rounds) \
         if want("exited") else None
     per_block = memory_per_live_block(churn, lib, heaptrack, args.live) if want("memory") else None

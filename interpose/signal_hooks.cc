@@ -11,7 +11,7 @@ namespace st = memtrace::signal_trigger;
 #define MT_EXPORT extern "C" __attribute__((visibility("default")))
 
 MT_EXPORT int sigaction(int signo, const struct sigaction* act, struct sigaction* oact) noexcept {
-  if (st::Intercept(signo, act, oact)) return 0;
+  if (st::Intercept(signo, act, oact, __builtin_return_address(0))) return 0;
   return st::RealSigaction(signo, act, oact);
 }
 
@@ -28,7 +28,7 @@ MT_EXPORT sighandler_t signal(int signo, sighandler_t handler) noexcept {
   act.sa_handler = handler;
   sigemptyset(&act.sa_mask);
   act.sa_flags = SA_RESTART;  // glibc's signal() has BSD semantics
-  if (st::Intercept(signo, &act, &old)) return OldHandler(old);
+  if (st::Intercept(signo, &act, &old, __builtin_return_address(0))) return OldHandler(old);
   if (st::RealSigaction(signo, &act, &old) != 0) return SIG_ERR;
   return OldHandler(old);
 }

@@ -12,6 +12,7 @@
 
 #include "interpose/real.h"
 #include "src/capture/capture.h"
+#include "src/capture/stack_bounds.h"
 
 using memtrace::CaptureThreadEvent;
 using memtrace::EventKind;
@@ -69,6 +70,8 @@ namespace {
 void* Trampoline(void* p) {
   ThreadBirth birth = *static_cast<ThreadBirth*>(p);
   real::fn.free(p);
+  // Stack bounds before any of the program's code (stack_bounds.h).
+  memtrace::RecordThreadStack(birth.stack_addr, birth.stack_size, reinterpret_cast<uintptr_t>(__builtin_frame_address(0)));
   // Register now, so the thread's origin is known even if it never allocates.
   memtrace::t_state.birth = &birth;
   if (memtrace::ThreadSlot* s = memtrace::CaptureEnter()) memtrace::CaptureLeave(s);
@@ -106,13 +109,24 @@ MT_EXPORT int pthread_create(pthread_t* out, const pthread_attr_t* attr, void* (
   size_t stack_size = 0;
   int detach = PTHREAD_CREATE_JOINABLE;
   pthread_attr_t defaults;
+  void* stack_addr = nullptr;
   if (attr != nullptr) {
     pthread_attr_getstacksize(attr, &stack_size);
     pthread_attr_getdetachstate(attr, &detach);
+    size_t user_size = 0;
+    // glibc answers stackaddr - size when no stack was set: 0 once added back.
+    if (pthread_attr_getstack(attr, &stack_addr, &user_size) != 0 ||
+        reinterpret_cast<uintptr_t>(stack_addr) + user_size == 0) {
+      stack_addr = nullptr;
+    } else {
+      stack_size = user_size;
+    }
   } else if (pthread_getattr_default_np(&defaults) == 0) {
     pthread_attr_getstacksize(&defaults, &stack_size);
     pthread_attr_destroy(&defaults);
   }
+  birth->stack_addr = reinterpret_cast<uintptr_t>(stack_addr);
+  birth->stack_size = stack_size;
   uint32_t serial = birth->serial;
   // The real call's own allocations (the thread's TLS) are traced as usual.
   int rc = create(out, attr, &Trampoline, birth);

@@ -5,7 +5,8 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libunwind-dev libabsl-dev libfmt-dev libdw-dev libelf-dev zlib1g-dev nlohmann-json3-dev
-          libgtest-dev googletest python3 sqlite3 git binutils golang-go)
+          libgtest-dev googletest python3 sqlite3 git binutils golang-go
+          gdb libc6-dbg)  # gdb, libc6-dbg: e2e.inline compares glibc's frames with addr2line
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(heaptrack valgrind)
 fi

@@ -154,9 +154,11 @@ bool StartWatcher() {
   return true;
 }
 
-// A fork child's watcher is started by its first traced call (most children
-// exec or exit at once and never need one).
-void StartWatcherIfNeeded() {
+// At each thread's registration (its first traced call).
+void OnRegister() {
+  signal_trigger::RetakeIfReplaced();
+  // A fork child's watcher is started by its first traced call (most children
+  // exec or exit at once and never need one).
   RegionHeader* h = Header();
   if (h == nullptr) return;
   uint32_t none = 0;
@@ -280,7 +282,7 @@ void ForkChild() {
   g_setup->gate = false;  // children are never gated
   g_region.header()->gate.store(0, std::memory_order_relaxed);
   // The child's watcher starts at its first traced call.
-  g_register_hook.store(&StartWatcherIfNeeded, std::memory_order_release);
+  g_register_hook.store(&OnRegister, std::memory_order_release);
 }
 
 __attribute__((constructor)) void TracerInit() {
@@ -335,6 +337,7 @@ __attribute__((constructor)) void TracerInit() {
   if (!StartWatcher()) return;
   g_tracing.store(true, std::memory_order_seq_cst);
   if (g_config->signal != 0) signal_trigger::Install(g_config->signal, &OnReportSignal);
+  g_register_hook.store(&OnRegister, std::memory_order_release);
   cupti::Poll();  // a program linked with libcuda has it loaded already
   ResolveThreadHooks();
   // Our dl* calls leave this thread's dlerror() state allocated (a failed

@@ -4,13 +4,14 @@
 #include "src/capture/cfi_unwinder.h"
 
 #include <dlfcn.h>
-#include <pthread.h>
 
 #include <cstring>
 
 #include "src/capture/os_memory.h"
+#include "src/capture/compiler.h"
+#include "src/capture/go_runtime.h"
+#include "src/capture/stack_bounds.h"
 #include "src/capture/stack_memo.h"
-#include "src/capture/thread_state.h"
 
 namespace memtrace {
 namespace {
@@ -186,11 +187,11 @@ bool Execute(Reader& r, State& s, const State& initial, uint64_t code_align, int
 }
 
 uint64_t Pack(const CfiUnwinder::Rule& rule, bool* ok) {
-  // bit 63 present, 62 ok, 61 end, 60 cfa_rbp; 0..31 cfa_off; 32..55 rbp_off (biased)
+  // bit 63 present, 62 ok, 61 end, 60 cfa_rbp, 59 no_fde; 0..31 cfa_off; 32..55 rbp_off (biased)
   *ok = rule.cfa_off >= 0 && rule.cfa_off < (int64_t{1} << 32) && rule.rbp_off > -(1 << 23) &&
         rule.rbp_off < (1 << 23);
   return (uint64_t{1} << 63) | (uint64_t{rule.ok} << 62) | (uint64_t{rule.end} << 61) |
-         (uint64_t{rule.cfa_rbp} << 60) | (static_cast<uint64_t>(rule.rbp_off + (1 << 23)) << 32) |
+         (uint64_t{rule.cfa_rbp} << 60) | (uint64_t{rule.no_fde} << 59) | (static_cast<uint64_t>(rule.rbp_off + (1 << 23)) << 32) |
          static_cast<uint64_t>(rule.cfa_off);
 }
 
@@ -199,6 +200,7 @@ inline CfiUnwinder::Rule Unpack(uint64_t v) {
   r.ok = (v >> 62) & 1;
   r.end = (v >> 61) & 1;
   r.cfa_rbp = (v >> 60) & 1;
+  r.no_fde = (v >> 59) & 1;
   r.rbp_off = static_cast<int64_t>((v >> 32) & 0xffffff) - (1 << 23);
   r.cfa_off = static_cast<int64_t>(v & 0xffffffff);
   return r;
@@ -207,6 +209,8 @@ inline CfiUnwinder::Rule Unpack(uint64_t v) {
 }  // namespace
 
 bool CfiUnwinder::Init() noexcept {
+  InitStackBounds();
+  InitGoRuntime();
   void* h = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
   if (h == nullptr) return false;
   find_fde_ = reinterpret_cast<void* (*)(void*, void*)>(dlsym(h, "_Unwind_Find_FDE"));
@@ -219,7 +223,10 @@ CfiUnwinder::Rule CfiUnwinder::Compute(uintptr_t ra) noexcept {
   uintptr_t pc = ra - 1;  // inside the call instruction
   DwarfEhBases bases{};
   auto* fde = static_cast<const uint8_t*>(find_fde_(reinterpret_cast<void*>(pc), &bases));
-  if (fde == nullptr) return rule;  // no unwind info: not ok
+  if (fde == nullptr) {
+    rule.no_fde = true;  // no unwind info: frame pointers, or Go's cgo transition (Walk)
+    return rule;
+  }
   uint32_t fde_len;
   std::memcpy(&fde_len, fde, 4);
   if (fde_len == 0xffffffff) return rule;
@@ -332,19 +339,10 @@ int CfiUnwinder::Capture(uintptr_t* out, int max) noexcept {
 
 int CfiUnwinder::Walk(uintptr_t fp0, uintptr_t* out, int max, StackMemo* memo, uintptr_t hint) noexcept {
   if (cache_ == nullptr) return -1;
-  ThreadState& t = t_state;
-  if (t.stack_hi == 0) {
-    pthread_attr_t attr;
-    void* addr = nullptr;
-    size_t size = 0;
-    if (pthread_getattr_np(pthread_self(), &attr) != 0) return -1;
-    pthread_attr_getstack(&attr, &addr, &size);
-    pthread_attr_destroy(&attr);
-    t.stack_lo = reinterpret_cast<uintptr_t>(addr);
-    t.stack_hi = t.stack_lo + size;
-  }
-  const uintptr_t lo = t.stack_lo, hi = t.stack_hi;
-  if (fp0 < lo || fp0 + 16 > hi) return -1;  // e.g. on a signal's alternate stack
+  // Never pthread_getattr_np here: see stack_bounds.h.
+  const StackRange stack = CurrentStack(fp0);
+  const uintptr_t lo = stack.lo, hi = stack.hi;
+  if (fp0 < lo || fp0 + 16 > hi) return -1;  // unknown bounds, or e.g. a signal's alternate stack
   if (memo != nullptr) memo->Begin(fp0, hint);
   // Every stack word the result depends on goes to the memo: return
   // addresses always, a restored RBP only once a CFA rule uses it.
@@ -366,7 +364,38 @@ int CfiUnwinder::Walk(uintptr_t fp0, uintptr_t* out, int max, StackMemo* memo, u
   while (n < max && pc != 0) {
     out[n++] = pc;
     Rule r = Unpack(Lookup(pc));
-    if (!r.ok) return fail();
+    if (MT_UNLIKELY(!r.ok)) {
+      if (!r.no_fde) return fail();  // CFI we do not evaluate: libunwind does
+      // Code without unwind tables: Go (cgo programs), JIT compilers.
+      const GoRuntime& go = g_go_runtime;
+      if (go.enabled && pc == go.cgocall_ra) {
+        // Back from C into runtime.asmcgocall: the caller is a goroutine.
+        if (memo != nullptr) memo->Abort();  // its words are not on this thread's stack
+        return WalkGoroutine(sp, hi, out, n, max);
+      }
+      if (go.enabled && pc == go.cgocall_ra_nosave) {
+        // asmcgocall on the system stack: 40(SP) is its caller's SP.
+        if (sp + go.frame_depth + 8 > hi) break;
+        uintptr_t caller_sp = read(sp + go.frame_depth);
+        if (caller_sp < sp || caller_sp + 8 > hi || (caller_sp & 7) != 0) break;
+        pc = read(caller_sp);
+        sp = caller_sp + 8;
+        continue;
+      }
+      // Frame pointers: this frame's RBP points at its saved RBP, the return
+      // address above it. Every word stays between SP and the stack's top.
+      if (fp_at != 0) {
+        if (memo != nullptr) memo->Read(fp_at, fp);
+        fp_at = 0;
+      }
+      if (fp < sp || fp + 16 > hi || (fp & 7) != 0) break;  // no frame pointer: stop here
+      pc = read(fp + 8);
+      sp = fp + 16;
+      fp_at = fp;
+      fp = *reinterpret_cast<const uintptr_t*>(fp_at);
+      if (pc < 4096) break;
+      continue;
+    }
     if (r.end) break;
     if (r.cfa_rbp && fp_at != 0) {
       if (memo != nullptr) memo->Read(fp_at, fp);
@@ -382,6 +411,34 @@ int CfiUnwinder::Walk(uintptr_t fp0, uintptr_t* out, int max, StackMemo* memo, u
     }
     pc = read(cfa - 8);
     sp = cfa;
+  }
+  return n;
+}
+
+int CfiUnwinder::WalkGoroutine(uintptr_t sp, uintptr_t hi, uintptr_t* out, int n, int max) noexcept {
+  // sp: asmcgocall's frame on the system stack (the C function's CFA).
+  const GoRuntime& go = g_go_runtime;
+  if (sp + go.frame_g + 8 > hi) return n;
+  const uintptr_t g = *reinterpret_cast<const uintptr_t*>(sp + go.frame_g);
+  const uintptr_t depth = *reinterpret_cast<const uintptr_t*>(sp + go.frame_depth);
+  if (g == 0 || (g & 7) != 0) return n;
+  auto word = [](uintptr_t at) { return *reinterpret_cast<const uintptr_t*>(at); };
+  const uintptr_t glo = word(g + go.g_stack_lo), ghi = word(g + go.g_stack_hi);
+  if (glo >= ghi || ghi - glo > (uintptr_t{1} << 30) || depth + 8 > ghi - glo) return n;
+  const uintptr_t gsp = ghi - depth;  // where asmcgocall was called: the return address into runtime.cgocall
+  // The goroutine's state as asmcgocall saved it must agree (and proves the g).
+  if ((gsp & 7) != 0 || word(g + go.g_sched_sp) != gsp) return n;
+  uintptr_t fp = word(g + go.g_sched_bp);
+  if (n < max) out[n++] = word(gsp);
+  uintptr_t floor = gsp;
+  while (n < max && fp >= floor && fp + 16 <= ghi && (fp & 7) == 0) {
+    uintptr_t pc = word(fp + 8);
+    uintptr_t next = word(fp);
+    if (pc < 4096) break;
+    out[n++] = pc;
+    if (next <= fp) break;  // the goroutine's first frame (runtime.goexit's caller saved 0)
+    floor = fp + 16;
+    fp = next;
   }
   return n;
 }

@@ -8,6 +8,12 @@
 // return -1 and the caller falls back to libunwind for the whole stack, so the
 // result is never a wrong stack, at worst a slower one.
 //
+// Code with no unwind table at all (Go, JIT compilers) is walked by its frame
+// pointers, every word read between SP and the top of the thread's stack
+// (stack_bounds.h); the walk ends where a frame has no valid frame pointer.
+// Where C called from Go returns into runtime.asmcgocall, the walk goes on
+// on the goroutine's stack (go_runtime.h).
+//
 // FDEs are found with libgcc's _Unwind_Find_FDE (from libgcc_s, dlopen'ed
 // RTLD_LOCAL); only cache misses call it.
 #pragma once
@@ -38,8 +44,10 @@ class CfiUnwinder {
 
   // Rule for a return address: CFA = (cfa_rbp ? RBP : RSP) + cfa_off; RBP
   // saved at CFA + rbp_off (0: not saved); end: no caller.
+  // no_fde: the code has no unwind table (not ok; Walk goes on by frame
+  // pointers or Go's cgo transition, see go_runtime.h).
   struct Rule {
-    bool ok = false, end = false, cfa_rbp = false;
+    bool ok = false, end = false, cfa_rbp = false, no_fde = false;
     int64_t cfa_off = 0, rbp_off = 0;
   };
 
@@ -48,6 +56,8 @@ class CfiUnwinder {
 
  private:
   Rule Compute(uintptr_t pc) noexcept;
+  // From runtime.asmcgocall's frame at `sp` on to the goroutine's frames.
+  int WalkGoroutine(uintptr_t sp, uintptr_t hi, uintptr_t* out, int n, int max) noexcept;
   // The packed rule for `ra` (see Pack in the .cc), computing it on a miss.
   uint64_t Lookup(uintptr_t ra) noexcept;
   uint64_t SlowLookup(uintptr_t ra) noexcept;

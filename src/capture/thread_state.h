@@ -8,6 +8,7 @@
 // traces itself and never recurses.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "src/capture/compiler.h"
@@ -32,7 +33,8 @@ struct ThreadState {
   // thread's random state (0 until its first allocation).
   int64_t sample_countdown;
   uint64_t sample_rng;
-  // The thread's stack bounds (CFI unwinder), 0 until its first unwind.
+  // The thread's stack bounds for the unwinders (stack_bounds.h): recorded by
+  // the pthread_create trampoline; 0 when unknown.
   uintptr_t stack_lo, stack_hi;
   // The timestamp of the last event this thread pushed: a lower bound for all
   // its later ones, published as its busy stamp (capture.h).
@@ -47,6 +49,10 @@ struct ThreadBirth {
   void* (*routine)(void*);
   void* arg;
   uint32_t serial;
+  // The stack the creator supplied (0 if none) and the stack size asked for:
+  // the new thread's stack bounds (stack_bounds.h).
+  uintptr_t stack_addr;
+  size_t stack_size;
 };
 
 extern __thread ThreadState t_state MT_TLS_IE;

@@ -14,12 +14,11 @@ namespace memtrace {
 std::string ReportWriter::Write(const Snapshot& snapshot, const std::string& explicit_path) {
   ReportFormat format = options_.format;
   if (!explicit_path.empty() && absl::EndsWithIgnoreCase(explicit_path, ".json")) format = ReportFormat::kJson;
-  Symbolizer::Options sym;
-  sym.libc_lines = options_.libc_lines;
-  sym.pid = snapshot.pid;
-  if (options_.maps_text != nullptr) sym.maps_text = *options_.maps_text;
-  Symbolizer symbolizer(sym);
-  ReportDoc doc = BuildReportDoc(snapshot, symbolizer);
+  std::unique_ptr<Symbolizer> symbolizer =
+      options_.modules != nullptr && !options_.modules->empty()
+          ? std::make_unique<Symbolizer>(*options_.modules, Symbolizer::Options{options_.libc_lines}, snapshot.pid)
+          : Symbolizer::ForProcess(snapshot.pid, Symbolizer::Options{options_.libc_lines});
+  ReportDoc doc = BuildReportDoc(snapshot, *symbolizer);
   std::string text = format == ReportFormat::kJson ? RenderJsonReport(doc)
                                                    : RenderTextReport(doc, ReportOptions{options_.top});
   std::lock_guard<std::mutex> lock(mu_);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "src/config/config.h"
+#include "src/report/module_map.h"
 #include "src/report/snapshot.h"
 
 namespace memtrace {
@@ -23,9 +24,9 @@ class ReportWriter {
     int keep = 5;
     bool forked = false;       // the traced process is a fork child (a path without %p gets ".PID")
     bool libc_lines = false;   // MEMTRACE_LIBC_LINES (symbolizer.h)
-    // The traced process's /proc/PID/maps text as last read (symbolization
-    // of a process that is gone); null: read /proc/PID/maps.
-    const std::string* maps_text = nullptr;
+    // The traced process's modules as last read (a process that is gone is
+    // symbolized from them); null or empty: read /proc/PID/maps now.
+    const std::vector<LoadedModule>* modules = nullptr;
   };
   explicit ReportWriter(Options options) : options_(std::move(options)) {}
 

@@ -1,8 +1,13 @@
 // Turns return addresses into frames: demangled function, file:line and the
-// chain of inlined calls where DWARF exists (libdw), otherwise the ELF symbol
-// or just module + offset. Each module is named with its path and build-id so
-// a report can be symbolized again elsewhere. Runs in the flusher at report
-// time; results are cached per address.
+// chain of inlined calls where DWARF exists (libdw; the same frames and lines
+// as binutils' addr2line -f -i -C), otherwise the ELF symbol, a perf map
+// entry (JIT code) or just module + offset. Each module is named with its
+// path and build-id so a report can be symbolized again elsewhere.
+//
+// It never asks the calling process about itself: it symbolizes a process
+// given by pid (its /proc/PID/maps), or a module list saved while a process
+// lived (module_map.h), so it can run in a watcher process, also after the
+// traced program is gone. Results are cached per address.
 #pragma once
 
 #include <cstdint>
@@ -11,8 +16,13 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "src/report/module_map.h"
+
+struct Dwfl_Module;  // libdwfl
 
 namespace memtrace {
+
+class GoPclntab;
 
 struct Frame {
   std::string function;  // demangled; empty when unknown
@@ -36,14 +46,14 @@ class Symbolizer {
     // inflating it costs ~60 ms a report, for lines of libc internals. Off,
     // those frames still get their function names, from its symbol table.
     bool libc_lines = true;
-    // The process whose addresses these are (0: this one). Its modules come
-    // from `maps_text` (a saved /proc/PID/maps, for a process that is gone)
-    // when set, else from /proc/PID/maps.
-    int pid = 0;
-    std::string maps_text;
   };
-  Symbolizer() : Symbolizer(Options{}) {}
-  explicit Symbolizer(Options options);
+  // The modules of live process `pid` (read now from /proc/PID/maps), and its
+  // perf map. If the maps cannot be read, every frame is "[unknown]".
+  static std::unique_ptr<Symbolizer> ForProcess(int pid, Options options);
+  // A process that may be gone: the modules saved while it lived. `pid` only
+  // names its perf map (/tmp/perf-PID.map) and, while it lives, reaches files
+  // deleted since they were mapped; 0: neither.
+  Symbolizer(std::vector<LoadedModule> modules, Options options, int pid = 0);
   ~Symbolizer();
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;
@@ -57,10 +67,19 @@ class Symbolizer {
   std::string ModuleAt(uintptr_t addr);
   // Every module that Symbolize has named, in first-use order.
   const std::vector<ModuleInfo>& modules() const { return modules_; }
+  // The modules this symbolizer knows (what a watcher saves).
+  const std::vector<LoadedModule>& loaded_modules() const { return loaded_; }
 
  private:
   struct Impl;
+  const LoadedModule* ModuleOf(uintptr_t addr) const;
+  ::Dwfl_Module* DwflModule(const LoadedModule* lm);  // null: no usable file
+  const GoPclntab* GoTable(::Dwfl_Module* m);  // null: not a Go module
+  void NoteModule(const std::string& path, const std::string& build_id);
+
   Options options_;
+  int pid_ = 0;
+  std::vector<LoadedModule> loaded_;  // sorted by start
   std::unique_ptr<Impl> impl_;
   absl::flat_hash_map<uintptr_t, std::vector<Frame>> cache_;
   std::vector<ModuleInfo> modules_;

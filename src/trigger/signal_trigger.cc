@@ -2,6 +2,7 @@
 #include "src/trigger/signal_trigger.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +31,21 @@ std::atomic<int> g_chain_index{0};
 std::mutex g_mu;
 std::atomic<SigactionFn> g_real{nullptr};
 std::atomic<bool> g_told{false};
+// The Go runtime's C wrapper for sigaction (cgo programs): it installs Go's
+// handler for every signal at start-up, which is no claim on ours.
+uintptr_t g_go_sigaction_lo = 0, g_go_sigaction_hi = 0;
+
+void FindGoRuntime() {
+  void* f = dlsym(RTLD_DEFAULT, "x_cgo_sigaction");
+  if (f == nullptr) return;
+  Dl_info info{};
+  void* extra = nullptr;
+  const auto* sym = static_cast<const ElfW(Sym)*>(nullptr);
+  if (dladdr1(f, &info, &extra, RTLD_DL_SYMENT) != 0 && (sym = static_cast<const ElfW(Sym)*>(extra)) != nullptr) {
+    g_go_sigaction_lo = reinterpret_cast<uintptr_t>(f);
+    g_go_sigaction_hi = g_go_sigaction_lo + (sym->st_size > 0 ? sym->st_size : 256);
+  }
+}
 
 SigactionFn Real() {
   SigactionFn fn = g_real.load(std::memory_order_acquire);
@@ -45,21 +61,32 @@ bool IsHandler(const struct sigaction& a) {
   return a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN && a.sa_handler != nullptr;
 }
 
-void TellOnce(int signo) {
+// Said once, when someone outside sends the signal the program owns (they
+// probably wanted a report). Not when the program signals itself (a JVM uses
+// SIGUSR2 between its own threads). Async-signal-safe: Log is write(2).
+void TellOnce(int signo, const siginfo_t* info) {
+  if (info != nullptr && (info->si_code == SI_TKILL || info->si_pid == getpid())) return;
   if (g_told.exchange(true)) return;
-  MT_LOG_WARN("the program handles signal %d itself; it no longer asks for reports: use `memtrace dump %d`",
+  MT_LOG_WARN("the program handles signal %d itself, so it does not ask for a report: use `memtrace dump %d`",
               signo, static_cast<int>(getpid()));
 }
 
 void Handler(int sig, siginfo_t* info, void* ctx) {
   int saved_errno = errno;
   bool cookie = info != nullptr && info->si_code == SI_QUEUE && info->si_value.sival_int == kCookie;
+  struct sigaction chain = g_chain[g_chain_index.load(std::memory_order_acquire)];
   if (cookie || !g_program_owns.load(std::memory_order_acquire)) {
     if (g_request != nullptr) g_request();
     errno = saved_errno;
+    // A runtime that took the signal behind our back (see RetakeIfReplaced)
+    // still gets it, as it did before we were put back in front.
+    if (!cookie && IsHandler(chain)) {
+      if ((chain.sa_flags & SA_SIGINFO) != 0) chain.sa_sigaction(sig, info, ctx);
+      else chain.sa_handler(sig);
+    }
     return;
   }
-  struct sigaction chain = g_chain[g_chain_index.load(std::memory_order_acquire)];
+  TellOnce(sig, info);
   if ((chain.sa_flags & SA_RESETHAND) != 0) {
     // A one-shot handler: the disposition is back to the default as it runs.
     struct sigaction dfl{};
@@ -111,6 +138,7 @@ int RealSigaction(int signo, const struct sigaction* act, struct sigaction* oact
 bool Install(int signo, void (*request)()) {
   std::lock_guard<std::mutex> lock(g_mu);
   g_request = request;
+  FindGoRuntime();
   struct sigaction current{};
   if (RealSigaction(signo, nullptr, &current) != 0) return false;
   SetChainLocked(current);
@@ -138,14 +166,39 @@ bool Install(int signo, void (*request)()) {
 
 int Signal() { return g_signo.load(std::memory_order_acquire); }
 
-bool Intercept(int signo, const struct sigaction* act, struct sigaction* oact) {
+void RetakeIfReplaced() {
+  int signo = g_signo.load(std::memory_order_acquire);
+  if (signo == 0 || g_program_owns.load(std::memory_order_acquire) || !g_installed.load(std::memory_order_acquire)) {
+    return;
+  }
+  struct sigaction cur{};
+  if (RealSigaction(signo, nullptr, &cur) != 0) return;
+  if ((cur.sa_flags & SA_SIGINFO) != 0 && cur.sa_sigaction == &Handler) return;
+  std::unique_lock<std::mutex> lock(g_mu, std::try_to_lock);
+  if (!lock.owns_lock()) return;  // someone is changing it right now; next time
+  // Replaced behind our back (a raw rt_sigaction, as the Go runtime does for
+  // every signal at start-up): back in front, chaining to it, with its flags.
+  SetChainLocked(cur);
+  struct sigaction ours = OurAction(&cur);
+  RealSigaction(signo, &ours, nullptr);
+}
+
+bool Intercept(int signo, const struct sigaction* act, struct sigaction* oact, const void* caller) {
   if (signo <= 0 || signo != g_signo.load(std::memory_order_acquire)) return false;
   std::lock_guard<std::mutex> lock(g_mu);
   if (oact != nullptr) *oact = g_chain[g_chain_index.load(std::memory_order_relaxed)];
   if (act == nullptr) return true;
   SetChainLocked(*act);
+  uintptr_t from = reinterpret_cast<uintptr_t>(caller);
+  if (from >= g_go_sigaction_lo && from < g_go_sigaction_hi && IsHandler(*act) &&
+      !g_program_owns.load(std::memory_order_acquire)) {
+    // Go's runtime taking every signal at start-up: we stay in front and
+    // chain to it, the signal stays ours for reports.
+    struct sigaction ours = OurAction(act);
+    if (RealSigaction(signo, &ours, nullptr) == 0) g_installed.store(true, std::memory_order_release);
+    return true;
+  }
   g_program_owns.store(true, std::memory_order_release);
-  TellOnce(signo);
   if (IsHandler(*act)) {
     // Stay in front (to recognise queued report requests), as the program asked.
     struct sigaction ours = OurAction(act);

@@ -29,6 +29,7 @@
 #include "src/flush/proc_maps.h"
 #include "src/log.h"
 #include "src/report/output.h"
+#include "src/report/module_map.h"
 #include "src/report/report_writer.h"
 #include "src/trigger/control_file.h"
 
@@ -149,7 +150,10 @@ class Watcher {
   Flusher* flusher_ = nullptr;
   ReportWriter* writer_ = nullptr;
   ControlFile control_;
-  std::string maps_;  // the last /proc/PID/maps text read (at first our own: a copy of the program's at the fork)
+  // The program's /proc/PID/maps text and modules as last read (at first our
+  // own: a copy of the program's layout at the fork), for after its death.
+  std::string maps_;
+  std::vector<LoadedModule> modules_;
   std::string comm_;  // the program's name, as the kernel knows it (it changes at an exec)
   uint32_t maps_generation_ = UINT32_MAX;
   uint64_t maps_at_ns_ = 0;
@@ -177,6 +181,8 @@ void Watcher::RefreshMaps(bool force) {
   if (!text.empty()) {
     maps_ = std::move(text);
     maps_generation_ = gen;
+    absl::StatusOr<std::vector<LoadedModule>> modules = ReadProcessModules(pid_);
+    if (modules.ok() && !modules->empty()) modules_ = std::move(*modules);
   }
   maps_at_ns_ = now;
 }
@@ -343,6 +349,9 @@ void Watcher::Run() {
   // Until the program's own maps are read: ours, a copy of its layout at the
   // fork, so that a program that dies at once is still symbolized.
   maps_ = ReadProcMapsText(static_cast<int>(getpid()));
+  if (absl::StatusOr<std::vector<LoadedModule>> own = ReadProcessModules(static_cast<int>(getpid())); own.ok()) {
+    modules_ = std::move(*own);
+  }
   {
     char path[64], buf[64] = {};
     snprintf(path, sizeof(path), "/proc/%d/comm", pid_);
@@ -369,7 +378,7 @@ void Watcher::Run() {
   wo.keep = c.keep;
   wo.forked = h_->forked != 0;
   wo.libc_lines = c.libc_lines;
-  wo.maps_text = &maps_;  // refreshed before every report; the last one after death
+  wo.modules = &modules_;  // refreshed before every report; the last ones after death
   writer_ = new ReportWriter(wo);
   control_.Init(c.control_dir, pid_);
   exec_check_ = access(RegionPath(pid_).c_str(), F_OK) == 0;

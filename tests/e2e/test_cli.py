@@ -129,6 +129,8 @@ class GoTest(unittest.TestCase):
         sites = [s for s in last["sites"] if s["frames"] and s["frames"][0]["function"] == "cgo_leak"]
         self.assertEqual(sum(s["live_bytes"] for s in sites), leaked)
         self.assertEqual(sum(s["live_blocks"] for s in sites), 10)
+        for s in sites:  # the Go caller under the cgo call (go_runtime.h)
+            self.assertIn("main.main", [f["function"] for f in s["frames"]])
 
     def test_signal_dump_after_go_takes_the_signal_over(self):
         env = clean_env({"LD_PRELOAD": LIB, "MEMTRACE_OUTPUT": os.path.join(self.work, "sig.%n.json")})

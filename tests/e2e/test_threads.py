@@ -201,6 +201,9 @@ class GoOpenMPTest(unittest.TestCase):
             self.assertEqual(sum(s["live_bytes"] for s in sites), (omp["workers"] + omp["pools"]) * size)
             go_threads = {t["tid"] for t in report["threads"] if t["tid"] in hosts}
             self.assertEqual(go_threads, hosts)
+            # The Go threads' own team buffers: their stacks go on past the cgo call into the goroutine.
+            go_sites = [s for s in sites if "main.main.func1" in [f["function"] for f in s["frames"]]]
+            self.assertTrue(go_sites, [[f["function"] for f in s["frames"]] for s in sites])
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

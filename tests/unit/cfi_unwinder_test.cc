@@ -3,11 +3,13 @@
 // callback through libc, std::sort, a second thread, and many call paths.
 #define UNW_LOCAL_ONLY
 #include "src/capture/cfi_unwinder.h"
+#include "src/capture/stack_bounds.h"
 #include "src/capture/stack_depot.h"
 #include "src/capture/stack_memo.h"
 
 #include <gtest/gtest.h>
 #include <libunwind.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -16,6 +18,19 @@
 
 namespace memtrace {
 namespace {
+
+// A thread not started through the preload's pthread_create hook has no
+// recorded bounds (stack_bounds.h); the test records them as the trampoline
+// would (here from pthread_getattr_np: a test is not a hook).
+void RecordStackOfThisThread() {
+  pthread_attr_t attr;
+  void* addr = nullptr;
+  size_t size = 0;
+  ASSERT_EQ(pthread_getattr_np(pthread_self(), &attr), 0);
+  pthread_attr_getstack(&attr, &addr, &size);
+  pthread_attr_destroy(&attr);
+  RecordThreadStack(reinterpret_cast<uintptr_t>(addr), size, reinterpret_cast<uintptr_t>(__builtin_frame_address(0)));
+}
 
 struct Compared {
   int cfi = 0, unw = 0, matched = 0;
@@ -108,6 +123,7 @@ TEST(CfiUnwinderTest, MatchesThroughLibcCallback) {
 TEST(CfiUnwinderTest, MatchesInStdSortOnAnotherThread) {
   ASSERT_TRUE(g_cfi_unwinder.Init());
   std::thread t([] {
+    RecordStackOfThisThread();  // what our pthread_create trampoline does for the program's threads
     std::vector<int> v(100);
     for (int i = 0; i < 100; ++i) v[i] = (i * 31) % 100;
     bool once = false;
