@@ -126,7 +126,7 @@ __attribute__((constructor)) void TracerInit() {
   CaptureInitThreadKey();
   g_writer = new (g_writer_storage.get()) ReportWriter(ReportWriter::Options{
       g_config->output, g_config->format, g_config->top, g_config->keep, static_cast<int>(getpid()),
-      g_config->libc_lines});
+      g_config->libc_lines, g_config->format_explicit, g_config->max_sites});
   g_control = new (g_control_storage.get()) ControlFile();
   g_control->Init(g_config->control_dir);
   Flusher::Options options;

@@ -14,6 +14,10 @@
 extern "C" {
 #endif
 
+/* The libmemtrace version, e.g. "0.1.0" (the same string `memtrace
+ * --version` prints and every report carries). */
+const char* memtrace_version(void) __attribute__((weak));
+
 /* 1 while libmemtrace is loaded and tracing this process, else 0. */
 int memtrace_is_active(void) __attribute__((weak));
 

@@ -70,7 +70,7 @@ Snapshot Flusher::BuildSnapshotLocked(const char* reason) {
   std::vector<size_t> entry_of_site(sites_.size(), SIZE_MAX);
   for (size_t i : order) {
     const SiteStats& st = sites_.site(i);
-    SiteEntry e{sites_.stack_of(i), sites_.space_of(i), st, {}, 0, 0, {}, sites_.device_of(i)};
+    SiteEntry e{sites_.stack_of(i), sites_.space_of(i), st, {}, 0, 0, {}, sites_.device_of(i), {}, {}, {}};
     e.growth_bytes = static_cast<int64_t>(st.live_bytes) - static_cast<int64_t>(reported_[i].live_bytes);
     e.growth_blocks = static_cast<int64_t>(st.live_blocks) - static_cast<int64_t>(reported_[i].live_blocks);
     has_file_sites |= e.space == Space::kFileMmap && st.live_blocks > 0;

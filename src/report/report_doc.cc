@@ -1,12 +1,132 @@
-// Snapshot -> document: symbolization and the per-site view (see report_doc.h).
+// Snapshot -> document: symbolization, frame interning, sites merged by what
+// a person reads, and the listing bound (see report_doc.h).
+//
+// Why merge after symbolizing: the flusher interns stacks by return
+// addresses, so one source line reached through two call instructions (an
+// unrolled loop, two inlined copies) is two stacks. People read sites as
+// source locations, as heaptrack, pprof -lines and memray show them, and two
+// reports of one run must compare without phantom changes; so the document
+// keys a site by its frames as printed and keeps the stack ids it merged.
 #include "src/report/report_doc.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
 
 #include "absl/container/flat_hash_map.h"
 
+#ifndef MEMTRACE_VERSION
+#error "MEMTRACE_VERSION must come from CMake's project version"
+#endif
+
 namespace memtrace {
 
-ReportDoc BuildReportDoc(const Snapshot& s, Symbolizer& symbolizer) {
+const char* MemtraceVersion() { return MEMTRACE_VERSION; }
+
+std::string FrameKey(const Frame& f) {
+  // \x1f separates the fields: no compiler puts it in a symbol or a path.
+  if (!f.file.empty()) {
+    return fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}", f.function, f.file, f.line, f.module, f.inlined ? 1 : 0);
+  }
+  return fmt::format("{}\x1f@{}\x1f{:x}\x1f{}", f.function, f.module, f.offset, f.inlined ? 1 : 0);
+}
+
+std::string SiteKey(const ReportDoc& doc, const DocSite& site) {
+  std::string key = fmt::format("{}#{}", site.space, site.device);
+  for (uint32_t id : site.frames) {
+    key += '\x1e';
+    key += FrameKey(doc.frames[id]);
+  }
+  return key;
+}
+
+uint64_t ReportDoc::site_count() const {
+  uint64_t n = sites.size();
+  for (const DocOmitted& o : omitted) n += o.sites;
+  return n;
+}
+
+namespace {
+
+void AddStats(SiteStats* to, const SiteStats& from) {
+  to->live_bytes += from.live_bytes;
+  to->live_blocks += from.live_blocks;
+  to->allocs += from.allocs;
+  to->frees += from.frees;
+  to->alloc_bytes += from.alloc_bytes;
+  to->peak_live_bytes += from.peak_live_bytes;
+}
+
+void AddCount(LeakCount* to, const LeakCount& from) {
+  to->bytes += from.bytes;
+  to->blocks += from.blocks;
+}
+
+void AddKinds(std::optional<LeakKinds>* to, const std::optional<LeakKinds>& from) {
+  if (!from) return;
+  if (!*to) *to = LeakKinds{};
+  AddCount(&(*to)->definite, from->definite);
+  AddCount(&(*to)->indirect, from->indirect);
+  AddCount(&(*to)->possible, from->possible);
+  AddCount(&(*to)->reachable, from->reachable);
+  AddCount(&(*to)->suppressed, from->suppressed);
+}
+
+void AddCost(std::optional<MappingCost>* to, const std::optional<MappingCost>& from) {
+  if (!from) return;
+  if (!*to) *to = MappingCost{};
+  (*to)->reserved_bytes += from->reserved_bytes;
+  (*to)->committed_bytes += from->committed_bytes;
+  (*to)->resident_bytes += from->resident_bytes;
+}
+
+// Frames, each interned once by the key a person reads it by.
+class FrameTable {
+ public:
+  uint32_t Intern(Frame frame) {
+    auto [it, inserted] = index_.try_emplace(FrameKey(frame), static_cast<uint32_t>(frames_.size()));
+    if (inserted) frames_.push_back(std::move(frame));
+    return it->second;
+  }
+  std::vector<uint32_t> InternStack(const StackRecord* stack, Symbolizer& symbolizer) {
+    std::vector<uint32_t> ids;
+    for (Frame& f : SymbolizeStack(stack, symbolizer)) ids.push_back(Intern(std::move(f)));
+    return ids;
+  }
+  const Frame& at(uint32_t id) const { return frames_[id]; }
+
+ private:
+  std::vector<Frame> frames_;
+  absl::flat_hash_map<std::string, uint32_t> index_;
+};
+
+struct MergeKey {
+  std::string space;
+  int device;
+  std::vector<uint32_t> frames;
+  bool operator==(const MergeKey&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const MergeKey& k) {
+    return H::combine(std::move(h), k.space, k.device, k.frames);
+  }
+};
+
+// Sites first by live bytes, then by what they allocated, then by their
+// first stack: a total order, so a report and its round trip list sites
+// identically.
+bool SiteBefore(const DocSite& a, const DocSite& b) {
+  if (a.stats.live_bytes != b.stats.live_bytes) return a.stats.live_bytes > b.stats.live_bytes;
+  if (a.stats.alloc_bytes != b.stats.alloc_bytes) return a.stats.alloc_bytes > b.stats.alloc_bytes;
+  if (a.stats.allocs != b.stats.allocs) return a.stats.allocs > b.stats.allocs;
+  return a.stack_ids < b.stack_ids;
+}
+
+}  // namespace
+
+ReportDoc BuildReportDoc(const Snapshot& s, Symbolizer& symbolizer, const DocOptions& options) {
   ReportDoc d;
+  d.version = MemtraceVersion();
   d.pid = s.pid;
   d.reason = s.reason;
   d.sequence = s.sequence;
@@ -17,30 +137,129 @@ ReportDoc BuildReportDoc(const Snapshot& s, Symbolizer& symbolizer) {
   d.timeline = s.timeline;
   d.devices = s.devices;
   d.cuda = s.cuda;
-  d.sites.reserve(s.sites.size());
+  d.end = s.end;
+  d.suppressions_used = s.suppressions_used;
+  d.max_sites = options.max_sites;
+
+  // Every stack is symbolized (the symbolizer caches per address, so the
+  // cost follows distinct return addresses, not stacks) and its site merged
+  // with the others that read the same.
+  FrameTable table;
+  std::vector<DocSite> merged;
+  absl::flat_hash_map<MergeKey, size_t> merged_index;
+  absl::flat_hash_map<std::pair<int64_t, std::string>, size_t> site_of_stack;  // (stack id, space) -> merged
+  std::vector<std::map<std::string, uint64_t>> files;  // per merged site: bytes per file, per thread
+  std::vector<std::map<uint64_t, uint64_t>> threads;
   for (const SiteEntry& e : s.sites) {
-    DocSite site;
-    site.stats = e.stats;
-    site.space = SpaceName(e.space);
-    site.stack_id = e.stack != nullptr ? static_cast<int64_t>(e.stack->id) : -1;
-    site.growth_bytes = e.growth_bytes;
-    site.growth_blocks = e.growth_blocks;
-    site.files = e.files;
-    site.threads = e.threads;
-    site.device = e.device;
-    site.frames = SymbolizeStack(e.stack, symbolizer);
-    d.sites.push_back(std::move(site));
+    MergeKey key{SpaceName(e.space), e.device, table.InternStack(e.stack, symbolizer)};
+    auto [it, inserted] = merged_index.try_emplace(key, merged.size());
+    if (inserted) {
+      DocSite site;
+      site.space = key.space;
+      site.device = e.device;
+      site.frames = key.frames;
+      merged.push_back(std::move(site));
+      files.emplace_back();
+      threads.emplace_back();
+    }
+    size_t at = it->second;
+    DocSite& site = merged[at];
+    int64_t stack_id = e.stack != nullptr ? static_cast<int64_t>(e.stack->id) : -1;
+    site.stack_ids.push_back(stack_id);
+    site_of_stack[{stack_id, site.space}] = at;
+    AddStats(&site.stats, e.stats);
+    site.growth_bytes += e.growth_bytes;
+    site.growth_blocks += e.growth_blocks;
+    if (site.label.empty()) site.label = e.label;
+    AddKinds(&site.leak_kinds, e.leak_kinds);
+    AddCost(&site.cost, e.cost);
+    for (const FileShare& f : e.files) files[at][f.path] += f.live_bytes;
+    for (const auto& [tid, bytes] : e.threads) threads[at][tid] += bytes;
   }
+  for (size_t i = 0; i < merged.size(); ++i) {
+    DocSite& site = merged[i];
+    std::sort(site.stack_ids.begin(), site.stack_ids.end());
+    for (const auto& [path, bytes] : files[i]) site.files.push_back(FileShare{path, bytes});
+    std::stable_sort(site.files.begin(), site.files.end(),
+                     [](const FileShare& a, const FileShare& b) { return a.live_bytes > b.live_bytes; });
+    for (const auto& [tid, bytes] : threads[i]) site.threads.push_back(ThreadShare{tid, bytes});
+    std::stable_sort(site.threads.begin(), site.threads.end(),
+                     [](const ThreadShare& a, const ThreadShare& b) { return a.live_bytes > b.live_bytes; });
+    if (site.threads.size() > 16) site.threads.resize(16);
+  }
+  // Sort, keep the largest, fold the rest into one remainder per space.
+  std::vector<size_t> order(merged.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return SiteBefore(merged[a], merged[b]); });
+  size_t listed = options.max_sites == 0 ? order.size() : std::min(order.size(), options.max_sites);
+  std::vector<int64_t> listed_index(merged.size(), -1);
+  for (size_t k = 0; k < order.size(); ++k) {
+    DocSite& site = merged[order[k]];
+    if (k < listed) {
+      listed_index[order[k]] = static_cast<int64_t>(k);
+      continue;
+    }
+    auto o = std::find_if(d.omitted.begin(), d.omitted.end(), [&](const DocOmitted& x) { return x.space == site.space; });
+    if (o == d.omitted.end()) {
+      DocOmitted fresh;
+      fresh.space = site.space;
+      d.omitted.push_back(std::move(fresh));
+      o = d.omitted.end() - 1;
+    }
+    ++o->sites;
+    o->stacks += site.stack_ids.size();
+    AddStats(&o->stats, site.stats);
+    o->growth_bytes += site.growth_bytes;
+    o->growth_blocks += site.growth_blocks;
+    AddKinds(&o->leak_kinds, site.leak_kinds);
+  }
+  std::sort(d.omitted.begin(), d.omitted.end(), [](const DocOmitted& a, const DocOmitted& b) {
+    return a.stats.live_bytes != b.stats.live_bytes ? a.stats.live_bytes > b.stats.live_bytes : a.space < b.space;
+  });
+
+  // The frame table keeps only what listed sites and creators use, numbered
+  // in first use.
+  std::vector<int64_t> renumber;
+  auto keep = [&](std::vector<uint32_t>& ids) {
+    for (uint32_t& id : ids) {
+      if (id >= renumber.size()) renumber.resize(id + 1, -1);
+      if (renumber[id] < 0) {
+        renumber[id] = static_cast<int64_t>(d.frames.size());
+        d.frames.push_back(table.at(id));
+      }
+      id = static_cast<uint32_t>(renumber[id]);
+    }
+  };
+  d.sites.reserve(listed);
+  for (size_t k = 0; k < listed; ++k) {
+    d.sites.push_back(std::move(merged[order[k]]));
+    keep(d.sites.back().frames);
+  }
+
   // Creators first: threads refer to them.
   absl::flat_hash_map<const StackRecord*, int64_t> creator_index;
   for (const CreatorEntry& c : s.creators) {
     DocCreator dc;
-    dc.stats = c;
-    dc.frames = SymbolizeStack(c.creator, symbolizer);
+    dc.created = c.created;
+    dc.alive = c.alive;
+    dc.exited = c.exited;
+    dc.exited_unjoined = c.exited_unjoined;
+    dc.live_bytes = c.live_bytes;
+    dc.exited_live_bytes = c.exited_live_bytes;
+    dc.frames = table.InternStack(c.creator, symbolizer);
+    keep(dc.frames);
     for (const CreatorEntry::BySite& b : c.exited_by_site) {
-      dc.exited_by_site.push_back(
-          DocCreator::BySite{b.stack != nullptr ? static_cast<int64_t>(b.stack->id) : -1, SpaceName(b.space), b.live_bytes});
+      int64_t stack_id = b.stack != nullptr ? static_cast<int64_t>(b.stack->id) : -1;
+      std::string space = SpaceName(b.space);
+      auto found = site_of_stack.find(std::make_pair(stack_id, space));
+      int64_t site = found != site_of_stack.end() ? listed_index[found->second] : -1;
+      auto same = std::find_if(dc.exited_by_site.begin(), dc.exited_by_site.end(),
+                               [&](const DocCreator::BySite& x) { return x.site == site && x.space == space; });
+      if (same != dc.exited_by_site.end()) same->live_bytes += b.live_bytes;
+      else dc.exited_by_site.push_back(DocCreator::BySite{site, space, b.live_bytes});
     }
+    std::stable_sort(dc.exited_by_site.begin(), dc.exited_by_site.end(),
+                     [](const DocCreator::BySite& a, const DocCreator::BySite& b) { return a.live_bytes > b.live_bytes; });
     creator_index[c.creator] = static_cast<int64_t>(d.creators.size());
     d.creators.push_back(std::move(dc));
   }
@@ -88,7 +307,15 @@ ReportDoc BuildReportDoc(const Snapshot& s, Symbolizer& symbolizer) {
     d.openmp.worker_live_bytes += p.worker_live_bytes;
     d.openmp.team_live_bytes += p.worker_live_bytes + p.host_live_bytes;
   }
-  d.modules = symbolizer.modules();
+  // Modules: those the listed frames name, with their build-ids.
+  absl::flat_hash_map<std::string, std::string> build_ids;
+  for (const ModuleInfo& m : symbolizer.modules()) build_ids[m.path] = m.build_id;
+  absl::flat_hash_map<std::string, size_t> module_seen;
+  for (const Frame& f : d.frames) {
+    if (f.module.empty() || !module_seen.try_emplace(f.module, d.modules.size()).second) continue;
+    auto b = build_ids.find(f.module);
+    d.modules.push_back(ModuleInfo{f.module, b != build_ids.end() ? b->second : std::string()});
+  }
   return d;
 }
 

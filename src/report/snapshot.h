@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "src/capture/stack_depot.h"
 #include "src/flush/heap_table.h"
 #include "src/flush/site_table.h"
+#include "src/report/report_types.h"
 
 namespace memtrace {
 
@@ -27,6 +29,9 @@ struct SiteEntry {
   int64_t growth_blocks = 0;
   std::vector<std::pair<uint64_t, uint64_t>> threads;  // (tid, live bytes), most first
   int device = -1;  // CUDA device ordinal for device/managed memory, else -1
+  std::optional<LeakKinds> leak_kinds;  // unset: not classified
+  std::optional<MappingCost> cost;      // mappings: reserved/committed/resident; unset: not measured
+  std::string label;                    // e.g. "pymalloc arena", "Go heap"; empty: none
 };
 
 struct DeviceTotals {
@@ -55,6 +60,7 @@ struct ThreadEntry {
   uint64_t stack_size = 0;
   double created_s = 0, exited_s = -1;  // seconds since tracing began; -1: alive
   uint64_t live_bytes = 0, live_blocks = 0, alloc_bytes = 0;
+  bool predates_tracing = false;  // already running when tracing began
 };
 
 // Threads grouped by the call site that created them.
@@ -86,6 +92,7 @@ struct ThreadTotals {
   uint64_t unjoined_stack_bytes = 0;       // stacks of exited, unjoined threads: never reclaimed
   uint64_t exited_thread_live_bytes = 0;   // live memory allocated by threads that have exited
   uint64_t listed = 0, omitted = 0;        // `threads` lists at most kMaxListedThreads
+  std::optional<uint64_t> predating;       // threads already running when tracing began; unset: not recorded
 };
 
 // One point of the timeline: tracked memory next to what the OS and glibc
@@ -115,6 +122,8 @@ struct Totals {
   // The kernel's view (/proc/self/maps): everything mapped, seen or not.
   uint64_t process_anon_bytes = 0;  // anonymous, [heap] and [stack*]
   uint64_t process_file_bytes = 0;  // backed by a file
+  std::optional<LeakKinds> leak_kinds;              // unset: not classified
+  std::optional<MappingCost> space_cost[kSpaceCount];  // per space; unset: not measured
 };
 
 struct TracerStats {
@@ -131,6 +140,7 @@ struct TracerStats {
   std::string unwinder;
   uint64_t sample_bytes = 0;      // 0: full tracing; else heap numbers are estimates
   uint64_t sample_overflows = 0;  // samples dropped: the sampled-address table was full
+  std::optional<std::vector<DegradedReason>> degraded;  // unset: not counted
 };
 
 struct Snapshot {
@@ -149,6 +159,8 @@ struct Snapshot {
   std::vector<DeviceTotals> devices;   // CUDA device memory per device
   CudaStatus cuda;
   ThreadTotals thread_totals;
+  std::optional<ProcessEnd> end;  // final reports: how the process ended
+  std::optional<std::vector<SuppressionUse>> suppressions_used;  // unset: no leak check ran
 };
 
 inline constexpr size_t kMaxListedThreads = 2000;
