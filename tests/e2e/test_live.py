@@ -85,7 +85,7 @@ class SignalDumpTest(unittest.TestCase):
             self.assertLess(len(reports), 300)
             for path in reports:
                 doc = load(path)  # every one complete, valid JSON
-                self.assertEqual(doc["schema"], "memtrace/1")
+                self.assertEqual(doc["schema"], "memtrace/2")
             self.assertEqual(load(reports[-1])["reason"], "exit")
             self.assertEqual(glob.glob(os.path.join(svc.outdir, "*.tmp.*")), [])
         finally:
