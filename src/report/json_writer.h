@@ -17,11 +17,6 @@
 
 namespace memtrace::schema {
 
-template <class T>
-struct IsOptional : std::false_type {};
-template <class T>
-struct IsOptional<std::optional<T>> : std::true_type {};
-
 class JsonWriter {
  public:
   static constexpr bool kReading = false;

@@ -28,12 +28,18 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "src/report/report_doc.h"
 
 namespace memtrace::schema {
+
+template <class T>
+struct IsOptional : std::false_type {};
+template <class T>
+struct IsOptional<std::optional<T>> : std::true_type {};
 
 // Adaptors: how a C++ value maps to JSON where it is not one to one.
 
