@@ -15,6 +15,7 @@
 #include <map>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 
 #ifndef MEMTRACE_VERSION
 #error "MEMTRACE_VERSION must come from CMake's project version"
@@ -81,17 +82,33 @@ void AddCost(std::optional<MappingCost>* to, const std::optional<MappingCost>& f
   (*to)->resident_bytes += from->resident_bytes;
 }
 
-// Frames, each interned once by the key a person reads it by.
+// Frames, each interned once by the key a person reads it by, and each
+// return address symbolized and interned once: a stack is then a few hash
+// lookups, whatever its depth (131,072 distinct stacks of ~20 frames: see
+// docs/benchmarks.md).
 class FrameTable {
  public:
-  uint32_t Intern(Frame frame) {
+  uint32_t Intern(const Frame& frame) {
     auto [it, inserted] = index_.try_emplace(FrameKey(frame), static_cast<uint32_t>(frames_.size()));
-    if (inserted) frames_.push_back(std::move(frame));
+    if (inserted) frames_.push_back(frame);
     return it->second;
   }
+  // The frames of an allocation site, as SymbolizeStack gives them (each
+  // return address with its inlined calls, leading operator new frames left
+  // out; report_doc_test checks the two agree).
   std::vector<uint32_t> InternStack(const StackRecord* stack, Symbolizer& symbolizer) {
     std::vector<uint32_t> ids;
-    for (Frame& f : SymbolizeStack(stack, symbolizer)) ids.push_back(Intern(std::move(f)));
+    if (stack == nullptr) return ids;
+    for (uint32_t i = 0; i < stack->depth; ++i) {
+      auto [it, inserted] = by_address_.try_emplace(stack->frames[i]);
+      if (inserted) {
+        for (const Frame& f : symbolizer.Symbolize(stack->frames[i])) it->second.push_back(Intern(f));
+      }
+      ids.insert(ids.end(), it->second.begin(), it->second.end());
+    }
+    size_t skip = 0;
+    while (skip + 1 < ids.size() && absl::StartsWith(frames_[ids[skip]].function, "operator new")) ++skip;
+    ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(skip));
     return ids;
   }
   const Frame& at(uint32_t id) const { return frames_[id]; }
@@ -99,10 +116,11 @@ class FrameTable {
  private:
   std::vector<Frame> frames_;
   absl::flat_hash_map<std::string, uint32_t> index_;
+  absl::flat_hash_map<uintptr_t, std::vector<uint32_t>> by_address_;
 };
 
 struct MergeKey {
-  std::string space;
+  Space space;
   int device;
   std::vector<uint32_t> frames;
   bool operator==(const MergeKey&) const = default;
@@ -146,43 +164,46 @@ ReportDoc BuildReportDoc(const Snapshot& s, Symbolizer& symbolizer, const DocOpt
   // with the others that read the same.
   FrameTable table;
   std::vector<DocSite> merged;
+  merged.reserve(s.sites.size());
   absl::flat_hash_map<MergeKey, size_t> merged_index;
-  absl::flat_hash_map<std::pair<int64_t, std::string>, size_t> site_of_stack;  // (stack id, space) -> merged
-  std::vector<std::map<std::string, uint64_t>> files;  // per merged site: bytes per file, per thread
-  std::vector<std::map<uint64_t, uint64_t>> threads;
+  absl::flat_hash_map<std::pair<int64_t, int>, size_t> site_of_stack;  // (stack id, space) -> merged site
   for (const SiteEntry& e : s.sites) {
-    MergeKey key{SpaceName(e.space), e.device, table.InternStack(e.stack, symbolizer)};
+    MergeKey key{e.space, e.device, table.InternStack(e.stack, symbolizer)};
     auto [it, inserted] = merged_index.try_emplace(key, merged.size());
     if (inserted) {
       DocSite site;
-      site.space = key.space;
+      site.space = SpaceName(e.space);
       site.device = e.device;
-      site.frames = key.frames;
+      site.frames = std::move(key.frames);
       merged.push_back(std::move(site));
-      files.emplace_back();
-      threads.emplace_back();
     }
     size_t at = it->second;
     DocSite& site = merged[at];
     int64_t stack_id = e.stack != nullptr ? static_cast<int64_t>(e.stack->id) : -1;
     site.stack_ids.push_back(stack_id);
-    site_of_stack[{stack_id, site.space}] = at;
+    site_of_stack[{stack_id, static_cast<int>(e.space)}] = at;
     AddStats(&site.stats, e.stats);
     site.growth_bytes += e.growth_bytes;
     site.growth_blocks += e.growth_blocks;
     if (site.label.empty()) site.label = e.label;
     AddKinds(&site.leak_kinds, e.leak_kinds);
     AddCost(&site.cost, e.cost);
-    for (const FileShare& f : e.files) files[at][f.path] += f.live_bytes;
-    for (const auto& [tid, bytes] : e.threads) threads[at][tid] += bytes;
+    site.files.insert(site.files.end(), e.files.begin(), e.files.end());
+    for (const auto& [tid, bytes] : e.threads) site.threads.push_back(ThreadShare{tid, bytes});
   }
-  for (size_t i = 0; i < merged.size(); ++i) {
-    DocSite& site = merged[i];
+  for (DocSite& site : merged) {
+    if (site.stack_ids.size() < 2) continue;  // one stack: already one entry per file and thread, largest first
     std::sort(site.stack_ids.begin(), site.stack_ids.end());
-    for (const auto& [path, bytes] : files[i]) site.files.push_back(FileShare{path, bytes});
+    std::map<std::string, uint64_t> files;
+    for (const FileShare& f : site.files) files[f.path] += f.live_bytes;
+    site.files.clear();
+    for (const auto& [path, bytes] : files) site.files.push_back(FileShare{path, bytes});
     std::stable_sort(site.files.begin(), site.files.end(),
                      [](const FileShare& a, const FileShare& b) { return a.live_bytes > b.live_bytes; });
-    for (const auto& [tid, bytes] : threads[i]) site.threads.push_back(ThreadShare{tid, bytes});
+    std::map<uint64_t, uint64_t> threads;
+    for (const ThreadShare& t : site.threads) threads[t.tid] += t.live_bytes;
+    site.threads.clear();
+    for (const auto& [tid, bytes] : threads) site.threads.push_back(ThreadShare{tid, bytes});
     std::stable_sort(site.threads.begin(), site.threads.end(),
                      [](const ThreadShare& a, const ThreadShare& b) { return a.live_bytes > b.live_bytes; });
     if (site.threads.size() > 16) site.threads.resize(16);
@@ -251,7 +272,7 @@ ReportDoc BuildReportDoc(const Snapshot& s, Symbolizer& symbolizer, const DocOpt
     for (const CreatorEntry::BySite& b : c.exited_by_site) {
       int64_t stack_id = b.stack != nullptr ? static_cast<int64_t>(b.stack->id) : -1;
       std::string space = SpaceName(b.space);
-      auto found = site_of_stack.find(std::make_pair(stack_id, space));
+      auto found = site_of_stack.find(std::make_pair(stack_id, static_cast<int>(b.space)));
       int64_t site = found != site_of_stack.end() ? listed_index[found->second] : -1;
       auto same = std::find_if(dc.exited_by_site.begin(), dc.exited_by_site.end(),
                                [&](const DocCreator::BySite& x) { return x.site == site && x.space == space; });

@@ -1,6 +1,7 @@
 // Report rendering, naming and rotation (see report_writer.h).
 #include "src/report/report_writer.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include "absl/strings/str_join.h"
@@ -34,8 +35,20 @@ std::string ReportWriter::Write(const Snapshot& snapshot, const std::string& exp
     outputs.push_back(Output{p, f});
   }
   bool to_stderr = outputs.empty();
+  bool discard_all = !to_stderr;
+  for (const Output& o : outputs) discard_all &= IsDiscardPath(o.pattern);
+  if (discard_all) return explicit_path.empty() ? options_.output : explicit_path;  // /dev/null: nothing to render
+  auto now_ms = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+  };
+  double start = now_ms();
   std::unique_ptr<Symbolizer> symbolizer = Symbolizer::ForProcess(snapshot.pid, Symbolizer::Options{options_.libc_lines});
   ReportDoc doc = BuildReportDoc(snapshot, *symbolizer, DocOptions{options_.max_sites});
+  MT_LOG_INFO("report #%llu: %zu sites (%zu stacks) symbolized in %.1f ms",
+              static_cast<unsigned long long>(snapshot.sequence), doc.sites.size(), snapshot.sites.size(),
+              now_ms() - start);
   ReportOptions render{options_.top};
   std::lock_guard<std::mutex> lock(mu_);
   if (to_stderr) {
@@ -50,7 +63,10 @@ std::string ReportWriter::Write(const Snapshot& snapshot, const std::string& exp
       continue;
     }
     std::string path = ExpandOutputPath(o.pattern, snapshot.pid, snapshot.sequence, explicit_path.empty() && forked);
+    double render_start = now_ms();
     std::string content = RenderReport(doc, o.format, render);
+    MT_LOG_INFO("report #%llu: %s rendered in %.1f ms (%zu bytes)", static_cast<unsigned long long>(snapshot.sequence),
+                FormatName(o.format), now_ms() - render_start, content.size());
     absl::Status st = WriteReportFile(path, content);
     if (!st.ok()) {
       MT_LOG_ERROR("cannot write the report (%s); writing it to stderr", std::string(st.message()).c_str());

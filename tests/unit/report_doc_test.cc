@@ -77,6 +77,36 @@ TEST(ReportDocTest, StacksThatReadTheSameAreOneSite) {
   EXPECT_NE(SiteKey(d, d.sites[1]), SiteKey(d, d.sites[2]));
 }
 
+__attribute__((noinline)) void Inner(uintptr_t* out) {
+  out[0] = ReturnAddress();
+  asm volatile("" ::: "memory");
+}
+__attribute__((noinline)) void Outer(uintptr_t* out) {
+  Inner(out);
+  out[1] = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  asm volatile("" ::: "memory");
+}
+
+// The document interns each return address once; its frames must be those
+// SymbolizeStack gives for the whole stack.
+TEST(ReportDocTest, FramesAreThoseOfSymbolizeStack) {
+  uintptr_t ras[2] = {};
+  Outer(ras);
+  const StackRecord* st = Depot().Intern(ras, 2);
+  Snapshot s;
+  s.sites = {Site(st, 1, 1)};
+  Symbolizer symbolizer;
+  ReportDoc d = BuildReportDoc(s, symbolizer);
+  std::vector<Frame> want = SymbolizeStack(st, symbolizer);
+  ASSERT_EQ(d.sites.size(), 1u);
+  ASSERT_EQ(d.sites[0].frames.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const Frame& got = d.frame(d.sites[0].frames[i]);
+    EXPECT_EQ(FrameKey(got), FrameKey(want[i])) << i;
+    EXPECT_EQ(got.offset, want[i].offset) << i;
+  }
+}
+
 TEST(ReportDocTest, TheBoundKeepsTotalsExact) {
   Snapshot s;
   uint64_t heap_total = 0, anon_total = 0;
