@@ -37,7 +37,7 @@ namespace line {
 constexpr int kFunctionId = 1, kLine = 2;
 }
 namespace function {
-constexpr int kId = 1, kName = 2, kSystemName = 3, kFilename = 4;
+constexpr int kId = 1, kName = 2, kFilename = 4;
 }
 
 constexpr const char* kSampleTypes[][2] = {
@@ -104,7 +104,9 @@ uint64_t PprofBuilder::FunctionFor(const std::string& name, const std::string& f
     proto::Writer f;
     f.Int(function::kId, it->second);
     f.SignedInt(function::kName, Str(name));
-    f.SignedInt(function::kSystemName, Str(name));
+    // No system_name: pprof would "simplify" a name equal to it (drop C++
+    // parameters and template arguments), and the names would no longer be
+    // the report's. pprof keeps a name whose system_name differs.
     f.SignedInt(function::kFilename, Str(file));
     functions_.Message(profile::kFunction, f);
   }
