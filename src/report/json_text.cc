@@ -88,6 +88,9 @@ void AppendQuoted(std::string* out, std::string_view s) {
     if (n == 0) {
       AppendEscape(out, 0xdc00 | c);  // a byte outside valid UTF-8: surrogateescape
       ++i;
+    } else if (n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0) {
+      AppendEscape(out, static_cast<unsigned char>(s[i + 1]));  // C1 controls act on terminals: escaped too
+      i += 2;
     } else {
       out->append(s.substr(i, n));
       i += n;

@@ -10,7 +10,8 @@
 // is what Python does with such bytes in file names). Reading maps \udc80..
 // \udcff back to the byte, so a string survives the round trip exactly;
 // Python's json reads it as the str that os.fsdecode would give, so
-// open(frame["file"]) opens the right file. Control characters are escaped.
+// open(frame["file"]) opens the right file. Control characters (C0, DEL
+// and C1) are escaped, so a report printed to a terminal cannot drive it.
 #pragma once
 
 #include <cstdint>

@@ -217,11 +217,12 @@ TEST(JsonTextTest, EveryByteSurvives) {
   std::string all;
   for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
   std::string quoted;
-  json::AppendQuoted(&quoted, all + "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" + "\xc3" + "A" + "\xe0\x80\x80");
+  json::AppendQuoted(&quoted, all + "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" + "\xc3" + "A" + "\xe0\x80\x80" + "\xc2\x9b");
   for (char c : quoted) {
     unsigned char u = static_cast<unsigned char>(c);
     EXPECT_TRUE(u >= 0x20 && u != 0x7f) << int(u);  // no raw control characters
   }
+  EXPECT_TRUE(absl::StrContains(quoted, "\\u009b"));  // a C1 control (valid UTF-8) escaped
   EXPECT_TRUE(absl::StrContains(quoted, "\\udce9"));   // a Latin-1 byte: surrogateescape
   EXPECT_TRUE(absl::StrContains(quoted, "\xc3\xa9"));  // valid UTF-8 stays as it is
   EXPECT_TRUE(absl::StrContains(quoted, "\\udcc3A"));  // a truncated sequence
@@ -229,7 +230,7 @@ TEST(JsonTextTest, EveryByteSurvives) {
   json::Cursor c(quoted);
   std::string back;
   ASSERT_TRUE(c.ReadString(&back)) << c.error();
-  EXPECT_EQ(back, all + "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" + "\xc3" + "A" + "\xe0\x80\x80");
+  EXPECT_EQ(back, all + "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" + "\xc3" + "A" + "\xe0\x80\x80" + "\xc2\x9b");
 }
 
 TEST(JsonTextTest, StandardEscapesDecode) {
