@@ -83,7 +83,8 @@ TEST(ConfigTest, ValidValues) {
 
 TEST(ConfigTest, EveryBadValueGivesOneLineAndTheDefault) {
   const char* vars[] = {"MEMTRACE_TOP", "MEMTRACE_MAX_FRAMES", "MEMTRACE_LEAK_EXIT_CODE", "MEMTRACE_LEAK_THRESHOLD",
-                        "MEMTRACE_LOG", "MEMTRACE_FORMAT", "MEMTRACE_CLOCK", "MEMTRACE_ENABLE", "MEMTRACE_SITES"};
+                        "MEMTRACE_LOG", "MEMTRACE_FORMAT", "MEMTRACE_CLOCK", "MEMTRACE_ENABLE", "MEMTRACE_SITES",
+                        "MEMTRACE_MAX_SITES"};
   for (const char* bad : {"garbage", "-5", "99999999999999999999999", "12abc", " "}) {
     for (const char* var : vars) {
       ParsedConfig p = Parse({{var, bad}});
