@@ -121,7 +121,10 @@ bool WriteStdout(const std::string& content) {
   return fwrite(content.data(), 1, content.size(), stdout) == content.size() && fflush(stdout) == 0;
 }
 
-int Emit(const std::string& content, const std::optional<std::string>& output) {
+int Emit(const std::string& content, const std::optional<std::string>& output, bool binary = false) {
+  if (!output && binary && isatty(STDOUT_FILENO)) {
+    return Fail(2, "not writing a binary profile to a terminal: use --output FILE or redirect standard output");
+  }
   if (output) {
     absl::Status st = WriteReportFile(*output, content);
     if (!st.ok()) return Fail(1, Printable(std::string(st.message())));
@@ -361,7 +364,8 @@ int Report(const std::vector<std::string>& argv) {
   }
   absl::StatusOr<ReportDoc> doc = ReadJsonReport(args->positional()[0], *max_input);
   if (!doc.ok()) return Fail(1, std::string(doc.status().message()));
-  return Emit(RenderReport(*doc, format, ReportOptions{static_cast<int>(*top)}), args->Value("--output"));
+  return Emit(RenderReport(*doc, format, ReportOptions{static_cast<int>(*top)}), args->Value("--output"),
+              format == ReportFormat::kPprof);
 }
 
 constexpr OptionSpec kDiffOptions[] = {
@@ -389,7 +393,7 @@ int Diff(const std::vector<std::string>& argv) {
   if (!a.ok()) return Fail(1, std::string(a.status().message()));
   absl::StatusOr<ReportDoc> b = ReadJsonReport(args->positional()[1], *max_input);
   if (!b.ok()) return Fail(1, std::string(b.status().message()));
-  if (format == "pprof") return Emit(RenderDiffPprof(*a, *b), args->Value("--output"));
+  if (format == "pprof") return Emit(RenderDiffPprof(*a, *b), args->Value("--output"), /*binary=*/true);
   std::vector<SiteDiff> diffs = DiffReports(*a, *b);
   return Emit(format == "json" ? RenderDiffJson(*a, *b, diffs) : RenderDiffText(*a, *b, diffs, static_cast<int>(*top)),
               args->Value("--output"));
