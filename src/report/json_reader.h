@@ -21,7 +21,6 @@
 #include <fmt/format.h>
 
 #include "src/report/json_text.h"
-#include "src/report/json_writer.h"
 #include "src/report/report_schema.h"
 
 namespace memtrace::schema {
