@@ -116,8 +116,9 @@ uint64_t PprofBuilder::FunctionFor(const std::string& name, const std::string& f
 // One return address: its frames, inlined calls first, the physical frame
 // last (that frame's offset is the address).
 uint64_t PprofBuilder::LocationFor(const ReportDoc& doc, std::span<const uint32_t> group) {
-  std::string key;
+  std::string key;  // the frames as read, and the address
   for (uint32_t id : group) key += FrameKey(doc.frame(id)) + '\x1e';
+  key += fmt::format("{:x}", doc.frame(group.back()).offset);
   auto [it, inserted] = location_ids_.try_emplace(key, 0);
   if (!inserted) return it->second;
   it->second = next_location_++;

@@ -82,15 +82,22 @@ void AddCost(std::optional<MappingCost>* to, const std::optional<MappingCost>& f
   (*to)->resident_bytes += from->resident_bytes;
 }
 
-// Frames, each interned once by the key a person reads it by, and each
-// return address symbolized and interned once: a stack is then a few hash
-// lookups, whatever its depth (131,072 distinct stacks of ~20 frames: see
-// docs/benchmarks.md).
+// Frames, each interned once, and each return address symbolized and
+// interned once: a stack is then a few hash lookups, whatever its depth
+// (131,072 distinct stacks of ~20 frames: see docs/benchmarks.md). A frame
+// keeps its own address (offset), so `addr2line` and pprof can symbolize it
+// again; two frames that differ only in the address read the same and share
+// a "reading" id, which is what sites are merged by.
 class FrameTable {
  public:
   uint32_t Intern(const Frame& frame) {
-    auto [it, inserted] = index_.try_emplace(FrameKey(frame), static_cast<uint32_t>(frames_.size()));
-    if (inserted) frames_.push_back(frame);
+    std::string exact = FrameKey(frame) + fmt::format("\x1f{:x}", frame.offset);
+    auto [it, inserted] = index_.try_emplace(std::move(exact), static_cast<uint32_t>(frames_.size()));
+    if (inserted) {
+      frames_.push_back(frame);
+      auto [r, unused] = reading_index_.try_emplace(FrameKey(frame), static_cast<uint32_t>(reading_index_.size()));
+      reading_.push_back(r->second);
+    }
     return it->second;
   }
   // The frames of an allocation site, as SymbolizeStack gives them (each
@@ -111,18 +118,27 @@ class FrameTable {
     ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(skip));
     return ids;
   }
+  // What a person reads of these frames: equal for stacks that read the same.
+  std::vector<uint32_t> Reading(const std::vector<uint32_t>& ids) const {
+    std::vector<uint32_t> out;
+    out.reserve(ids.size());
+    for (uint32_t id : ids) out.push_back(reading_[id]);
+    return out;
+  }
   const Frame& at(uint32_t id) const { return frames_[id]; }
 
  private:
   std::vector<Frame> frames_;
-  absl::flat_hash_map<std::string, uint32_t> index_;
+  std::vector<uint32_t> reading_;  // per frame: its reading id
+  absl::flat_hash_map<std::string, uint32_t> index_;          // exact key -> frame
+  absl::flat_hash_map<std::string, uint32_t> reading_index_;  // FrameKey -> reading id
   absl::flat_hash_map<uintptr_t, std::vector<uint32_t>> by_address_;
 };
 
 struct MergeKey {
   Space space;
   int device;
-  std::vector<uint32_t> frames;
+  std::vector<uint32_t> frames;  // reading ids
   bool operator==(const MergeKey&) const = default;
   template <typename H>
   friend H AbslHashValue(H h, const MergeKey& k) {
@@ -168,13 +184,16 @@ ReportDoc BuildReportDoc(const Snapshot& s, Symbolizer& symbolizer, const DocOpt
   absl::flat_hash_map<MergeKey, size_t> merged_index;
   absl::flat_hash_map<std::pair<int64_t, int>, size_t> site_of_stack;  // (stack id, space) -> merged site
   for (const SiteEntry& e : s.sites) {
-    MergeKey key{e.space, e.device, table.InternStack(e.stack, symbolizer)};
-    auto [it, inserted] = merged_index.try_emplace(key, merged.size());
+    // The first stack of a merged site gives its frames (real addresses);
+    // the others read the same.
+    std::vector<uint32_t> frames = table.InternStack(e.stack, symbolizer);
+    MergeKey key{e.space, e.device, table.Reading(frames)};
+    auto [it, inserted] = merged_index.try_emplace(std::move(key), merged.size());
     if (inserted) {
       DocSite site;
       site.space = SpaceName(e.space);
       site.device = e.device;
-      site.frames = std::move(key.frames);
+      site.frames = std::move(frames);
       merged.push_back(std::move(site));
     }
     size_t at = it->second;

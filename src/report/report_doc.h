@@ -6,7 +6,8 @@
 // tracer printed.
 //
 // Bounded: frames are interned once in `frames` (sites refer to them by
-// index), and only the `max_sites` largest sites are listed; the others are
+// index; a frame keeps its own address, and a merged site shows the frames of
+// its first stack), and only the `max_sites` largest sites are listed; the others are
 // folded into one remainder entry per memory space (`omitted`), so the
 // listed sites plus the remainders add up to the totals exactly.
 #pragma once
