@@ -188,6 +188,34 @@ def memory_per_live_block(churn, lib, heaptrack, live):
     return per_block
 
 
+def report_size(many_stacks, lib, rounds):
+    """A report of a program with 131,072 distinct allocation stacks: its size
+    and the time to build and write it, with the default listing bound and with
+    none (MEMTRACE_MAX_SITES=0: every site, frames still interned)."""
+    print(f"\n== report of 131,072 distinct stacks (tests/e2e/many_stacks; {rounds} rounds) ==")
+    sizes = {}
+    for bound in ("10000", "0"):
+        times, build, render = [], [], []
+        for _ in range(rounds):
+            d = tempfile.mkdtemp(prefix="mtbench_")
+            try:
+                out = os.path.join(d, "r.json")
+                env = dict(base_environment(), LD_PRELOAD=lib, MEMTRACE_OUTPUT=out, MEMTRACE_MAX_SITES=bound,
+                           MEMTRACE_LOG="info")
+                t0 = time.monotonic()
+                p = subprocess.run([many_stacks], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                times.append(time.monotonic() - t0)
+                sizes[bound] = os.path.getsize(out)
+                build += [float(x) for x in re.findall(r"symbolized in ([0-9.]+) ms", p.stderr)]
+                render += [float(x) for x in re.findall(r"json rendered in ([0-9.]+) ms", p.stderr)]
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+        print(f"  MEMTRACE_MAX_SITES={bound}: JSON {sizes[bound] / 2**20:.1f} MiB; whole run "
+              f"{statistics.median(times):.2f} s, of which the document {statistics.median(build):.0f} ms "
+              f"and the JSON {statistics.median(render):.0f} ms (medians)")
+    return sizes["10000"]
+
+
 def callgrind_instructions(argv, env):
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "cg.out")
@@ -269,7 +297,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--pairs", type=int, default=2000000)
     ap.add_argument("--live", type=int, default=1000000, help="live blocks for the memory-per-block run")
-    ap.add_argument("--only", default="", help="comma-separated workloads: churn1,churn2,threads,omp,mmap,python,sqlite,fixed,symbolize,exited,memory")
+    ap.add_argument("--only", default="", help="comma-separated workloads: churn1,churn2,threads,omp,mmap,python,sqlite,fixed,symbolize,exited,memory,report")
     ap.add_argument("--callgrind", action="store_true", help="also count instructions per pair (slow)")
     ap.add_argument("--baseline-lib", default="", help="symbolize: also time this libmemtrace.so (e.g. a build of main)")
     ap.add_argument("--without-system-debuginfo", action="store_true",
@@ -330,6 +358,8 @@ def main():
     per_exited = memory_after_thread_exit(os.path.join(bench, "bench_thread_burst"), lib, args.rounds) \
         if want("exited") else None
     per_block = memory_per_live_block(churn, lib, heaptrack, args.live) if want("memory") else None
+    report_bytes = report_size(os.path.join(args.build, "tests", "e2e", "many_stacks"), lib, args.rounds) \
+        if want("report") else None
     added_instr = callgrind_per_pair(churn, lib) if args.callgrind and shutil.which("valgrind") else None
 
     def get(w, mode, key):
@@ -357,6 +387,9 @@ def main():
                  None if per_exited is None else f"{per_exited:.1f}", per_exited is not None and per_exited <= 32))
     rows.append(("tracer bytes per live block (live-block table)", "<= 64",
                  None if per_block is None else f"{per_block:.1f}", per_block is not None and per_block <= 64))
+    rows.append(("JSON report of 131,072 distinct stacks (MiB)", "<= 16",
+                 None if report_bytes is None else f"{report_bytes / 2**20:.1f}",
+                 report_bytes is not None and report_bytes <= 16 << 20))
     print_targets(rows)
 
 

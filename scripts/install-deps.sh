@@ -4,9 +4,10 @@
 # root, or sudo.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libunwind-dev libabsl-dev libfmt-dev libdw-dev libelf-dev zlib1g-dev nlohmann-json3-dev
+packages=(build-essential cmake pkg-config libunwind-dev libabsl-dev libfmt-dev libdw-dev libelf-dev zlib1g-dev
           libgtest-dev googletest python3 sqlite3 git binutils golang-go
-          gdb libc6-dbg)  # gdb, libc6-dbg: e2e.inline compares glibc's frames with addr2line
+          gdb libc6-dbg  # gdb, libc6-dbg: e2e.inline compares glibc's frames with addr2line
+          chromium)      # e2e.outputs: the HTML report in a real browser
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(heaptrack valgrind)
 fi

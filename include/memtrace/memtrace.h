@@ -14,14 +14,19 @@
 extern "C" {
 #endif
 
+/* The libmemtrace version, e.g. "0.1.0" (the same string `memtrace
+ * --version` prints and every report carries). */
+const char* memtrace_version(void) __attribute__((weak));
+
 /* 1 while libmemtrace is loaded and tracing this process, else 0. */
 int memtrace_is_active(void) __attribute__((weak));
 
 /* Writes a full report now (reason "api"), including every allocation and
  * mapping the program made, on any thread, before the call. `path`: the
- * report file (%p expands to the pid; a name ending in ".json" gets the JSON
- * report, any other the configured format), or NULL for MEMTRACE_OUTPUT
- * (stderr if unset). Returns 0, or -1 if the process is not traced or the
+ * report file (%p expands to the pid; the extension picks the format as for
+ * MEMTRACE_OUTPUT: ".json", ".pb.gz" (pprof), ".folded", ".html"; any other
+ * name gets the configured format), or NULL for MEMTRACE_OUTPUT (stderr if
+ * unset). Returns 0, or -1 if the process is not traced or the
  * file could not be written (the report then goes to stderr). */
 int memtrace_dump(const char* path) __attribute__((weak));
 

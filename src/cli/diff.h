@@ -1,7 +1,9 @@
 // `memtrace diff A.json B.json`: what grew between two reports. Sites are
-// matched by memory space and symbolized stack (function, file:line, or
-// module+offset for each frame), so two reports of the same program match
-// even across runs.
+// matched by what a person reads (report_doc.h, SiteKey): memory space,
+// device and symbolized frames (function, file:line, module; module+offset
+// where there is no file), so two reports of the same program match even
+// across runs, and a report compared with itself shows no change. The
+// remainders of sites beyond the listing bound are compared per space.
 #pragma once
 
 #include <string>
@@ -22,5 +24,8 @@ struct SiteDiff {
 std::vector<SiteDiff> DiffReports(const ReportDoc& a, const ReportDoc& b);
 std::string RenderDiffText(const ReportDoc& a, const ReportDoc& b, const std::vector<SiteDiff>& diffs, int top);
 std::string RenderDiffJson(const ReportDoc& a, const ReportDoc& b, const std::vector<SiteDiff>& diffs);
+// A gzipped pprof profile of B minus A: what `go tool pprof -diff_base A B`
+// shows (A's samples negated and labelled pprof::base=true).
+std::string RenderDiffPprof(const ReportDoc& a, const ReportDoc& b);
 
 }  // namespace memtrace

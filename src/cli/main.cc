@@ -1,5 +1,11 @@
 // The memtrace command: run a program under the tracer, ask a running traced
-// process for a report, print a saved report, compare two reports.
+// process for a report, print or convert a saved report, compare two reports.
+//
+// Exit status: 0 on success; 1 when the work failed (an unreadable or
+// invalid report, a process that does not answer), always with one line on
+// stderr; 2 for a usage error. `memtrace run` exits with the program's own
+// status (or the gate's). Nothing a report contains reaches the terminal
+// unescaped (render.h, Printable).
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -10,7 +16,9 @@
 
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <fstream>
+#include <new>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,98 +26,146 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "nlohmann/json.hpp"
+#include "src/cli/args.h"
 #include "src/cli/diff.h"
 #include "src/cli/report_reader.h"
 #include "src/config/config.h"
-#include "src/report/report_doc.h"
+#include "src/report/output.h"
+#include "src/report/render.h"
 #include "src/trigger/control_file.h"
 #include "src/trigger/signal_trigger.h"
 
 namespace memtrace {
 namespace {
 
+using cli::Args;
+using cli::OptionSpec;
+
 constexpr char kUsage[] =
     "usage: memtrace <command> [options]\n"
+    "       memtrace --version\n"
     "\n"
     "commands:\n"
     "  run     run a program under the tracer\n"
     "  dump    ask a running traced process for a report now\n"
-    "  report  print the text report of a saved JSON report\n"
+    "  report  print a saved JSON report as text, JSON, pprof, folded stacks or HTML\n"
     "  diff    what grew between two JSON reports\n"
     "\n"
-    "`memtrace <command> --help` describes each.\n";
+    "`memtrace <command> --help` describes each; `man memtrace` has the details.\n";
 
 constexpr char kRunUsage[] =
-    "usage: memtrace run [--output FILE] [--interval T] [--gate BYTES] [--gate-code N] -- command [args...]\n"
+    "usage: memtrace run [options] program [args...]\n"
     "\n"
-    "Runs the command with libmemtrace preloaded. Options become MEMTRACE_* variables:\n"
-    "  --output FILE   MEMTRACE_OUTPUT (%p: pid, %n: report number; .json for JSON)\n"
-    "  --interval T    MEMTRACE_INTERVAL: a report every T (e.g. 30s, 500ms)\n"
-    "  --gate BYTES    leak gate: exit with --gate-code (default 23) if more than BYTES are live at exit\n"
-    "  --gate-code N   the gate's exit status\n"
-    "The exit status is the command's (or the gate's); a command killed by a signal\n"
-    "kills memtrace with the same signal. SIGINT, SIGTERM, SIGHUP and SIGUSR2 are\n"
-    "forwarded to the command.\n";
+    "Runs the program with libmemtrace preloaded; the first word that is not an\n"
+    "option starts the program's command line (`--` also ends the options).\n"
+    "Options (`--opt value` or `--opt=value`) become MEMTRACE_* variables:\n"
+    "  --output FILE     MEMTRACE_OUTPUT: %p pid, %n report number; the extension picks the\n"
+    "                    format (.json, .pb.gz, .folded, .html, else text); several: a,b\n"
+    "  --format F        MEMTRACE_FORMAT: text, json, pprof, folded or html for every output\n"
+    "  --interval T      MEMTRACE_INTERVAL: a report every T (e.g. 30s, 500ms)\n"
+    "  --gate BYTES      leak gate: exit with --gate-code if more than BYTES are live at exit\n"
+    "  --gate-code N     the gate's exit status (default 23)\n"
+    "The library is found next to this command, then in the install prefix, then\n"
+    "through MEMTRACE_LIB. The exit status is the program's (or the gate's); a program\n"
+    "killed by a signal kills memtrace with the same signal. SIGINT, SIGTERM, SIGHUP\n"
+    "and SIGUSR2 are forwarded to the program.\n";
 
 constexpr char kDumpUsage[] =
     "usage: memtrace dump PID [--output FILE] [--timeout SECONDS] [--signal]\n"
     "\n"
     "Asks the traced process PID (yours) for a report now and prints where it went.\n"
     "By default through its control file (no signal needed); --signal sends its\n"
-    "report signal (MEMTRACE_SIGNAL, default SIGUSR2) instead.\n";
+    "report signal (MEMTRACE_SIGNAL, default SIGUSR2) instead. --output chooses the\n"
+    "file (its extension picks the format).\n";
 
 constexpr char kReportUsage[] =
-    "usage: memtrace report FILE.json [--top N]\n"
+    "usage: memtrace report FILE.json [--format F] [--output FILE] [--top N] [--max-input BYTES]\n"
     "\n"
-    "Prints the text report of a saved JSON report (top N sites, default 10; 0 = all).\n";
+    "Prints a saved JSON report (schema memtrace/2) after checking it against the\n"
+    "schema. --format: text (default: what the tracer printed, top N sites, default\n"
+    "10, 0 = all), json, pprof (gzipped profile.proto), folded or html. --output\n"
+    "writes a file (0600) instead of standard output. At most --max-input bytes are\n"
+    "read (default 1GiB).\n";
 
 constexpr char kDiffUsage[] =
-    "usage: memtrace diff A.json B.json [--top N] [--json]\n"
+    "usage: memtrace diff A.json B.json [--top N] [--json] [--format text|json|pprof] [--output FILE]\n"
     "\n"
     "Lists the call sites whose live memory changed from A to B, largest growth first,\n"
-    "with stacks and memory spaces: what grew, what appeared, what shrank or disappeared.\n";
+    "with stacks and memory spaces: what grew, what appeared, what shrank or disappeared.\n"
+    "--format pprof writes B minus A as a gzipped profile (go tool pprof -diff_base\n"
+    "semantics); --json is --format json.\n";
 
-bool WantsHelp(const std::vector<std::string>& args) {
-  for (const std::string& a : args) {
-    if (a == "--help" || a == "-h") return true;
-    if (a == "--") break;
-  }
-  return false;
+// Errors: one line on stderr.
+int Fail(int status, const std::string& message) {
+  std::string line = "memtrace: " + message + "\n";
+  fwrite(line.data(), 1, line.size(), stderr);
+  return status;
 }
+int UsageError(const absl::Status& st) { return Fail(2, std::string(st.message())); }
 
-// --help prints the usage and succeeds; too few arguments print it and fail.
-// Returns -1 when the command should go on.
-int Usage(const std::vector<std::string>& args, const char* usage, size_t min_args) {
-  if (WantsHelp(args)) {
+// --help prints the usage and succeeds; too few positional arguments print
+// it and fail. Returns -1 when the command should go on.
+int Usage(const Args& args, const char* usage, size_t min_positional) {
+  if (args.help()) {
     fputs(usage, stdout);
     return 0;
   }
-  if (args.size() < min_args) {
+  if (args.positional().size() < min_positional) {
     fputs(usage, stderr);
     return 2;
   }
   return -1;
 }
 
-int Fail(const std::string& message) {
-  fprintf(stderr, "memtrace: %s\n", message.c_str());
-  return 2;
+// All bytes, NULs included.
+bool WriteStdout(const std::string& content) {
+  return fwrite(content.data(), 1, content.size(), stdout) == content.size() && fflush(stdout) == 0;
 }
 
-std::string SelfDir() {
+int Emit(const std::string& content, const std::optional<std::string>& output, bool binary = false) {
+  if (!output && binary && isatty(STDOUT_FILENO)) {
+    return Fail(2, "not writing a binary profile to a terminal: use --output FILE or redirect standard output");
+  }
+  if (output) {
+    absl::Status st = WriteReportFile(*output, content);
+    if (!st.ok()) return Fail(1, Printable(std::string(st.message())));
+    return 0;
+  }
+  return WriteStdout(content) ? 0 : Fail(1, std::string("cannot write to standard output: ") + strerror(errno));
+}
+
+std::string SelfPath() {
   char buf[4096];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return ".";
+  if (n <= 0) return "";
   buf[n] = '\0';
-  std::string path(buf);
+  return buf;
+}
+
+std::string DirName(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-std::string LibraryPath() {
-  if (const char* env = getenv("MEMTRACE_LIB")) return env;
-  return SelfDir() + "/libmemtrace.so";
+// libmemtrace.so: next to this binary (a build tree, or bin/ and lib/ merged),
+// then in the install prefix (relative to this binary, so a relocated install
+// works, then as configured), then MEMTRACE_LIB.
+std::string FindLibrary(std::string* looked) {
+  std::string self = SelfPath();
+  std::vector<std::string> candidates;
+  if (!self.empty()) {
+    std::string dir = DirName(self);
+    candidates.push_back(dir + "/libmemtrace.so");
+    candidates.push_back(DirName(dir) + "/" + MEMTRACE_INSTALL_LIBDIR_REL + "/libmemtrace.so");
+  }
+  candidates.push_back(std::string(MEMTRACE_INSTALL_LIBDIR) + "/libmemtrace.so");
+  if (const char* env = getenv("MEMTRACE_LIB"); env != nullptr && *env != '\0') candidates.push_back(env);
+  for (const std::string& c : candidates) {
+    if (access(c.c_str(), R_OK) == 0) return c;
+  }
+  for (const std::string& c : candidates) *looked += (looked->empty() ? "" : ", ") + c;
+  if (getenv("MEMTRACE_LIB") == nullptr) *looked += " (MEMTRACE_LIB is not set)";
+  return "";
 }
 
 pid_t g_child = -1;
@@ -118,27 +174,35 @@ void Forward(int sig) {
   if (g_child > 0) kill(g_child, sig);
 }
 
-std::string ReadFile(const std::string& path);
+// A number after `"key": ` in the watcher's small result file; `fallback`
+// when absent.
+long long ResultNumber(const std::string& text, const char* key, long long fallback) {
+  std::string needle = absl::StrCat("\"", key, "\": ");
+  size_t at = text.find(needle);
+  if (at == std::string::npos) return fallback;
+  return strtoll(text.c_str() + at + needle.size(), nullptr, 10);
+}
 
-// Waits for the watcher's verdict on the command that just ended (while its
-// watcher is still writing the final report) and returns the gate's exit
-// code, or -1. Nothing to wait for if the command was never traced.
+// Waits for the watcher's verdict on the program that just ended (its
+// watcher may still be writing the final report) and returns the gate's exit
+// code, or -1. Nothing to wait for if the program was never traced.
 int AwaitVerdict(const std::string& path) {
   for (int waited_ms = 0; waited_ms < 120000; waited_ms += 10) {
-    std::string text = ReadFile(path);
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
     if (text.empty()) return -1;  // never traced (a static program, MEMTRACE_ENABLE=0)
-    nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object()) return -1;
-    if (j.value("state", "") == "done") {
-      int code = j.value("gate_exit_code", -1);
+    if (text.find("\"state\": \"done\"") != std::string::npos) {
+      int code = static_cast<int>(ResultNumber(text, "gate_exit_code", -1));
       if (code > 0) {
-        fprintf(stderr, "memtrace: %llu bytes live at the end exceed the gate's threshold; exit status %d\n",
-                static_cast<unsigned long long>(j.value("live_bytes", 0ull)), code);
+        fprintf(stderr, "memtrace: %lld bytes live at the end exceed the gate's threshold; exit status %d\n",
+                ResultNumber(text, "live_bytes", 0), code);
       }
       return code;
     }
-    int watcher = j.value("watcher_pid", 0);
-    if (watcher <= 0 || (kill(watcher, 0) != 0 && errno == ESRCH)) return -1;  // it died without a verdict
+    long long watcher = ResultNumber(text, "watcher_pid", 0);
+    if (watcher <= 0 || (kill(static_cast<pid_t>(watcher), 0) != 0 && errno == ESRCH)) return -1;  // gone, no verdict
     timespec ts{0, 10000000};
     nanosleep(&ts, nullptr);
   }
@@ -146,57 +210,68 @@ int AwaitVerdict(const std::string& path) {
   return -1;
 }
 
-int Run(const std::vector<std::string>& args) {
-  if (int rc = Usage(args, kRunUsage, 0); rc >= 0) return rc;
+constexpr OptionSpec kRunOptions[] = {
+    {"--output", "FILE"}, {"--format", "F"}, {"--interval", "T"}, {"--gate", "BYTES"}, {"--gate-code", "N"}};
+
+int Run(const std::vector<std::string>& argv) {
+  absl::StatusOr<Args> args = Args::Parse("run", argv, kRunOptions, /*stop_at_positional=*/true);
+  if (!args.ok()) return UsageError(args.status());
+  if (int rc = Usage(*args, kRunUsage, 0); rc >= 0) return rc;
+  if (args->positional().empty()) return Fail(2, "run: no program given (memtrace run [options] program args...)");
   std::vector<std::pair<std::string, std::string>> env;
-  std::string gate_code = "23";
-  bool gate = false;
-  size_t i = 0;
-  for (; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--") {
-      ++i;
-      break;
+  if (auto v = args->Value("--output")) env.emplace_back("MEMTRACE_OUTPUT", *v);
+  if (auto v = args->Value("--format")) {
+    if (!ParseFormat(*v)) {
+      return Fail(2, absl::StrCat("run: bad value '", Printable(*v), "' for --format: expected text, json, pprof, "
+                                  "folded or html"));
     }
-    if (i + 1 >= args.size()) return Fail(absl::StrCat("run: ", a, " needs a value (see memtrace run --help)"));
-    if (a == "--output") env.emplace_back("MEMTRACE_OUTPUT", args[++i]);
-    else if (a == "--interval") env.emplace_back("MEMTRACE_INTERVAL", args[++i]);
-    else if (a == "--gate") {
-      if (!ParseByteSize(args[i + 1])) return Fail(absl::StrCat("run: bad --gate value '", args[i + 1], "'"));
-      env.emplace_back("MEMTRACE_LEAK_THRESHOLD", args[++i]);
-      gate = true;
-    } else if (a == "--gate-code") gate_code = args[++i];
-    else return Fail(absl::StrCat("run: unknown option ", a, " (see memtrace run --help)"));
+    env.emplace_back("MEMTRACE_FORMAT", *v);
   }
-  if (i >= args.size()) return Fail("run: no command given (memtrace run [options] -- command args...)");
-  if (gate) env.emplace_back("MEMTRACE_LEAK_EXIT_CODE", gate_code);
-  std::string lib = LibraryPath();
-  if (access(lib.c_str(), R_OK) != 0) return Fail(absl::StrCat("run: cannot read ", lib, " (set MEMTRACE_LIB)"));
+  if (auto v = args->Value("--interval")) {
+    if (!ParseDuration(*v)) {
+      return Fail(2, absl::StrCat("run: bad value '", Printable(*v), "' for --interval: expected a duration such as "
+                                  "30s or 500ms"));
+    }
+    env.emplace_back("MEMTRACE_INTERVAL", *v);
+  }
+  absl::StatusOr<int64_t> gate_code = args->Int("--gate-code", 1, 255, 23);
+  if (!gate_code.ok()) return UsageError(gate_code.status());
+  if (args->Has("--gate")) {
+    absl::StatusOr<uint64_t> gate = args->ByteSize("--gate", 0);
+    if (!gate.ok()) return UsageError(gate.status());
+    env.emplace_back("MEMTRACE_LEAK_THRESHOLD", absl::StrCat(*gate));
+    env.emplace_back("MEMTRACE_LEAK_EXIT_CODE", absl::StrCat(*gate_code));
+  }
+  std::string looked;
+  std::string lib = FindLibrary(&looked);
+  if (lib.empty()) return Fail(1, absl::StrCat("run: cannot find libmemtrace.so (looked at ", Printable(looked), ")"));
   const char* old_preload = getenv("LD_PRELOAD");
   env.emplace_back("LD_PRELOAD", old_preload != nullptr && *old_preload ? lib + ":" + old_preload : lib);
 
-  std::vector<char*> argv;
-  for (size_t k = i; k < args.size(); ++k) argv.push_back(const_cast<char*>(args[k].c_str()));
-  argv.push_back(nullptr);
-  // The watcher leaves the final verdict here, however the command ends
-  // (the gate for a command killed by a signal or leaving through exit_group).
+  std::vector<char*> child_argv;
+  for (const std::string& a : args->positional()) child_argv.push_back(const_cast<char*>(a.c_str()));
+  child_argv.push_back(nullptr);
+  // The watcher leaves the final verdict here, however the program ends
+  // (the gate for a program killed by a signal or leaving through exit_group).
   char result_dir[] = "/tmp/memtrace-run-XXXXXX";
   std::string result;
   if (mkdtemp(result_dir) != nullptr) result = absl::StrCat(result_dir, "/result.json");
   g_child = fork();
-  if (g_child < 0) return Fail(absl::StrCat("run: fork: ", strerror(errno)));
+  if (g_child < 0) return Fail(1, absl::StrCat("run: fork: ", strerror(errno)));
   if (g_child == 0) {
     for (auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
     if (!result.empty()) setenv("MEMTRACE_RUN_RESULT", result.c_str(), 1);
     setenv("MEMTRACE_GATE_PID", std::to_string(getpid()).c_str(), 1);  // the gate is this process's
-    execvp(argv[0], argv.data());
-    fprintf(stderr, "memtrace: run: cannot execute %s: %s\n", argv[0], strerror(errno));
+    execvp(child_argv[0], child_argv.data());
+    std::string line = absl::StrCat("memtrace: run: cannot execute ", Printable(child_argv[0]), ": ", strerror(errno), "\n");
+    ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());
+    (void)ignored;
     _exit(127);
   }
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR2}) signal(sig, Forward);
   int status = 0;
   while (waitpid(g_child, &status, 0) < 0) {
-    if (errno != EINTR) return Fail(absl::StrCat("run: waitpid: ", strerror(errno)));
+    if (errno != EINTR) return Fail(1, absl::StrCat("run: waitpid: ", strerror(errno)));
   }
   int verdict = result.empty() ? -1 : AwaitVerdict(result);
   if (!result.empty()) {
@@ -229,39 +304,40 @@ std::string ProcessEnv(pid_t pid, const char* name) {
   return "";
 }
 
-std::string ReadFile(const std::string& path) {
+std::string ReadSmallFile(const std::string& path) {
   std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string out;
+  char buf[4096];
+  while (in && out.size() < (1 << 20)) {
+    in.read(buf, sizeof(buf));
+    out.append(buf, static_cast<size_t>(in.gcount()));
+  }
+  return out;
 }
 
-int Dump(const std::vector<std::string>& args) {
-  if (int rc = Usage(args, kDumpUsage, 1); rc >= 0) return rc;
+constexpr OptionSpec kDumpOptions[] = {{"--output", "FILE"}, {"--timeout", "SECONDS"}, {"--signal", nullptr}};
+
+int Dump(const std::vector<std::string>& argv) {
+  absl::StatusOr<Args> args = Args::Parse("dump", argv, kDumpOptions, /*stop_at_positional=*/false);
+  if (!args.ok()) return UsageError(args.status());
+  if (int rc = Usage(*args, kDumpUsage, 1); rc >= 0) return rc;
+  if (args->positional().size() > 1) return Fail(2, absl::StrCat("dump: unexpected argument '", Printable(args->positional()[1]), "'"));
   int pid = 0;
-  if (!absl::SimpleAtoi(args[0], &pid) || pid <= 0) return Fail(absl::StrCat("dump: '", args[0], "' is not a pid"));
-  std::string output;
+  const std::string& pid_text = args->positional()[0];
+  if (!absl::SimpleAtoi(pid_text, &pid) || pid <= 0) return Fail(2, absl::StrCat("dump: '", Printable(pid_text), "' is not a pid"));
+  std::string output = args->Value("--output").value_or("");
   double timeout = 10;
-  bool use_signal = false;
-  for (size_t i = 1; i < args.size(); ++i) {
-    if (args[i] == "--output" && i + 1 < args.size()) output = args[++i];
-    else if (args[i] == "--timeout" && i + 1 < args.size()) {
-      if (!absl::SimpleAtod(args[++i], &timeout)) return Fail("dump: bad --timeout");
-    } else if (args[i] == "--signal") use_signal = true;
-    else return Fail(absl::StrCat("dump: unknown option ", args[i], " (see memtrace dump --help)"));
+  if (auto v = args->Value("--timeout")) {
+    if (!absl::SimpleAtod(*v, &timeout) || !(timeout > 0) || timeout > 86400) {
+      return Fail(2, absl::StrCat("dump: bad value '", Printable(*v), "' for --timeout: expected seconds, e.g. 10 or 0.5"));
+    }
   }
+  bool use_signal = args->Has("--signal");
   struct stat st{};
-  if (stat(absl::StrCat("/proc/", pid).c_str(), &st) != 0) {
-    fprintf(stderr, "memtrace: dump: no process %d\n", pid);
-    return 1;
-  }
-  if (st.st_uid != geteuid()) {
-    fprintf(stderr, "memtrace: dump: process %d belongs to another user\n", pid);
-    return 1;
-  }
-  if (!absl::StrContains(ReadFile(absl::StrCat("/proc/", pid, "/maps")), "libmemtrace.so")) {
-    fprintf(stderr, "memtrace: dump: process %d is not traced (libmemtrace.so is not loaded in it)\n", pid);
-    return 1;
+  if (stat(absl::StrCat("/proc/", pid).c_str(), &st) != 0) return Fail(1, absl::StrCat("dump: no process ", pid));
+  if (st.st_uid != geteuid()) return Fail(1, absl::StrCat("dump: process ", pid, " belongs to another user"));
+  if (!absl::StrContains(ReadSmallFile(absl::StrCat("/proc/", pid, "/maps")), "libmemtrace.so")) {
+    return Fail(1, absl::StrCat("dump: process ", pid, " is not traced (libmemtrace.so is not loaded in it)"));
   }
   std::string dir_setting = ProcessEnv(pid, "MEMTRACE_CONTROL_DIR");
   std::string dir = dir_setting.empty() ? ControlFile::DefaultDir() : dir_setting;
@@ -274,14 +350,14 @@ int Dump(const std::vector<std::string>& args) {
     std::string s = ProcessEnv(pid, "MEMTRACE_SIGNAL");
     if (!s.empty()) {
       auto parsed = ParseSignal(s);
-      if (!parsed || *parsed == 0) return Fail(absl::StrCat("dump: process ", pid, " has no report signal"));
+      if (!parsed || *parsed == 0) return Fail(1, absl::StrCat("dump: process ", pid, " has no report signal"));
       signo = *parsed;
     }
     // Queued with our cookie: the tracer's handler answers it even when the
     // program owns the signal (its handler then does not run).
     union sigval value;
     value.sival_int = signal_trigger::kCookie;
-    if (sigqueue(pid, signo, value) != 0) return Fail(absl::StrCat("dump: sigqueue: ", strerror(errno)));
+    if (sigqueue(pid, signo, value) != 0) return Fail(1, absl::StrCat("dump: sigqueue: ", strerror(errno)));
     if (dir_setting == "none") {
       printf("sent signal %d to %d; the report goes to its MEMTRACE_OUTPUT\n", signo, pid);
       return 0;
@@ -293,8 +369,9 @@ int Dump(const std::vector<std::string>& args) {
       out << output;
     }
     if (rename(tmp.c_str(), absl::StrCat(dir, "/", pid, ".dump").c_str()) != 0) {
+      int e = errno;
       unlink(tmp.c_str());
-      return Fail(absl::StrCat("dump: cannot write to ", dir, ": ", strerror(errno)));
+      return Fail(1, absl::StrCat("dump: cannot write to ", Printable(dir), ": ", strerror(e)));
     }
   }
   // Wait for the process to record where the report went.
@@ -303,64 +380,114 @@ int Dump(const std::vector<std::string>& args) {
     if (stat(last.c_str(), &now) == 0 &&
         (!had_last || now.st_mtim.tv_sec != before.st_mtim.tv_sec || now.st_mtim.tv_nsec != before.st_mtim.tv_nsec ||
          now.st_ino != before.st_ino)) {
-      std::string where = ReadFile(last);
+      std::string where = ReadSmallFile(last);
       while (!where.empty() && where.back() == '\n') where.pop_back();
-      printf("report written to %s\n", where.c_str());
+      printf("report written to %s\n", Printable(where).c_str());
       return 0;
     }
     timespec ts{0, 50000000};
     nanosleep(&ts, nullptr);
   }
-  fprintf(stderr, "memtrace: dump: process %d did not answer within %.0f s\n", pid, timeout);
-  return 1;
+  return Fail(1, absl::StrCat("dump: process ", pid, " did not answer within ", timeout, " s"));
 }
 
-int Report(const std::vector<std::string>& args) {
-  if (int rc = Usage(args, kReportUsage, 1); rc >= 0) return rc;
-  int top = 10;
-  for (size_t i = 1; i < args.size(); ++i) {
-    if (args[i] == "--top" && i + 1 < args.size() && absl::SimpleAtoi(args[i + 1], &top)) ++i;
-    else return Fail(absl::StrCat("report: unknown option ", args[i]));
+constexpr OptionSpec kReportOptions[] = {
+    {"--top", "N"}, {"--format", "F"}, {"--output", "FILE"}, {"--max-input", "BYTES"}};
+
+int Report(const std::vector<std::string>& argv) {
+  absl::StatusOr<Args> args = Args::Parse("report", argv, kReportOptions, /*stop_at_positional=*/false);
+  if (!args.ok()) return UsageError(args.status());
+  if (int rc = Usage(*args, kReportUsage, 1); rc >= 0) return rc;
+  if (args->positional().size() > 1) {
+    return Fail(2, absl::StrCat("report: unexpected argument '", Printable(args->positional()[1]), "' (one report at a time)"));
   }
-  absl::StatusOr<ReportDoc> doc = ReadJsonReport(args[0]);
-  if (!doc.ok()) return Fail(std::string(doc.status().message()));
-  fputs(RenderTextReport(*doc, ReportOptions{top}).c_str(), stdout);
-  return 0;
+  absl::StatusOr<int64_t> top = args->Int("--top", 0, 1000000000, 10);
+  if (!top.ok()) return UsageError(top.status());
+  absl::StatusOr<uint64_t> max_input = args->ByteSize("--max-input", kDefaultMaxReportBytes);
+  if (!max_input.ok()) return UsageError(max_input.status());
+  ReportFormat format = ReportFormat::kText;
+  if (auto v = args->Value("--format")) {
+    std::optional<ReportFormat> f = ParseFormat(*v);
+    if (!f) {
+      return Fail(2, absl::StrCat("report: bad value '", Printable(*v), "' for --format: expected text, json, pprof, "
+                                  "folded or html"));
+    }
+    format = *f;
+  } else if (auto out = args->Value("--output")) {
+    format = FormatForPath(*out, ReportFormat::kText);
+  }
+  absl::StatusOr<ReportDoc> doc = ReadJsonReport(args->positional()[0], *max_input);
+  if (!doc.ok()) return Fail(1, std::string(doc.status().message()));
+  return Emit(RenderReport(*doc, format, ReportOptions{static_cast<int>(*top)}), args->Value("--output"),
+              format == ReportFormat::kPprof);
 }
 
-int Diff(const std::vector<std::string>& args) {
-  if (int rc = Usage(args, kDiffUsage, 2); rc >= 0) return rc;
-  int top = 20;
-  bool json = false;
-  for (size_t i = 2; i < args.size(); ++i) {
-    if (args[i] == "--top" && i + 1 < args.size() && absl::SimpleAtoi(args[i + 1], &top)) ++i;
-    else if (args[i] == "--json") json = true;
-    else return Fail(absl::StrCat("diff: unknown option ", args[i]));
+constexpr OptionSpec kDiffOptions[] = {
+    {"--top", "N"}, {"--json", nullptr}, {"--format", "F"}, {"--output", "FILE"}, {"--max-input", "BYTES"}};
+
+int Diff(const std::vector<std::string>& argv) {
+  absl::StatusOr<Args> args = Args::Parse("diff", argv, kDiffOptions, /*stop_at_positional=*/false);
+  if (!args.ok()) return UsageError(args.status());
+  if (int rc = Usage(*args, kDiffUsage, 2); rc >= 0) return rc;
+  if (args->positional().size() > 2) {
+    return Fail(2, absl::StrCat("diff: unexpected argument '", Printable(args->positional()[2]), "' (two reports)"));
   }
-  absl::StatusOr<ReportDoc> a = ReadJsonReport(args[0]);
-  if (!a.ok()) return Fail(std::string(a.status().message()));
-  absl::StatusOr<ReportDoc> b = ReadJsonReport(args[1]);
-  if (!b.ok()) return Fail(std::string(b.status().message()));
+  absl::StatusOr<int64_t> top = args->Int("--top", 0, 1000000000, 20);
+  if (!top.ok()) return UsageError(top.status());
+  absl::StatusOr<uint64_t> max_input = args->ByteSize("--max-input", kDefaultMaxReportBytes);
+  if (!max_input.ok()) return UsageError(max_input.status());
+  std::string format = args->Has("--json") ? "json" : "text";
+  if (auto v = args->Value("--format")) {
+    if (*v != "text" && *v != "json" && *v != "pprof") {
+      return Fail(2, absl::StrCat("diff: bad value '", Printable(*v), "' for --format: expected text, json or pprof"));
+    }
+    format = *v;
+  }
+  absl::StatusOr<ReportDoc> a = ReadJsonReport(args->positional()[0], *max_input);
+  if (!a.ok()) return Fail(1, std::string(a.status().message()));
+  absl::StatusOr<ReportDoc> b = ReadJsonReport(args->positional()[1], *max_input);
+  if (!b.ok()) return Fail(1, std::string(b.status().message()));
+  if (format == "pprof") return Emit(RenderDiffPprof(*a, *b), args->Value("--output"), /*binary=*/true);
   std::vector<SiteDiff> diffs = DiffReports(*a, *b);
-  fputs((json ? RenderDiffJson(*a, *b, diffs) : RenderDiffText(*a, *b, diffs, top)).c_str(), stdout);
-  return 0;
+  return Emit(format == "json" ? RenderDiffJson(*a, *b, diffs) : RenderDiffText(*a, *b, diffs, static_cast<int>(*top)),
+              args->Value("--output"));
+}
+
+int Main(std::vector<std::string> args) {
+  if (args.empty()) {
+    fputs(kUsage, stderr);
+    return 2;
+  }
+  std::string cmd = args[0];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    fputs(kUsage, stdout);
+    return 0;
+  }
+  if (cmd == "--version" || cmd == "version") {
+    printf("memtrace %s\n", MemtraceVersion());
+    return 0;
+  }
+  args.erase(args.begin());
+  if (cmd == "run") return Run(args);
+  if (cmd == "dump") return Dump(args);
+  if (cmd == "report") return Report(args);
+  if (cmd == "diff") return Diff(args);
+  Fail(2, absl::StrCat("unknown command '", Printable(cmd), "'"));
+  fputs(kUsage, stderr);
+  return 2;
 }
 
 }  // namespace
 }  // namespace memtrace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    fputs(memtrace::kUsage, args.empty() ? stderr : stdout);
-    return args.empty() ? 2 : 0;
+  // Nothing escapes as an uncaught exception: the only ones left are the
+  // standard library's (std::bad_alloc under a memory limit).
+  try {
+    return memtrace::Main(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const std::bad_alloc&) {
+    return memtrace::Fail(1, "out of memory (is the input too large for the memory limit? see --max-input)");
+  } catch (const std::exception& e) {
+    return memtrace::Fail(1, memtrace::Printable(e.what()));
   }
-  std::string cmd = args[0];
-  args.erase(args.begin());
-  if (cmd == "run") return memtrace::Run(args);
-  if (cmd == "dump") return memtrace::Dump(args);
-  if (cmd == "report") return memtrace::Report(args);
-  if (cmd == "diff") return memtrace::Diff(args);
-  fprintf(stderr, "memtrace: unknown command '%s'\n\n%s", cmd.c_str(), memtrace::kUsage);
-  return 2;
 }

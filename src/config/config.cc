@@ -31,6 +31,35 @@ std::optional<bool> ParseBool(const std::string& text) {
 
 }  // namespace
 
+ReportFormat FormatForPath(const std::string& path, ReportFormat fallback) {
+  if (absl::EndsWithIgnoreCase(path, ".json")) return ReportFormat::kJson;
+  if (absl::EndsWithIgnoreCase(path, ".pb.gz") || absl::EndsWithIgnoreCase(path, ".pb")) return ReportFormat::kPprof;
+  if (absl::EndsWithIgnoreCase(path, ".folded")) return ReportFormat::kFolded;
+  if (absl::EndsWithIgnoreCase(path, ".html") || absl::EndsWithIgnoreCase(path, ".htm")) return ReportFormat::kHtml;
+  return fallback;
+}
+
+std::optional<ReportFormat> ParseFormat(const std::string& name) {
+  std::string s = absl::AsciiStrToLower(name);
+  if (s == "text") return ReportFormat::kText;
+  if (s == "json") return ReportFormat::kJson;
+  if (s == "pprof") return ReportFormat::kPprof;
+  if (s == "folded") return ReportFormat::kFolded;
+  if (s == "html") return ReportFormat::kHtml;
+  return std::nullopt;
+}
+
+const char* FormatName(ReportFormat format) {
+  switch (format) {
+    case ReportFormat::kText: return "text";
+    case ReportFormat::kJson: return "json";
+    case ReportFormat::kPprof: return "pprof";
+    case ReportFormat::kFolded: return "folded";
+    case ReportFormat::kHtml: return "html";
+  }
+  return "text";
+}
+
 std::optional<uint64_t> ParseByteSize(const std::string& text) {
   std::string s(absl::StripAsciiWhitespace(text));
   size_t digits = 0;
@@ -131,13 +160,20 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
   }
   if (const char* v = get("MEMTRACE_OUTPUT")) c.output = v;
 
-  bool json_by_name = absl::EndsWithIgnoreCase(c.output, ".json");
-  c.format = json_by_name ? ReportFormat::kJson : ReportFormat::kText;
+  // MEMTRACE_OUTPUT may list several outputs (comma-separated); each gets
+  // the format its extension names unless MEMTRACE_FORMAT says otherwise.
+  c.format = FormatForPath(c.output.substr(0, c.output.find(',')), ReportFormat::kText);
   if (const char* v = get("MEMTRACE_FORMAT")) {
-    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
-    if (s == "text") c.format = ReportFormat::kText;
-    else if (s == "json") c.format = ReportFormat::kJson;
-    else bad("MEMTRACE_FORMAT", v, json_by_name ? "json" : "text");
+    if (auto f = ParseFormat(std::string(absl::StripAsciiWhitespace(v)))) {
+      c.format = *f;
+      c.format_explicit = true;
+    } else {
+      bad("MEMTRACE_FORMAT", v, "by each output's extension");
+    }
+  }
+  if (const char* v = get("MEMTRACE_MAX_SITES")) {
+    if (auto n = ParseInt(v, 0, 100000000)) c.max_sites = static_cast<uint64_t>(*n);
+    else bad("MEMTRACE_MAX_SITES", v, "10000");
   }
   if (const char* v = get("MEMTRACE_TOP")) {
     if (auto n = ParseInt(v, 0, 1000000)) c.top = static_cast<int>(*n);

@@ -8,18 +8,20 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "src/log.h"
 
 namespace memtrace {
 
-enum class ReportFormat { kText, kJson };
+enum class ReportFormat { kText, kJson, kPprof, kFolded, kHtml };
 enum class ClockMode { kAuto, kTsc, kCounter };
 
 struct Config {
   std::string output;                 // MEMTRACE_OUTPUT; empty = stderr
-  ReportFormat format = ReportFormat::kText;  // MEMTRACE_FORMAT / extension
+  ReportFormat format = ReportFormat::kText;  // MEMTRACE_FORMAT / extension of the (first) output
+  bool format_explicit = false;          // MEMTRACE_FORMAT was given: it applies to every output
   int top = 10;                       // MEMTRACE_TOP; 0 = every site
   int max_frames = 64;                // MEMTRACE_MAX_FRAMES, 1..256
   std::optional<int> leak_exit_code;  // MEMTRACE_LEAK_EXIT_CODE, 1..255
@@ -39,6 +41,7 @@ struct Config {
   bool cfi_unwinder = true;              // MEMTRACE_UNWIND=cfi|libunwind
   std::string cupti_path;                // MEMTRACE_CUPTI_PATH
   bool libc_lines = false;               // MEMTRACE_LIBC_LINES: source lines for glibc's frames
+  uint64_t max_sites = 10000;            // MEMTRACE_MAX_SITES: sites listed per report; 0 = all
 };
 
 inline constexpr int kMaxFramesLimit = 256;
@@ -51,6 +54,13 @@ struct ParsedConfig {
 // `getenv` is injected so tests can feed any environment.
 using EnvLookup = std::function<const char*(const char*)>;
 ParsedConfig ParseConfig(const EnvLookup& getenv_fn);
+
+// The format an output name asks for by its extension (.json, .pb.gz / .pb,
+// .folded, .html / .htm; anything else: `fallback`), case-insensitively.
+ReportFormat FormatForPath(const std::string& path, ReportFormat fallback);
+// "text", "json", "pprof", "folded", "html"; nullopt for anything else.
+std::optional<ReportFormat> ParseFormat(const std::string& name);
+const char* FormatName(ReportFormat format);
 
 // Parses "4096", "64k", "16MiB", "1G" (binary multiples). nullopt on garbage,
 // negatives or overflow.

@@ -202,10 +202,11 @@ TimelinePoint Flusher::MakePoint(const std::string& mark, const GlibcStats& glib
   p.live_bytes = sites_.live_bytes();
   for (int sp = 0; sp < kSpaceCount; ++sp) p.space_bytes[sp] = sites_.space_totals(static_cast<Space>(sp)).live_bytes;
   p.rss_bytes = ReadRssBytes(options_.pid);
-  p.glibc_known = glibc.known;
-  p.glibc_free_bytes = glibc.free_bytes;
-  p.glibc_mmapped_bytes = glibc.mmapped_bytes;
-  p.glibc_arenas = glibc.arenas;
+  if (glibc.known) {
+    p.glibc_free_bytes = glibc.free_bytes;
+    p.glibc_mmapped_bytes = glibc.mmapped_bytes;
+    p.glibc_arenas = glibc.arenas;
+  }
   p.mark = mark;
   return p;
 }

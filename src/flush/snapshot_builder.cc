@@ -72,7 +72,7 @@ Snapshot Flusher::BuildSnapshot(const char* reason, const GlibcStats& glibc) {
   std::vector<size_t> entry_of_site(sites_.size(), SIZE_MAX);
   for (size_t i : order) {
     const SiteStats& st = sites_.site(i);
-    SiteEntry e{sites_.stack_of(i), sites_.space_of(i), st, {}, 0, 0, {}, sites_.device_of(i)};
+    SiteEntry e{sites_.stack_of(i), sites_.space_of(i), st, {}, 0, 0, {}, sites_.device_of(i), {}, {}, {}};
     e.growth_bytes = static_cast<int64_t>(st.live_bytes) - static_cast<int64_t>(reported_[i].live_bytes);
     e.growth_blocks = static_cast<int64_t>(st.live_blocks) - static_cast<int64_t>(reported_[i].live_blocks);
     has_file_sites |= e.space == Space::kFileMmap && st.live_blocks > 0;
@@ -105,7 +105,7 @@ Snapshot Flusher::BuildSnapshot(const char* reason, const GlibcStats& glibc) {
   // sampling table), which do not change after.
   int64_t own_heap = std::max<int64_t>(0, g_internal_heap_bytes.bytes.load(std::memory_order_relaxed));
   tr.memory_bytes = g_region.CommittedBytes() + OsCommittedBytes() + static_cast<uint64_t>(own_heap);
-  tr.watcher_memory_bytes = watcher_memory_ ? watcher_memory_() : 0;
+  if (watcher_memory_) tr.watcher_memory_bytes = watcher_memory_();
   tr.sample_bytes = options_.sample_bytes;
   tr.sample_overflows = g_sampled.overflows();
   tr.clock = options_.clock_name;

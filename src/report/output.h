@@ -17,7 +17,10 @@ namespace memtrace {
 std::string ExpandOutputPath(const std::string& pattern, int pid, uint64_t sequence, bool forked_child);
 bool PatternHasSequence(const std::string& pattern);
 
+// Writes `content` to `path` (see above). "/dev/null" is accepted and
+// discards the report.
 absl::Status WriteReportFile(const std::string& path, const std::string& content);
+bool IsDiscardPath(const std::string& path);
 void WriteToStderr(const std::string& content);
 
 }  // namespace memtrace

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "src/capture/stack_depot.h"
 #include "src/flush/heap_table.h"
 #include "src/flush/site_table.h"
+#include "src/report/report_types.h"
 
 namespace memtrace {
 
@@ -27,6 +29,9 @@ struct SiteEntry {
   int64_t growth_blocks = 0;
   std::vector<std::pair<uint64_t, uint64_t>> threads;  // (tid, live bytes), most first
   int device = -1;  // CUDA device ordinal for device/managed memory, else -1
+  std::optional<LeakKinds> leak_kinds;  // unset: not classified
+  std::optional<MappingCost> cost;      // mappings: reserved/committed/resident; unset: not measured
+  std::string label;                    // e.g. "pymalloc arena", "Go heap"; empty: none
 };
 
 struct DeviceTotals {
@@ -55,6 +60,7 @@ struct ThreadEntry {
   uint64_t stack_size = 0;
   double created_s = 0, exited_s = -1;  // seconds since tracing began; -1: alive
   uint64_t live_bytes = 0, live_blocks = 0, alloc_bytes = 0;
+  bool predates_tracing = false;  // already running when tracing began
 };
 
 // Threads grouped by the call site that created them.
@@ -86,6 +92,7 @@ struct ThreadTotals {
   uint64_t unjoined_stack_bytes = 0;       // stacks of exited, unjoined threads: never reclaimed
   uint64_t exited_thread_live_bytes = 0;   // live memory allocated by threads that have exited
   uint64_t listed = 0, omitted = 0;        // `threads` lists at most kMaxListedThreads
+  std::optional<uint64_t> predating;       // threads already running when tracing began; unset: not recorded
 };
 
 // One point of the timeline: tracked memory next to what the OS and glibc
@@ -95,12 +102,12 @@ struct TimelinePoint {
   uint64_t live_bytes = 0;  // tracked, all spaces
   uint64_t space_bytes[kSpaceCount] = {};
   uint64_t rss_bytes = 0;
-  // glibc's own view, measured in the program by the thread that asked for
-  // this point (memtrace_dump, memtrace_mark, exit); unknown otherwise.
-  bool glibc_known = false;
-  uint64_t glibc_free_bytes = 0;    // held by glibc's arenas but free (mallinfo2 fordblks)
-  uint64_t glibc_mmapped_bytes = 0; // glibc's own mmapped blocks (mallinfo2 hblkhd)
-  uint64_t glibc_arenas = 0;
+  // glibc's own view: measured in the program by the thread that asked for
+  // this point (memtrace_dump, memtrace_mark, exit); unset otherwise (the
+  // watcher, another process, cannot ask glibc).
+  std::optional<uint64_t> glibc_free_bytes;     // held by glibc's arenas but free (mallinfo2 fordblks)
+  std::optional<uint64_t> glibc_mmapped_bytes;  // glibc's own mmapped blocks (mallinfo2 hblkhd)
+  std::optional<uint64_t> glibc_arenas;
   std::string mark;  // a phase mark (memtrace_mark), or empty
 };
 
@@ -118,6 +125,8 @@ struct Totals {
   // The kernel's view (/proc/self/maps): everything mapped, seen or not.
   uint64_t process_anon_bytes = 0;  // anonymous, [heap] and [stack*]
   uint64_t process_file_bytes = 0;  // backed by a file
+  std::optional<LeakKinds> leak_kinds;              // unset: not classified
+  std::optional<MappingCost> space_cost[kSpaceCount];  // per space; unset: not measured
 };
 
 struct TracerStats {
@@ -126,7 +135,7 @@ struct TracerStats {
   uint64_t dropped_events = 0;
   uint64_t untraced_threads = 0;  // no slot was left for them
   uint64_t memory_bytes = 0;      // in the program: the shared region + the tracer's private pages
-  uint64_t watcher_memory_bytes = 0;  // the watcher process's own resident memory
+  std::optional<uint64_t> watcher_memory_bytes;  // the watcher process's resident memory
   uint64_t live_table_bytes = 0;  // of which: the tables of live blocks (heap and CUDA)
   uint64_t stacks = 0;
   uint64_t threads_seen = 0;
@@ -135,17 +144,7 @@ struct TracerStats {
   std::string unwinder;
   uint64_t sample_bytes = 0;      // 0: full tracing; else heap numbers are estimates
   uint64_t sample_overflows = 0;  // samples dropped: the sampled-address table was full
-};
-
-// How the traced process ended (final reports only).
-struct EndInfo {
-  std::string how;  // "exit", "_exit", "exit_group", "signal", "unknown"; empty: still running
-  int status = -1;  // exit status, when it exited
-  int signal = 0;   // the signal that killed it
-  bool core_dumped = false;
-  uint64_t events_recovered = 0;  // events drained from the rings after the process was gone
-  uint64_t events_lost = 0;       // at most one per thread that died inside a hook
-  uint32_t threads_in_hook = 0;   // threads that were inside a hook at the end
+  std::optional<std::vector<DegradedReason>> degraded;  // unset: not counted
 };
 
 struct Snapshot {
@@ -164,7 +163,8 @@ struct Snapshot {
   std::vector<DeviceTotals> devices;   // CUDA device memory per device
   CudaStatus cuda;
   ThreadTotals thread_totals;
-  EndInfo end;
+  std::optional<ProcessEnd> end;  // final reports: how the process ended
+  std::optional<std::vector<SuppressionUse>> suppressions_used;  // unset: no leak check ran
 };
 
 inline constexpr size_t kMaxListedThreads = 2000;

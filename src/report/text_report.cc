@@ -1,11 +1,14 @@
 // The text report: totals first, then the top sites with their stacks, the
 // timeline's last points, then the tracer's own cost. Meant to be read by a
-// person in a terminal.
+// person in a terminal, so every string that came from the program (paths,
+// symbols, thread names, marks) goes through Printable(): a report cannot
+// move the cursor, change the title or hide a line.
 #include <fmt/format.h>
 
 #include <algorithm>
 
-#include "src/report/report_doc.h"
+#include "src/report/json_text.h"
+#include "src/report/render.h"
 
 namespace memtrace {
 
@@ -21,20 +24,79 @@ std::string HumanBytes(uint64_t bytes) {
   return fmt::format("{:.1f} {}", v, kUnits[u]);
 }
 
+std::string Printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    size_t n = c >= 0x80 ? json::Utf8SequenceLength(s, i) : 0;
+    // C1 controls (U+0080..U+009F, encoded C2 80..C2 9F) act on terminals too.
+    bool c1 = n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0;
+    if (n == 0 || c1) {
+      for (size_t k = 0; k < (c1 ? 2u : 1u); ++k) out += fmt::format("\\x{:02x}", static_cast<unsigned char>(s[i + k]));
+      i += c1 ? 2 : 1;
+      continue;
+    }
+    out.append(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
 std::string FrameLine(const Frame& f) {
   std::string where;
   if (!f.file.empty()) {
-    where = f.line > 0 ? fmt::format("{}:{}", f.file, f.line) : f.file;
+    where = f.line > 0 ? fmt::format("{}:{}", Printable(f.file), f.line) : Printable(f.file);
   } else {
     size_t slash = f.module.rfind('/');
-    where = fmt::format("{}+{:#x}", slash == std::string::npos ? f.module : f.module.substr(slash + 1), f.offset);
+    where = fmt::format("{}+{:#x}", Printable(slash == std::string::npos ? f.module : f.module.substr(slash + 1)), f.offset);
   }
-  return fmt::format("{}{} ({})", f.inlined ? "[inlined] " : "", f.function.empty() ? "??" : f.function, where);
+  return fmt::format("{}{} ({})", f.inlined ? "[inlined] " : "", f.function.empty() ? "??" : Printable(f.function),
+                     where);
 }
 
 namespace {
 
 std::string Signed(int64_t v) { return v > 0 ? fmt::format("+{}", v) : fmt::format("{}", v); }
+
+std::string Kinds(const LeakKinds& k) {
+  std::string out;
+  auto one = [&out](const char* name, const LeakCount& c) {
+    if (c.bytes == 0 && c.blocks == 0) return;
+    out += fmt::format("{}{} {} in {} blocks", out.empty() ? "" : ", ", name, HumanBytes(c.bytes), c.blocks);
+  };
+  one("definite", k.definite);
+  one("indirect", k.indirect);
+  one("possible", k.possible);
+  one("reachable", k.reachable);
+  one("suppressed", k.suppressed);
+  return out.empty() ? "nothing live" : out;
+}
+
+std::string Cost(const MappingCost& c) {
+  return fmt::format("reserved {}, committed {}, resident {}", HumanBytes(c.reserved_bytes),
+                     HumanBytes(c.committed_bytes), HumanBytes(c.resident_bytes));
+}
+
+std::string EndLine(const ProcessEnd& e) {
+  std::string how = Printable(e.how);
+  if (e.how == "signal" || e.how == "killed") how += e.signal ? fmt::format(" {}", *e.signal) : "";
+  if (e.core_dumped.value_or(false)) how += " (core dumped)";
+  if (e.how == "exit_group") how += " (no exit handlers ran: the Go runtime, quick_exit or a raw exit_group)";
+  if (e.status) how += fmt::format(" with status {}", *e.status);
+  std::string line = fmt::format("  process ended:    {}", how);
+  if (e.events_in_flight > 0 || e.events_lost > 0) {
+    line += fmt::format("; {} events in flight, {} recovered, {} lost", e.events_in_flight, e.events_recovered,
+                        e.events_lost);
+  }
+  return line;
+}
 
 }  // namespace
 
@@ -45,28 +107,8 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
     out += line;
     out += '\n';
   };
-  add(fmt::format("memtrace report #{} ({}) for pid {}", d.sequence, d.reason, d.pid));
-  if (!d.end.how.empty()) {
-    const EndInfo& e = d.end;
-    std::string how;
-    if (e.how == "signal") {
-      how = fmt::format("killed by signal {}{}", e.signal, e.core_dumped ? " (core dumped)" : "");
-    } else if (e.how == "exit_group") {
-      how = fmt::format("exited with status {} without running exit handlers (exit_group: the Go runtime, "
-                        "quick_exit or a raw system call)", e.status);
-    } else if (e.how == "_exit") {
-      how = fmt::format("_exit({})", e.status);
-    } else if (e.how == "exit") {
-      how = "exit";
-    } else {
-      how = "ended (how is unknown)";
-    }
-    add(fmt::format("the process ended: {}", how));
-    if (e.how == "signal" || e.how == "exit_group" || e.how == "unknown") {
-      add(fmt::format("  events recovered after the end: {}; lost: {} (threads that were inside an allocation call)",
-                      e.events_recovered, e.events_lost));
-    }
-  }
+  add(fmt::format("memtrace report #{} ({}) for pid {}, memtrace {}", d.sequence, Printable(d.reason), d.pid,
+                  Printable(d.version)));
   if (d.tracer.sample_bytes != 0) {
     add(fmt::format("sampling one allocation per {} on average: heap bytes are estimates, heap blocks count samples",
                     HumanBytes(d.tracer.sample_bytes)));
@@ -84,6 +126,11 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
     add(fmt::format("  live mappings:    {} anonymous in {} ranges, {} of files in {} ranges", HumanBytes(anon.live_bytes),
                     anon.live_blocks, HumanBytes(file.live_bytes), file.live_blocks));
   }
+  for (int sp : {static_cast<int>(Space::kAnonMmap), static_cast<int>(Space::kFileMmap)}) {
+    if (t.space_cost[sp]) {
+      add(fmt::format("  {:<17} {}", std::string(SpaceName(static_cast<Space>(sp))) + ":", Cost(*t.space_cost[sp])));
+    }
+  }
   const SiteStats& dev = t.spaces[static_cast<int>(Space::kCudaDevice)];
   const SiteStats& pinned = t.spaces[static_cast<int>(Space::kCudaPinned)];
   const SiteStats& managed = t.spaces[static_cast<int>(Space::kCudaManaged)];
@@ -91,32 +138,53 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
     add(fmt::format("  live CUDA memory: {} on devices in {} blocks, {} pinned host, {} managed", HumanBytes(dev.live_bytes),
                     dev.live_blocks, HumanBytes(pinned.live_bytes), HumanBytes(managed.live_bytes)));
   }
+  if (t.leak_kinds) add(fmt::format("  leak kinds:       {}", Kinds(*t.leak_kinds)));
+  if (d.suppressions_used) {
+    for (const SuppressionUse& s : *d.suppressions_used) {
+      add(fmt::format("  suppressed by {}: {} in {} blocks", Printable(s.pattern), HumanBytes(s.bytes), s.blocks));
+    }
+  }
   add(fmt::format("  peak live:        {} (all spaces)", HumanBytes(t.peak_live_bytes)));
   add(fmt::format("  process RSS:      {}; the kernel maps {} anonymous, {} of files (incl. what the hooks do not see)",
                   HumanBytes(d.rss_bytes), HumanBytes(t.process_anon_bytes), HumanBytes(t.process_file_bytes)));
   if (t.heap.unmatched_frees > 0) {
     add(fmt::format("  untracked frees:  {} (blocks allocated before tracing started)", t.heap.unmatched_frees));
   }
+  if (d.end) add(EndLine(*d.end));
   add("");
   size_t shown = options.top <= 0 ? d.sites.size() : std::min<size_t>(d.sites.size(), static_cast<size_t>(options.top));
-  if (d.sites.empty()) {
+  uint64_t all_sites = d.site_count();
+  if (all_sites == 0) {
     add("No memory is live at any traced site: no leaks.");
   } else {
-    add(fmt::format("== Top {} of {} call sites by live bytes ==", shown, d.sites.size()));
+    add(fmt::format("== Top {} of {} call sites by live bytes ==", shown, all_sites));
     for (size_t i = 0; i < shown; ++i) {
       const DocSite& site = d.sites[i];
       add("");
       bool heap_site = site.space == "heap";
-      add(fmt::format("#{}  {} bytes live in {} {} ({})  [{}, {} allocations, {} in total; {} bytes since the last "
+      add(fmt::format("#{}  {} bytes live in {} {} ({})  [{}{}, {} allocations, {} in total; {} bytes since the last "
                       "report]",
                       i + 1, site.stats.live_bytes, site.stats.live_blocks, heap_site ? "blocks" : "ranges",
-                      HumanBytes(site.stats.live_bytes), site.space, site.stats.allocs,
+                      HumanBytes(site.stats.live_bytes), Printable(site.space),
+                      site.label.empty() ? "" : ", " + Printable(site.label), site.stats.allocs,
                       HumanBytes(site.stats.alloc_bytes), Signed(site.growth_bytes)));
-      for (const FileShare& f : site.files) add(fmt::format("      file {} ({})", f.path, HumanBytes(f.live_bytes)));
+      if (site.leak_kinds) add(fmt::format("      leak kinds: {}", Kinds(*site.leak_kinds)));
+      if (site.cost) add(fmt::format("      {}", Cost(*site.cost)));
+      for (const FileShare& f : site.files) {
+        add(fmt::format("      file {} ({})", Printable(f.path), HumanBytes(f.live_bytes)));
+      }
       if (site.frames.empty()) add("      (no stack)");
       for (size_t k = 0; k < site.frames.size(); ++k) {
-        add(fmt::format("      {} {}", k == 0 ? "at" : "by", FrameLine(site.frames[k])));
+        add(fmt::format("      {} {}", k == 0 ? "at" : "by", FrameLine(d.frame(site.frames[k]))));
       }
+    }
+    for (const DocOmitted& o : d.omitted) {
+      if (o.sites == 0) continue;
+      add("");
+      add(fmt::format("    ... and {} more {} sites beyond the listing bound of {} (MEMTRACE_MAX_SITES): {} live in "
+                      "{} {}",
+                      o.sites, Printable(o.space), d.max_sites, HumanBytes(o.stats.live_bytes), o.stats.live_blocks,
+                      o.space == "heap" ? "blocks" : "ranges"));
     }
   }
   bool any_device = false;
@@ -125,16 +193,16 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
     add("");
     add("== CUDA memory ==");
     add(fmt::format("  layers: runtime hooks {}, CUPTI driver callbacks {}{}", d.cuda.runtime_hooks ? "on" : "off",
-                    d.cuda.cupti ? "on" : "off", d.cuda.reason.empty() ? "" : " (" + d.cuda.reason + ")"));
+                    d.cuda.cupti ? "on" : "off", d.cuda.reason.empty() ? "" : " (" + Printable(d.cuda.reason) + ")"));
     for (const DeviceTotals& dv : d.devices) {
       add(fmt::format("  device {}: {} live in {} blocks", dv.ordinal, HumanBytes(dv.live_bytes), dv.live_blocks));
     }
     size_t shown_cuda = 0;
     for (const DocSite& site : d.sites) {
       if (site.space.rfind("cuda_", 0) != 0 || shown_cuda++ == 5) continue;
-      add(fmt::format("  {} bytes in {} blocks [{}{}]  at {}", site.stats.live_bytes, site.stats.live_blocks, site.space,
-                      site.device >= 0 ? fmt::format(", device {}", site.device) : "",
-                      site.frames.empty() ? std::string("(no stack)") : FrameLine(site.frames[0])));
+      add(fmt::format("  {} bytes in {} blocks [{}{}]  at {}", site.stats.live_bytes, site.stats.live_blocks,
+                      Printable(site.space), site.device >= 0 ? fmt::format(", device {}", site.device) : "",
+                      site.frames.empty() ? std::string("(no stack)") : FrameLine(d.frame(site.frames[0]))));
     }
   }
   const ThreadTotals& tt = d.thread_totals;
@@ -144,6 +212,7 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
     add(fmt::format("  {} threads seen: {} alive, {} exited ({} exited without join or detach, keeping {} of stack), "
                     "{} orphans (alive, creator exited)",
                     tt.seen, tt.alive, tt.exited, tt.exited_unjoined, HumanBytes(tt.unjoined_stack_bytes), tt.orphans));
+    if (tt.predating) add(fmt::format("  {} threads were already running when tracing began", *tt.predating));
     add(fmt::format("  live memory allocated by threads that have exited: {}", HumanBytes(tt.exited_thread_live_bytes)));
     const DocOpenMP& omp = d.openmp;
     if (!omp.pools.empty()) {
@@ -157,13 +226,13 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
       if (shown_creators++ == 5) break;
       std::string where = c.frames.empty() ? std::string("(not created through pthread_create while traced: the main "
                                                          "thread, or threads older than the tracer)")
-                                           : FrameLine(c.frames[0]);
+                                           : FrameLine(d.frame(c.frames[0]));
       add("");
       add(fmt::format("  created by {}", where));
-      for (size_t k = 1; k < c.frames.size() && k < 4; ++k) add(fmt::format("           {}", FrameLine(c.frames[k])));
+      for (size_t k = 1; k < c.frames.size() && k < 4; ++k) add(fmt::format("           {}", FrameLine(d.frame(c.frames[k]))));
       add(fmt::format("    {} threads ({} alive, {} exited, {} unjoined); live {}, of which {} held by exited threads",
-                      c.stats.created, c.stats.alive, c.stats.exited, c.stats.exited_unjoined,
-                      HumanBytes(c.stats.live_bytes), HumanBytes(c.stats.exited_live_bytes)));
+                      c.created, c.alive, c.exited, c.exited_unjoined, HumanBytes(c.live_bytes),
+                      HumanBytes(c.exited_live_bytes)));
     }
   }
   if (!d.timeline.empty()) {
@@ -174,20 +243,26 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
     for (size_t i = first; i < d.timeline.size(); ++i) {
       const TimelinePoint& p = d.timeline[i];
       add(fmt::format("  {:7.1f} {:>11} {:>11} {:>11} {:>7}  {}", p.t, HumanBytes(p.live_bytes), HumanBytes(p.rss_bytes),
-                      p.glibc_known ? HumanBytes(p.glibc_free_bytes) : std::string("-"),
-                      p.glibc_known ? fmt::format("{}", p.glibc_arenas) : std::string("-"), p.mark));
+                      p.glibc_free_bytes ? HumanBytes(*p.glibc_free_bytes) : std::string("-"),
+                      p.glibc_arenas ? fmt::format("{}", *p.glibc_arenas) : std::string("-"), Printable(p.mark)));
     }
   }
   const TracerStats& tr = d.tracer;
   add("");
   add("== Tracer ==");
-  add(fmt::format("  {} events, {} ring stalls, {} dropped events, {} stacks, {} threads; memory {} in the program, "
-                  "{} in the watcher",
+  add(fmt::format("  {} events, {} ring stalls, {} dropped events, {} stacks, {} threads; memory {} in the program{}",
                   tr.events, tr.ring_stalls, tr.dropped_events, tr.stacks, tr.threads_seen, HumanBytes(tr.memory_bytes),
-                  HumanBytes(tr.watcher_memory_bytes)));
-  add(fmt::format("  clock {} ({} stamps), unwinder {}; live-block tables {}", tr.clock, tr.fence, tr.unwinder,
-                  HumanBytes(tr.live_table_bytes)));
+                  tr.watcher_memory_bytes ? fmt::format(", {} in the watcher", HumanBytes(*tr.watcher_memory_bytes))
+                                          : std::string()));
+  add(fmt::format("  clock {} ({} stamps), unwinder {}; live-block tables {}", Printable(tr.clock), Printable(tr.fence),
+                  Printable(tr.unwinder), HumanBytes(tr.live_table_bytes)));
   if (tr.untraced_threads > 0) add(fmt::format("  {} threads were not traced (no slot left)", tr.untraced_threads));
+  if (tr.degraded) {
+    for (const DegradedReason& r : *tr.degraded) {
+      add(fmt::format("  degraded: {} ({} times): the report may miss what those events carried", Printable(r.reason),
+                      r.count));
+    }
+  }
   return out;
 }
 

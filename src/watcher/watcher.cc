@@ -97,9 +97,23 @@ std::string RegionPath(int pid) {
   return buf;
 }
 
-// The wait status of a process that ended, from its pidfd, else from
-// /proc/PID/stat while it is a zombie. -1 if neither can tell.
+// The wait status of a process that ended: /proc/PID/stat while it is a
+// zombie, else (once its parent reaped it) from its pidfd, which the kernel
+// (6.15+) gives the status at that moment. Tried a few times: the parent may
+// reap it between the two. -1 if neither can tell.
+int ExitStatusOnce(int pidfd, int pid);
+
 int ExitStatus(int pidfd, int pid) {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    int st = ExitStatusOnce(pidfd, pid);
+    if (st >= 0) return st;
+    timespec ts{0, 2000000};
+    nanosleep(&ts, nullptr);
+  }
+  return -1;
+}
+
+int ExitStatusOnce(int pidfd, int pid) {
   if (pidfd >= 0) {
     PidfdInfo info{};
     info.mask = kPidfdInfoExit;
@@ -115,7 +129,7 @@ int ExitStatus(int pidfd, int pid) {
   if (n <= 0) return -1;
   buf[n] = '\0';
   const char* p = strrchr(buf, ')');
-  if (p == nullptr) return -1;
+  if (p == nullptr || p[1] != ' ' || p[2] != 'Z') return -1;  // only the zombie's (not a new process with the pid)
   // Field 3 is the state; the exit code is field 52.
   int field = 2;
   for (const char* q = p + 1; *q != '\0'; ++q) {
@@ -141,7 +155,7 @@ class Watcher {
   bool Dead();
   void RefreshMaps(bool force);
   bool Execed();
-  void WriteRunResult(const Snapshot& s, const EndInfo& end, int gate_code);
+  void WriteRunResult(const Snapshot& s, const ProcessEnd& end, int gate_code);
 
   const Setup& setup_;
   RegionHeader* h_;
@@ -221,25 +235,27 @@ void Watcher::Report(const char* reason, const std::string& path, const GlibcSta
   }
 }
 
-void Watcher::WriteRunResult(const Snapshot& s, const EndInfo& end, int gate_code) {
+void Watcher::WriteRunResult(const Snapshot& s, const ProcessEnd& end, int gate_code) {
   const char* path = getenv("MEMTRACE_RUN_RESULT");
   if (path == nullptr || *path == '\0' || !setup_.gate) return;
   char buf[512];
   snprintf(buf, sizeof(buf),
            "{\"pid\": %d, \"watcher_pid\": %d, \"state\": \"done\", \"end\": \"%s\", \"status\": %d, "
            "\"signal\": %d, \"live_bytes\": %llu, \"gate_exit_code\": %d}\n",
-           pid_, static_cast<int>(getpid()), end.how.c_str(), end.status, end.signal,
+           pid_, static_cast<int>(getpid()), end.how.c_str(), end.status.value_or(-1), end.signal.value_or(0),
            static_cast<unsigned long long>(s.totals.live_bytes), gate_code);
   (void)WriteReportFile(path, buf);
 }
 
 void Watcher::Final(EndHow how, int status, const GlibcStats& glibc) {
-  EndInfo end;
+  ProcessEnd end;
   end.how = how == EndHow::kUnderscoreExit ? "_exit" : "exit";
-  end.status = status;
+  if (how == EndHow::kUnderscoreExit) end.status = status;
   int gate_code = -1;
   try {
-    end.threads_in_hook = flusher_->DrainFinal(1000);
+    uint32_t busy = flusher_->DrainFinal(1000);
+    end.events_lost = busy;
+    end.events_in_flight = busy;
     RefreshMaps(true);
     Snapshot s = flusher_->TakeSnapshot("exit", glibc);
     s.end = end;
@@ -267,14 +283,14 @@ void Watcher::AfterDeath() {
   // The image we traced was replaced and the new one ended: its own watcher
   // (if it is traced) reports; we were not told in time.
   if (Execed()) Leave();
-  EndInfo end;
+  ProcessEnd end;
   int st = ExitStatus(pidfd_, pid_);
   if (st < 0) {
     end.how = "unknown";
   } else if (WIFSIGNALED(st)) {
-    end.how = "signal";
+    end.how = WTERMSIG(st) == SIGKILL ? "killed" : "signal";
     end.signal = WTERMSIG(st);
-    end.core_dumped = WCOREDUMP(st);
+    end.core_dumped = WCOREDUMP(st) != 0;
   } else {
     // It exited without running our exit path: Go's runtime, a raw
     // exit_group, quick_exit.
@@ -283,9 +299,10 @@ void Watcher::AfterDeath() {
   }
   try {
     uint64_t recovered = 0;
-    end.threads_in_hook = flusher_->DrainAfterDeath(&recovered);
+    uint32_t busy = flusher_->DrainAfterDeath(&recovered);
     end.events_recovered = recovered;
-    end.events_lost = end.threads_in_hook;
+    end.events_lost = busy;  // at most one per thread that died inside a hook
+    end.events_in_flight = recovered + busy;
     flusher_->set_maps_text(&maps_);
     Snapshot s = flusher_->TakeSnapshot("exit");
     s.end = end;
@@ -376,7 +393,10 @@ void Watcher::Run() {
   wo.format = c.format;
   wo.top = c.top;
   wo.keep = c.keep;
-  wo.forked = h_->forked != 0;
+  // A fork child's reports: a path without %p gets ".PID".
+  wo.start_pid = h_->forked != 0 ? h_->parent_pid : pid_;
+  wo.format_explicit = c.format_explicit;
+  wo.max_sites = c.max_sites;
   wo.libc_lines = c.libc_lines;
   wo.modules = &modules_;  // refreshed before every report; the last ones after death
   writer_ = new ReportWriter(wo);

@@ -61,8 +61,7 @@ def run_traced(argv, env=None, timeout=300, stdin=None, cwd=None, preload=True):
                           timeout=timeout, input=stdin, cwd=cwd)
     reports = {}
     for path in glob.glob(os.path.join(outdir, "report.*.json")):
-        with open(path) as f:
-            doc = json.load(f)
+        doc = load(path)
         reports[doc["pid"]] = doc
     shutil.rmtree(outdir, ignore_errors=True)
     return Run(proc, reports, outdir)
@@ -142,6 +141,22 @@ class Service:
         shutil.rmtree(self.outdir, ignore_errors=True)
 
 
+def expand(doc):
+    """A memtrace/2 report with its frame references resolved, as the tests
+    read it: sites[].frames and by_creator[].creator_frames become lists of
+    frame objects whose "module" is the module's path, and every site gets
+    its position as "index" (what by_creator[].exited_by_site[].site names)."""
+    modules = doc["modules"]
+    frames = [dict(f, module=modules[f["module"]]["path"] if f["module"] is not None else None) for f in doc["frames"]]
+    for i, s in enumerate(doc["sites"]):
+        s["frames"] = [frames[k] for k in s["frames"]]
+        s["index"] = i
+    for c in doc["by_creator"]:
+        c["creator_frames"] = [frames[k] for k in c["creator_frames"]]
+    return doc
+
+
 def load(path):
+    """A JSON report, expanded (see expand)."""
     with open(path) as f:
-        return json.load(f)
+        return expand(json.load(f))

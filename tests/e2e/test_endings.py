@@ -89,13 +89,13 @@ class KillTest(unittest.TestCase):
         while time.time() < deadline:
             if os.path.exists(path):
                 doc = load(path)
-                if doc["end"] is not None:
+                if doc.get("end") is not None:
                     return doc
             time.sleep(0.02)
         self.fail("no final report")
 
     def check_after_kill(self, report, last_total):
-        self.assertEqual(report["end"]["how"], "signal")
+        self.assertEqual(report["end"]["how"], "killed")
         self.assertEqual(report["end"]["signal"], signal.SIGKILL)
         self.assertEqual(leak_site(report), (4321, 1))
         steps = [s for s in sites_with_frame0(report, "leak_step")]

@@ -22,7 +22,7 @@ class LeakReportTest(unittest.TestCase):
         extra_bytes, extra_blocks = bookkeeping(self.result.report)
         self.assertEqual(totals["live_bytes"], expected["live_bytes"] + extra_bytes)
         self.assertEqual(totals["live_blocks"], expected["live_blocks"] + extra_blocks)
-        self.assertEqual(self.result.report["schema"], "memtrace/1")
+        self.assertEqual(self.result.report["schema"], "memtrace/2")
         self.assertEqual(self.result.report["reason"], "exit")
         self.assertGreaterEqual(totals["allocs"], 16 + 1000 * 2 + 600)
         self.assertEqual(totals["allocs"] - totals["frees"], totals["live_blocks"])

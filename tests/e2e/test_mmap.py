@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import unittest
 
-from mtharness import fixture, run_plain, run_traced
+from mtharness import fixture, load, run_plain, run_traced
 
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
 
@@ -28,9 +28,7 @@ class MmapModelTest(unittest.TestCase):
             mid_path = os.path.join(d, "mid.json")
             run = run_traced([fixture("mmap_fixture")] + args, env={"MMAP_FIXTURE_MID_REPORT": mid_path})
             self.assertEqual(run.returncode, 0, run.stderr[-2000:])
-            import json
-            with open(mid_path) as f:
-                mid = json.load(f)
+            mid = load(mid_path)
         finally:
             shutil.rmtree(d)
         self.assertEqual(mid["reason"], "api")
@@ -99,9 +97,7 @@ class RealProgramMappingsTest(unittest.TestCase):
             run = run_traced([PY, "-c", script, db, live])
             self.assertEqual(run.returncode, 0, run.stderr)
             self.assertEqual(run.stdout, b"(20000, 4000000)\n")
-            import json
-            with open(live) as f:
-                report = json.load(f)
+            report = load(live)
             paths = {f["path"]: f["live_bytes"] for s in report["sites"] if s["space"] == "file_mmap"
                      for f in s["files"]}
             self.assertIn(db, paths)
@@ -128,9 +124,7 @@ class RealProgramMappingsTest(unittest.TestCase):
             run = run_traced([PY, "-c", script, path, live])
             self.assertEqual(run.stdout, plain.stdout)
             self.assertEqual(run.returncode, 0, run.stderr)
-            import json
-            with open(live) as f:
-                live_report = json.load(f)
+            live_report = load(live)
             file_sites = [s for s in live_report["sites"] if s["space"] == "file_mmap"]
             paths = {f["path"]: f["live_bytes"] for s in file_sites for f in s["files"]}
             self.assertEqual(paths.get(path), 1 << 20, paths)

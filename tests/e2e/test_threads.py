@@ -95,8 +95,8 @@ class PthreadLifetimeTest(unittest.TestCase):
         # ... by allocation site: all of it from leak_and_exit's malloc.
         leak_site = sites_with_frame0(report, "leak_and_exit")
         self.assertEqual(len(leak_site), 1)
-        by_site = {e["stack_id"]: e["live_bytes"] for e in a["exited_by_site"]}
-        self.assertEqual(by_site[leak_site[0]["stack_id"]], truth["group_a_exited_bytes"])
+        by_site = {e["site"]: e["live_bytes"] for e in a["exited_by_site"]}
+        self.assertEqual(by_site[leak_site[0]["index"]], truth["group_a_exited_bytes"])
         # The site knows its threads.
         self.assertEqual(sum(t["live_bytes"] for t in leak_site[0]["threads"]),
                          truth["group_a_exited_bytes"] + truth["group_b_exited_bytes"])
@@ -151,8 +151,8 @@ class OpenMPTest(unittest.TestCase):
         # The workers' share is attributed to libgomp's worker creation.
         workers = creator_with(report, "GOMP_parallel")
         self.assertEqual(workers["threads_created"], R * (T - 1))
-        ids = {s["stack_id"] for s in sites}
-        exited_at_site = sum(e["live_bytes"] for e in workers["exited_by_site"] if e["stack_id"] in ids)
+        ids = {s["index"] for s in sites}
+        exited_at_site = sum(e["live_bytes"] for e in workers["exited_by_site"] if e["site"] in ids)
         return omp, workers, exited_at_site, (R, T, S)
 
     def test_hosts_exit(self):

@@ -8,6 +8,10 @@ import sys
 
 def main():
     report = json.load(open(sys.argv[1]))
+    # memtrace/2: sites refer to the frame table by index.
+    frames = report["frames"]
+    for s in report["sites"]:
+        s["frames"] = [frames[k] for k in s["frames"]]
     want = {}
     for line in open(sys.argv[2]):
         if line.startswith("MEMTRACE_EXPECT "):

@@ -34,6 +34,37 @@ TEST(ConfigTest, JsonFormatFollowsExtension) {
             ReportFormat::kJson);
 }
 
+TEST(ConfigTest, FormatsByExtensionAndByName) {
+  EXPECT_EQ(FormatForPath("/tmp/r.pb.gz", ReportFormat::kText), ReportFormat::kPprof);
+  EXPECT_EQ(FormatForPath("/tmp/r.PB", ReportFormat::kText), ReportFormat::kPprof);
+  EXPECT_EQ(FormatForPath("/tmp/r.folded", ReportFormat::kText), ReportFormat::kFolded);
+  EXPECT_EQ(FormatForPath("/tmp/r.html", ReportFormat::kText), ReportFormat::kHtml);
+  EXPECT_EQ(FormatForPath("/tmp/r", ReportFormat::kJson), ReportFormat::kJson);
+  for (const char* name : {"text", "json", "pprof", "folded", "html"}) {
+    ASSERT_TRUE(ParseFormat(name).has_value()) << name;
+    EXPECT_STREQ(FormatName(*ParseFormat(name)), name);
+  }
+  EXPECT_FALSE(ParseFormat("svg").has_value());
+  ParsedConfig p = Parse({{"MEMTRACE_OUTPUT", "/tmp/a.pb.gz,/tmp/b.json"}});
+  EXPECT_EQ(p.config.format, ReportFormat::kPprof);  // the first output's
+  EXPECT_FALSE(p.config.format_explicit);
+  p = Parse({{"MEMTRACE_FORMAT", "html"}});
+  EXPECT_EQ(p.config.format, ReportFormat::kHtml);
+  EXPECT_TRUE(p.config.format_explicit);
+  p = Parse({{"MEMTRACE_FORMAT", "svg"}});
+  EXPECT_EQ(p.errors.size(), 1u);
+  EXPECT_FALSE(p.config.format_explicit);
+}
+
+TEST(ConfigTest, MaxSites) {
+  EXPECT_EQ(Parse({}).config.max_sites, 10000u);
+  EXPECT_EQ(Parse({{"MEMTRACE_MAX_SITES", "0"}}).config.max_sites, 0u);
+  EXPECT_EQ(Parse({{"MEMTRACE_MAX_SITES", "250"}}).config.max_sites, 250u);
+  ParsedConfig p = Parse({{"MEMTRACE_MAX_SITES", "many"}});
+  EXPECT_EQ(p.config.max_sites, 10000u);
+  EXPECT_EQ(p.errors.size(), 1u);
+}
+
 TEST(ConfigTest, ValidValues) {
   ParsedConfig p = Parse({{"MEMTRACE_TOP", "3"},
                           {"MEMTRACE_MAX_FRAMES", "256"},
@@ -52,7 +83,8 @@ TEST(ConfigTest, ValidValues) {
 
 TEST(ConfigTest, EveryBadValueGivesOneLineAndTheDefault) {
   const char* vars[] = {"MEMTRACE_TOP", "MEMTRACE_MAX_FRAMES", "MEMTRACE_LEAK_EXIT_CODE", "MEMTRACE_LEAK_THRESHOLD",
-                        "MEMTRACE_LOG", "MEMTRACE_FORMAT", "MEMTRACE_CLOCK", "MEMTRACE_ENABLE", "MEMTRACE_SITES"};
+                        "MEMTRACE_LOG", "MEMTRACE_FORMAT", "MEMTRACE_CLOCK", "MEMTRACE_ENABLE", "MEMTRACE_SITES",
+                        "MEMTRACE_MAX_SITES"};
   for (const char* bad : {"garbage", "-5", "99999999999999999999999", "12abc", " "}) {
     for (const char* var : vars) {
       ParsedConfig p = Parse({{var, bad}});

@@ -57,5 +57,14 @@ TEST(OutputFileTest, RefusesSymlinksAndNonFiles) {
   EXPECT_FALSE(WriteReportFile(dir, "x").ok());  // a directory
 }
 
+TEST(OutputFileTest, DevNullDiscards) {
+  EXPECT_TRUE(IsDiscardPath("/dev/null"));
+  EXPECT_TRUE(WriteReportFile("/dev/null", "report").ok());
+  struct stat st{};
+  ASSERT_EQ(stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));  // still the device
+  EXPECT_FALSE(WriteReportFile("/dev/zero", "report").ok());  // other devices are refused as before
+}
+
 }  // namespace
 }  // namespace memtrace
