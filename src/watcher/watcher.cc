@@ -77,14 +77,21 @@ void QuietSignals() {
 
 // Holds none of the program's descriptors but stderr (where reports may go):
 // no pipe of the program stays open because of us.
-void DropDescriptors() {
+void DropDescriptors(int keep) {
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null >= 0) {
     dup2(null, STDIN_FILENO);
     dup2(null, STDOUT_FILENO);
+    close(null);
   }
-  if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0) {
-    for (int fd = 3; fd < 65536; ++fd) close(fd);
+  for (int fd = 3; fd < 65536; ++fd) {
+    if (fd == keep) continue;
+    int hi = keep > fd ? keep - 1 : 65535;
+    if (syscall(SYS_close_range, static_cast<unsigned>(fd), static_cast<unsigned>(hi), 0u) == 0) {
+      fd = hi;
+    } else {
+      close(fd);
+    }
   }
 }
 
@@ -143,7 +150,7 @@ int ExitStatusOnce(int pidfd, int pid) {
 
 class Watcher {
  public:
-  explicit Watcher(const Setup& setup) : setup_(setup), h_(g_region.header()) {}
+  Watcher(const Setup& setup, int pidfd) : setup_(setup), h_(g_region.header()), pidfd_(pidfd) {}
   [[noreturn]] void Run();
 
  private:
@@ -159,8 +166,8 @@ class Watcher {
 
   const Setup& setup_;
   RegionHeader* h_;
+  int pidfd_ = -1;  // opened by the program before the fork: it cannot have died before
   int pid_ = 0;
-  int pidfd_ = -1;
   Flusher* flusher_ = nullptr;
   ReportWriter* writer_ = nullptr;
   ControlFile control_;
@@ -362,7 +369,7 @@ void Watcher::Serve() {
 
 void Watcher::Run() {
   pid_ = h_->pid;
-  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+  if (pidfd_ < 0) pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
   // Until the program's own maps are read: ours, a copy of its layout at the
   // fork, so that a program that dies at once is still symbolized.
   maps_ = ReadProcMapsText(static_cast<int>(getpid()));
@@ -483,16 +490,16 @@ void Watcher::Run() {
   }
 }
 
-[[noreturn]] void Main(const Setup& setup) {
+[[noreturn]] void Main(const Setup& setup, int pidfd) {
   QuietSignals();
   // This process is a copy of the program: nothing it does is traced.
   CaptureMarkInternalThread();
   g_tracing.store(false, std::memory_order_relaxed);
   prctl(PR_SET_NAME, "memtrace-watch", 0, 0, 0);
-  DropDescriptors();
+  DropDescriptors(pidfd);
   setpgid(0, 0);
   try {
-    Watcher w(setup);
+    Watcher w(setup, pidfd);
     w.Run();
   } catch (...) {
     MT_LOG_ERROR("the watcher failed; reports stop here");
@@ -510,8 +517,12 @@ int Spawn(const Setup& setup) noexcept {
   // A fork with no exit signal: the program's wait(), waitpid(-1) and
   // SIGCHLD never see it (only __WALL/__WCLONE waits do). Raw clone: glibc's
   // fork() would run the program's atfork handlers.
+  // The watcher inherits a pidfd of the program made before the fork, so even
+  // a program that dies at once is still the process it watches.
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
   long pid = syscall(SYS_clone, 0ul, nullptr, nullptr, nullptr, 0ul);
-  if (pid == 0) Main(setup);
+  if (pid == 0) Main(setup, pidfd);
+  if (pidfd >= 0) close(pidfd);
   if (pid < 0) {
     h->watcher_state.store(3, std::memory_order_release);
     g_slots.SetConsumerActive(false);
