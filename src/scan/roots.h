@@ -42,6 +42,12 @@ struct ThreadSnapshot {
   bool stopped = false;            // false: no registers; its stack is scanned whole
   uint64_t sp = 0;                 // 0 when unknown
   uint64_t tp = 0;                 // thread pointer (x86-64: fs_base); 0 when unknown
+  // Where its stack is scanned from, when not from sp - 128: a thread inside
+  // the exit machinery is scanned from the stack pointer it had when it
+  // called exit() (below are exit's, _dl_fini's and the tracer's frames,
+  // whose unwritten slots hold stale values of the program's old calls;
+  // memcheck sees those as undefined and skips them).
+  uint64_t scan_from = 0;
   std::vector<uint64_t> gp_regs;   // general-purpose registers (memcheck scans these)
 };
 

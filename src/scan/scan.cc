@@ -46,6 +46,16 @@ ScanResult ClassifyMemory(std::span<const Block> blocks, const std::vector<Mappi
   RootOptions root_options;
   root_options.untracked_mappings_are_roots = options.untracked_mappings_are_roots;
   root_options.static_tls_size = target.static_tls_size;
+  std::vector<ThreadSnapshot> adjusted;
+  if (!target.stack_floors.empty()) {
+    adjusted.assign(threads.begin(), threads.end());
+    for (ThreadSnapshot& t : adjusted) {
+      for (const auto& f : target.stack_floors) {
+        if (f.tid == t.tid) t.scan_from = f.sp;
+      }
+    }
+    threads = adjusted;
+  }
   RootPlan plan = PlanRoots(maps, threads, blocks, index, target.tracer_ranges, reader, root_options);
   result.threads = plan.threads;
   result.notes = plan.notes;

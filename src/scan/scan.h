@@ -35,6 +35,14 @@ struct ScanTarget {
   // glibc's static TLS size with the thread descriptor, as the target's
   // _dl_get_tls_static_info says; 0: estimated (roots.h).
   uint64_t static_tls_size = 0;
+  // Threads whose stack is scanned only from a given address up (see
+  // ThreadSnapshot::scan_from): the thread running exit(), for the scan at
+  // exit, from the stack pointer it had on entering exit().
+  struct StackFloor {
+    pid_t tid;
+    uint64_t sp;
+  };
+  std::vector<StackFloor> stack_floors;
 };
 
 struct ScanOptions {

@@ -134,7 +134,10 @@ absl::StatusOr<std::unique_ptr<StoppedWorld>> StoppedWorld::Stop(pid_t pid, cons
                                                                        : ""));
         }
         MT_LOG_WARN("scan: cannot ptrace thread %d: %s", tid, strerror(err));
-        world->snapshots_.push_back({tid, false, StackPointerFromSyscall(pid, tid), 0, {}});
+        ThreadSnapshot s;
+        s.tid = tid;
+        s.sp = StackPointerFromSyscall(pid, tid);
+        world->snapshots_.push_back(std::move(s));
         continue;
       }
       if (ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0 && errno == ESRCH) {

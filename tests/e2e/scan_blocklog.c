@@ -9,7 +9,7 @@
  * syncs; children see another pid), SCAN_BLOCKLOG_DIR (a directory with the
  * FIFOs "req" and "ack" and where "addr" receives the table's address),
  * SCAN_BLOCKLOG_AT_EXIT=1 (sync in the destructor: a scan at exit),
- * SCAN_BLOCKLOG_SLOTS (table capacity, default 2^20), SCAN_BLOCKLOG_FRAMES
+ * SCAN_BLOCKLOG_SLOTS (table capacity, default 2^18), SCAN_BLOCKLOG_FRAMES
  * (frames kept per block, 1..6, default 6). */
 #define _GNU_SOURCE
 #include "scan_blocklog.h"
@@ -59,7 +59,7 @@ static void write_all(int fd, const char* s, size_t n) {
 
 __attribute__((constructor(101))) static void blocklog_init(void) {
   if (g_table) return;
-  uint64_t cap = env_u64("SCAN_BLOCKLOG_SLOTS", 1u << 20), c = 1;
+  uint64_t cap = env_u64("SCAN_BLOCKLOG_SLOTS", 1u << 18), c = 1;
   while (c < cap) c <<= 1;
   g_frames = (int)env_u64("SCAN_BLOCKLOG_FRAMES", BLOCKLOG_FRAMES);
   if (g_frames < 1 || g_frames > BLOCKLOG_FRAMES) g_frames = BLOCKLOG_FRAMES;
@@ -342,6 +342,16 @@ void* mremap(void* old, size_t old_len, size_t new_len, int flags, ...) {
   }
   LEAVE();
   return p;
+}
+
+/* exit(): remember where the caller's frames end, for the scan at exit. */
+void exit(int status) {
+  if (!g_table) blocklog_init();
+  g_table->exit_sp = (uint64_t)(uintptr_t)__builtin_frame_address(0) + 16; /* past the saved rbp and return address */
+  g_table->exit_tid = (uint64_t)syscall(SYS_gettid);
+  void (*real_exit)(int) = (void (*)(int))dlsym(RTLD_NEXT, "exit");
+  real_exit(status);
+  __builtin_unreachable();
 }
 
 /* For fixtures: mark a mapping as a runtime's memory (a root). */

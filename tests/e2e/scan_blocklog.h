@@ -29,6 +29,8 @@ struct blocklog_header {
   uint64_t region_bytes; /* header + slots: the tracer's own memory */
   uint64_t static_tls_size, static_tls_align; /* glibc's _dl_get_tls_static_info */
   uint64_t dropped; /* blocks not recorded: table full */
+  uint64_t exit_sp; /* stack pointer of the thread that called exit(), at the call */
+  uint64_t exit_tid;
   volatile int lock;
   int pad;
   /* struct blocklog_slot slots[capacity] follows, 64-byte aligned */

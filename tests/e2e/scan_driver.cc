@@ -245,6 +245,7 @@ int main(int argc, char** argv) {
         target.pid = pid;
         target.tracer_ranges = {{table, table + h.region_bytes}};
         target.static_tls_size = h.static_tls_size;
+        if (h.exit_sp) target.stack_floors.push_back({static_cast<pid_t>(h.exit_tid), h.exit_sp});
         auto scan = memtrace::scan::ScanStopped(**world, target, blocks, so);
         if (!scan.ok()) {
           fprintf(stderr, "scan_driver: %s\n", std::string(scan.status().message()).c_str());
@@ -267,7 +268,8 @@ int main(int argc, char** argv) {
                          {"pointers", result.pointers},
                          {"scan_memory_bytes", result.scan_memory_bytes},
                          {"driver_max_rss_kb", ru.ru_maxrss},
-                         {"table_dropped", h.dropped}});
+                         {"table_dropped", h.dropped},
+                         {"exit_sp", h.exit_sp}});
         scanned = true;
       }
       out["scans"] = scans;
