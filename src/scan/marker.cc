@@ -152,7 +152,20 @@ void Marker::FindCliques() {
   uint32_t n = index_.size();
   leader_.resize(n);
   for (uint32_t i = 0; i < n; ++i) leader_[i] = i;
+  // Candidates in allocation order when known (Block::order), else address.
+  std::vector<uint32_t> order;
+  bool by_allocation = false;
   for (uint32_t i = 0; i < n; ++i) {
+    if (state(i) != kUnreached) continue;
+    order.push_back(i);
+    by_allocation |= blocks_[index_.input(i)].order != 0;
+  }
+  if (by_allocation) {
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return blocks_[index_.input(a)].order < blocks_[index_.input(b)].order;
+    });
+  }
+  for (uint32_t i : order) {
     if (state(i) != kUnreached) continue;
     stack_.push_back(i);
     while (!stack_.empty()) {

@@ -11,7 +11,8 @@
 // the result is the least fixpoint whatever the order the edges are taken in.
 //
 // Cliques (the second loop of MC_(detect_memory_leaks)): for every block
-// still unreached, in address order, every unreached block it leads to
+// still unreached, in allocation order where the blocks carry it, else in
+// address order as memcheck, every unreached block it leads to
 // (through blocks captured on the way) becomes indirect, in its clique; a
 // leader captured later joins the later clique. The blocks left unreached are
 // definitely lost.

@@ -28,7 +28,10 @@ GraphBuilder::GraphBuilder(const BlockIndex& index, std::span<const Block> block
 
 void GraphBuilder::AddRegister(uint64_t value, int32_t holder) {
   uint32_t t = index_.Find(value);
-  if (t != kNoBlock) graph_.root_edges.push_back({{t, Offset(value, index_.start(t))}, holder});
+  if (t != kNoBlock) {
+    graph_.root_edges.push_back({{t, Offset(value, index_.start(t))}, holder});
+    Note(t, 0, value, holder, false);
+  }
 }
 
 void GraphBuilder::AddRootRange(uint64_t start, uint64_t end, int32_t holder) {
@@ -47,6 +50,7 @@ void GraphBuilder::AddRootRange(uint64_t start, uint64_t end, int32_t holder) {
       uint32_t t = index_.Find(v);
       if (t == kNoBlock) continue;
       uint32_t off = Offset(v, index_.start(t));
+      Note(t, pos + k * 8, v, holder, false);
       if (t == last && off == last_off) continue;
       last = t;
       last_off = off;
@@ -56,8 +60,9 @@ void GraphBuilder::AddRootRange(uint64_t start, uint64_t end, int32_t holder) {
   }
 }
 
-void GraphBuilder::ScanBlock(uint32_t i, const unsigned char* data, uint64_t len) {
-  // data: the block's bytes from its (8-aligned) start; len: its size.
+void GraphBuilder::ScanBlock(uint32_t i, const unsigned char* data, uint64_t len, uint64_t base) {
+  // data: len bytes of block i, read from address `base` (its 8-aligned
+  // start, or a later piece).
   uint64_t size = blocks_[index_.input(i)].size;
   if (size >= 8) {
     uint64_t w0, w1 = 0;
@@ -77,6 +82,7 @@ void GraphBuilder::ScanBlock(uint32_t i, const unsigned char* data, uint64_t len
     uint32_t t = index_.Find(v);
     if (t == kNoBlock || t == i) continue;
     uint32_t off = Offset(v, index_.start(t));
+    Note(t, base + k * 8, v, kHolderShared, true);
     if (t == last && off == last_off) continue;
     last = t;
     last_off = off;
@@ -95,13 +101,13 @@ void GraphBuilder::ReadBlockInPieces(uint32_t i) {
     graph_.block_bytes += len;
     graph_.unreadable_bytes += len - got;
     if (first) {
-      ScanBlock(i, buf_.data(), len);
+      ScanBlock(i, buf_.data(), len, pos);
       first = false;
     } else {
       // Later pieces: pointers only (the header came with the first).
       uint8_t h = graph_.header[i];
       uint64_t w0 = graph_.first_word[i];
-      ScanBlock(i, buf_.data(), len);
+      ScanBlock(i, buf_.data(), len, pos);
       graph_.header[i] = h;
       graph_.first_word[i] = w0;
     }
@@ -143,7 +149,7 @@ void GraphBuilder::ScanBlocks() {
       uint64_t s = AlignUp(index_.start(k));
       uint64_t e = std::max(s, AlignDown(index_.start(k) + blocks_[index_.input(k)].size));
       graph_.block_bytes += e - s;
-      ScanBlock(k, buf_.data() + (s - span_start), e - s);
+      ScanBlock(k, buf_.data() + (s - span_start), e - s, s);
     }
     i = j;
   }

@@ -12,6 +12,7 @@
 // 17 bytes per block, besides the index.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -67,9 +68,17 @@ class GraphBuilder {
   // Scans every block, in address order. Call once, after the roots.
   void ScanBlocks();
   PointerGraph& graph() { return graph_; }
+  // Blocks whose incoming pointers are recorded (BlockIndex order, sorted).
+  void Explain(std::vector<uint32_t> targets) { explain_ = std::move(targets); }
+  std::vector<PointerFound>& explained() { return explained_; }
 
  private:
-  void ScanBlock(uint32_t i, const unsigned char* data, uint64_t len);
+  void ScanBlock(uint32_t i, const unsigned char* data, uint64_t len, uint64_t base);
+  void Note(uint32_t t, uint64_t where, uint64_t value, int32_t holder, bool in_block) {
+    if (!explain_.empty() && std::binary_search(explain_.begin(), explain_.end(), t)) {
+      explained_.push_back({index_.start(t), where, value, holder, in_block});
+    }
+  }
   void ReadBlockInPieces(uint32_t i);
 
   const BlockIndex& index_;
@@ -78,6 +87,8 @@ class GraphBuilder {
   size_t chunk_bytes_;
   std::vector<unsigned char> buf_;
   PointerGraph graph_;
+  std::vector<uint32_t> explain_;
+  std::vector<PointerFound> explained_;
 };
 
 }  // namespace memtrace::scan

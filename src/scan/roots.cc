@@ -166,7 +166,8 @@ RootPlan PlanRoots(const std::vector<Mapping>& maps, std::span<const ThreadSnaps
     for (size_t t = 0; t < threads.size(); ++t) {
       uint64_t sp = threads[t].sp;
       if (sp >= m.start && sp < m.end) {
-        uint64_t from = sp >= m.start + kRedZone ? AlignDown(sp - kRedZone, 8) : m.start;
+        uint64_t from = threads[t].in_syscall ? AlignDown(sp, 8)
+                        : sp >= m.start + kRedZone ? AlignDown(sp - kRedZone, 8) : m.start;
         uint64_t floor = threads[t].scan_from;
         if (floor > sp && floor < m.end) from = AlignDown(floor, 8);
         held.push_back({from, m.end, static_cast<int32_t>(t)});

@@ -6,8 +6,9 @@
 // pointer (past the 128-byte red zone) nothing is addressable for it.
 //
 // Here, from /proc/PID/maps and the stopped threads:
-//   - a live thread's stack: from sp - 128 to the top of its mapping (glibc
-//     puts the thread descriptor and static TLS there); held by that thread;
+//   - a live thread's stack: from sp (sp - 128, the red zone, for a thread
+//     stopped outside a system call) to the top of its mapping (glibc puts
+//     the thread descriptor and static TLS there); held by that thread;
 //   - a live thread's static TLS and descriptor where they are not on its
 //     stack (the main thread's: in the loader's memory); held by that thread;
 //   - an exited thread's stack that glibc keeps cached: only its static TLS
@@ -42,6 +43,12 @@ struct ThreadSnapshot {
   bool stopped = false;            // false: no registers; its stack is scanned whole
   uint64_t sp = 0;                 // 0 when unknown
   uint64_t tp = 0;                 // thread pointer (x86-64: fs_base); 0 when unknown
+  // Stopped inside a system call (a parked thread): nothing live lies below
+  // its stack pointer, so the red zone is not scanned; what is there is left
+  // over from earlier calls (a parked OpenMP worker's red zone held a
+  // pointer into the work it last did). A thread stopped in its own code may
+  // keep live values in a leaf function's red zone: scanned.
+  bool in_syscall = false;
   // Where its stack is scanned from, when not from sp - 128: a thread inside
   // the exit machinery is scanned from the stack pointer it had when it
   // called exit() (below are exit's, _dl_fini's and the tracer's frames,

@@ -61,6 +61,15 @@ ScanResult ClassifyMemory(std::span<const Block> blocks, const std::vector<Mappi
   result.notes = plan.notes;
 
   GraphBuilder builder(index, blocks, reader, options.read_chunk_bytes);
+  if (!options.explain.empty()) {
+    std::vector<uint32_t> targets;
+    for (uint64_t addr : options.explain) {
+      uint32_t t = index.Find(addr);
+      if (t != kNoBlock) targets.push_back(t);
+    }
+    std::sort(targets.begin(), targets.end());
+    builder.Explain(std::move(targets));
+  }
   for (const RootRange& r : plan.ranges) {
     builder.AddRootRange(r.start, r.end, options.attribute_holders ? r.holder : kHolderShared);
   }
@@ -116,6 +125,7 @@ ScanResult ClassifyMemory(std::span<const Block> blocks, const std::vector<Mappi
   }
   std::sort(result.held_by_thread.begin(), result.held_by_thread.end(),
             [](const HeldByThread& a, const HeldByThread& b) { return a.reachable.bytes > b.reachable.bytes; });
+  result.explained = std::move(builder.explained());
   result.root_bytes = graph.root_bytes;
   result.block_bytes = graph.block_bytes;
   result.unreadable_bytes = graph.unreadable_bytes;

@@ -52,6 +52,9 @@ struct ScanOptions {
   StopOptions stop;
   size_t read_chunk_bytes = 4 << 20;
   ProcessMemoryReader::Method read_method = ProcessMemoryReader::Method::kProcessVmReadv;
+  // Blocks (by address) to explain: every pointer into them is reported in
+  // ScanResult::explained, with where it was found.
+  std::vector<uint64_t> explain;
 };
 
 // Stops the target, scans, resumes it, classifies.

@@ -53,6 +53,12 @@ struct Block {
   uint32_t thread = 0;  // the caller's id of the allocating thread, carried through
   BlockSpace space = BlockSpace::kHeap;
   uint8_t flags = 0;
+  // Allocation order (a sequence number or timestamp; 0: unknown). It picks
+  // which block of a lost cycle is the definite one: memcheck takes the
+  // lowest address, a choice its source calls arbitrary; under valgrind's
+  // allocator that is in practice the block allocated first (the object that
+  // owns the rest), which glibc's reuse of freed chunks does not preserve.
+  uint64_t order = 0;
 };
 
 struct AddressRange {
@@ -95,6 +101,16 @@ struct HeldByThread {
   KindTotals possible;
 };
 
+// A word that points into a block named in ScanOptions::explain (memcheck's
+// who_points_at): where it was, and what held it.
+struct PointerFound {
+  uint64_t target = 0;   // the block's address
+  uint64_t where = 0;    // the address of the word (0 for a register)
+  uint64_t value = 0;    // the word
+  int32_t holder = kHolderShared;  // for a root: a thread index or kHolderShared
+  bool in_block = false;           // the word lies in a block (`where` is inside it), not in a root
+};
+
 struct ScanResult {
   std::vector<BlockResult> blocks;  // parallel to the input blocks
   // Totals by kind and space ([space][kind]); root-flagged and excluded blocks are not counted.
@@ -119,6 +135,7 @@ struct ScanResult {
   uint64_t excluded_blocks = 0;   // overlapping another block, or a mapping that holds heap blocks
   uint64_t scan_memory_bytes = 0; // peak memory of the scan's own structures
   std::vector<std::string> notes;  // one line each: what was approximated, and why
+  std::vector<PointerFound> explained;  // pointers into the blocks of ScanOptions::explain
 
   KindTotals Total(LeakKind kind) const {
     KindTotals t;

@@ -46,6 +46,7 @@ bool ReadRegisters(pid_t tid, ThreadSnapshot* s) {
   if (ptrace(PTRACE_GETREGS, tid, nullptr, &r) != 0) return false;
   s->sp = r.rsp;
   s->tp = r.fs_base;
+  s->in_syscall = static_cast<int64_t>(r.orig_rax) >= 0;
   // memcheck's VG_(apply_to_GP_regs) on amd64: the 16 integer registers.
   s->gp_regs = {r.rax, r.rcx, r.rdx, r.rbx, r.rsp, r.rbp, r.rsi, r.rdi,
                 r.r8,  r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15};

@@ -166,6 +166,7 @@ static void record(uint64_t addr, uint64_t size, int kind, const uint64_t* frame
   s->flags = 0;
   s->nframes = (uint8_t)nframes;
   for (int k = 0; k < nframes; ++k) s->frames[k] = frames[k];
+  s->seq = ++g_table->next_seq;
   unlock();
 }
 
@@ -344,11 +345,41 @@ void* mremap(void* old, size_t old_len, size_t new_len, int flags, ...) {
   return p;
 }
 
+/* The scan at exit reads the exiting thread's stack only above the point
+ * where the program handed over to the exit machinery: the frames below hold
+ * stale values of the program's old calls (memcheck sees them undefined).
+ * That point is the call to exit() when the program calls it (through the
+ * PLT), or, when main returns (glibc then calls exit internally), the frame
+ * main returned to: main is wrapped through __libc_start_main. */
+typedef int (*main_fn)(int, char**, char**);
+static main_fn g_real_main;
+
+static void record_exit_floor(uint64_t sp) {
+  if (!g_table) blocklog_init();
+  g_table->exit_sp = sp;
+  g_table->exit_tid = (uint64_t)syscall(SYS_gettid);
+}
+
+__attribute__((noinline)) static int main_wrapper(int argc, char** argv, char** envp) {
+  int r = g_real_main(argc, argv, envp);
+  /* Past the saved rbp and the return address: the caller's frame. */
+  record_exit_floor((uint64_t)(uintptr_t)__builtin_frame_address(0) + 16);
+  __asm__ volatile("" ::: "memory"); /* not a tail call */
+  return r;
+}
+
+int __libc_start_main(main_fn main, int argc, char** argv, void (*init)(void), void (*fini)(void),
+                      void (*rtld_fini)(void), void* stack_end) {
+  int (*real)(main_fn, int, char**, void (*)(void), void (*)(void), void (*)(void), void*) =
+      (int (*)(main_fn, int, char**, void (*)(void), void (*)(void), void (*)(void), void*))dlsym(
+          RTLD_NEXT, "__libc_start_main");
+  g_real_main = main;
+  return real(main_wrapper, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
 /* exit(): remember where the caller's frames end, for the scan at exit. */
 void exit(int status) {
-  if (!g_table) blocklog_init();
-  g_table->exit_sp = (uint64_t)(uintptr_t)__builtin_frame_address(0) + 16; /* past the saved rbp and return address */
-  g_table->exit_tid = (uint64_t)syscall(SYS_gettid);
+  record_exit_floor((uint64_t)(uintptr_t)__builtin_frame_address(0) + 16); /* past the saved rbp and return address */
   void (*real_exit)(int) = (void (*)(int))dlsym(RTLD_NEXT, "exit");
   real_exit(status);
   __builtin_unreachable();

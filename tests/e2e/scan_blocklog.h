@@ -20,6 +20,7 @@ struct blocklog_slot {
   uint32_t tid;
   uint8_t kind, flags, nframes, pad;
   uint64_t frames[BLOCKLOG_FRAMES]; /* return addresses, innermost first */
+  uint64_t seq; /* allocation order */
 };
 
 struct blocklog_header {
@@ -31,6 +32,7 @@ struct blocklog_header {
   uint64_t dropped; /* blocks not recorded: table full */
   uint64_t exit_sp; /* stack pointer of the thread that called exit(), at the call */
   uint64_t exit_tid;
+  uint64_t next_seq;
   volatile int lock;
   int pad;
   /* struct blocklog_slot slots[capacity] follows, 64-byte aligned */

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -48,11 +49,12 @@ namespace {
 struct Options {
   std::string json_path, site_prefix, suppressions, method = "vm";
   bool at_exit = false, default_suppressions = true, lsan = false, heuristics = true, holders = true;
-  bool blocks = true, symbols = true;
+  bool blocks = true, symbols = true, address_order = false;
   uint32_t kinds = memtrace::kLeakKindDefiniteBit | memtrace::kLeakKindIndirectBit;
   uint64_t threshold = 0;
   int exit_code = 0, repeat = 1;
   std::string slots, frames;
+  std::vector<uint64_t> explain_sizes;  // --explain-size N: who points at blocks of N bytes
   std::vector<char*> argv;
 };
 
@@ -94,6 +96,8 @@ Options ParseArgs(int argc, char** argv) {
     else if (a == "--frames") o.frames = value("--frames");
     else if (a == "--no-blocks") o.blocks = false;
     else if (a == "--no-symbols") o.symbols = false;
+    else if (a == "--address-order") o.address_order = true;
+    else if (a == "--explain-size") o.explain_sizes.push_back(strtoull(value("--explain-size").c_str(), nullptr, 0));
     else Usage(("unknown option " + a).c_str());
   }
   for (; i < argc; ++i) o.argv.push_back(argv[i]);
@@ -235,12 +239,19 @@ int main(int argc, char** argv) {
           b.thread = s.tid;
           b.space = s.kind == BLOCKLOG_MAPPING ? BlockSpace::kMapping : BlockSpace::kHeap;
           b.flags = (s.flags & BLOCKLOG_ROOT) ? memtrace::scan::kBlockRoot : 0;
+          b.order = opt.address_order ? 0 : s.seq;
           blocks.push_back(b);
           stacks.emplace_back(s.frames, s.frames + std::min<int>(s.nframes, BLOCKLOG_FRAMES));
           tids.push_back(s.tid);
         }
         slots = {};
         uint64_t table_ns = memtrace::scan::MonotonicNs() - t0;
+        so.explain.clear();
+        for (const Block& b : blocks) {
+          if (std::find(opt.explain_sizes.begin(), opt.explain_sizes.end(), b.size) != opt.explain_sizes.end()) {
+            so.explain.push_back(b.addr);
+          }
+        }
         memtrace::scan::ScanTarget target;
         target.pid = pid;
         target.tracer_ranges = {{table, table + h.region_bytes}};
@@ -306,12 +317,16 @@ int main(int argc, char** argv) {
           }
         }
         if (site.empty()) {
-          if (!frames.empty() && !frames[0].function.empty()) {
-            site = frames[0].function;
-          } else {
-            char buf[32];
-            snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(stacks[i].empty() ? 0 : stacks[i][0]));
-            site = buf;
+          // The whole stack: functions, or addresses where there is no name.
+          for (size_t k = 0; k < stacks[i].size(); ++k) {
+            if (!site.empty()) site += " < ";
+            if (k < frames.size() && !frames[k].function.empty()) {
+              site += frames[k].function;
+            } else {
+              char buf[32];
+              snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(stacks[i][k]));
+              site += buf;
+            }
           }
         }
         int s = sup.Match(frames);
@@ -369,7 +384,10 @@ int main(int argc, char** argv) {
       out["sites"] = jsites;
       if (opt.blocks) out["blocks"] = jblocks;
       json jthreads = json::array();
-      for (const auto& t : result.threads) jthreads.push_back({{"tid", t.tid}, {"stopped", t.stopped}});
+      for (const auto& t : result.threads) {
+        jthreads.push_back({{"tid", t.tid}, {"stopped", t.stopped}, {"sp", t.sp}, {"tls", t.tls},
+                            {"stack_start", t.stack_start}, {"stack_end", t.stack_end}});
+      }
       out["threads"] = jthreads;
       json held = json::array();
       for (const auto& h : result.held_by_thread) {
@@ -383,6 +401,18 @@ int main(int argc, char** argv) {
       out["suppressions_used"] = jsup;
       out["suppression_errors"] = errors;
       out["notes"] = result.notes;
+      json jexp = json::array();
+      for (const auto& e : result.explained) {
+        json je = {{"target", e.target}, {"where", e.where}, {"value", e.value}, {"in_block", e.in_block},
+                   {"holder", e.holder >= 0 ? holder_tid[e.holder] : e.holder}};
+        auto maps = memtrace::scan::ReadMaps(pid);
+        if (maps.ok() && e.where) {
+          memtrace::scan::MappingIndex mi(&*maps);
+          if (const auto* m = mi.Find(e.where)) je["mapping"] = m->path.empty() ? "[anonymous]" : m->path;
+        }
+        jexp.push_back(je);
+      }
+      out["explained"] = jexp;
       gate_totals.by_space = by_space;
       gate_totals.suppressed = suppressed;
       (void)!write(ack, "G", 1);

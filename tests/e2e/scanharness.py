@@ -105,11 +105,11 @@ def memcheck_by_site(argv, site_prefix, first_check_only=True, timeout=600, extr
 SUMMARY = re.compile(r"^==\d+==\s+(definitely lost|indirectly lost|possibly lost|still reachable): ([\d,]+) bytes in ([\d,]+) blocks")
 
 
-def memcheck_summary(argv, cwd=None, timeout=600):
+def memcheck_summary(argv, cwd=None, timeout=600, env=None):
     """{kind: [bytes, blocks]} from memcheck's last LEAK SUMMARY (at exit)."""
     with tempfile.TemporaryDirectory(prefix="scan_vg_") as d:
         log = os.path.join(d, "vg.log")
-        subprocess.run(["valgrind", "--leak-check=full", "--log-file=" + log] + list(argv), env=clean_env(),
+        subprocess.run(["valgrind", "--leak-check=full", "--log-file=" + log] + list(argv), env=clean_env(env),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout, cwd=cwd)
         with open(log) as f:
             text = f.read()

@@ -120,6 +120,17 @@ TEST_F(ScanClassifyTest, CycleHangingOffAHigherLostBlockIsIndirect) {
   EXPECT_EQ(Of(b).leader, ic);  // followed its old leader into c's clique
 }
 
+TEST_F(ScanClassifyTest, AllocationOrderPicksTheDefiniteBlockOfACycle) {
+  uint64_t a = Block(0x100, 32), b = Block(0x200, 32);
+  p_.Put(a, b);
+  p_.Put(b, a);
+  p_.blocks()[0].order = 2;  // b, at the higher address, was allocated first
+  p_.blocks()[1].order = 1;
+  Run();
+  EXPECT_EQ(KindOf(b), LeakKind::kDefinite);
+  EXPECT_EQ(KindOf(a), LeakKind::kIndirect);
+}
+
 TEST_F(ScanClassifyTest, ReachableCycle) {
   uint64_t a = Block(0x100, 32), b = Block(0x200, 32);
   p_.Put(a, b);
@@ -257,6 +268,11 @@ TEST_F(ScanClassifyTest, StackIsARootFromTheRedZoneUpAndNamesItsThread) {
   ASSERT_EQ(result_.held_by_thread.size(), 1u);
   EXPECT_EQ(result_.held_by_thread[0].thread, 1);
   EXPECT_EQ(result_.held_by_thread[0].reachable.bytes, 32u);
+  // Parked in a system call: the red zone is left over, not live.
+  p_.threads()[1].in_syscall = true;
+  Run();
+  EXPECT_EQ(KindOf(above), LeakKind::kReachable);
+  EXPECT_EQ(KindOf(redzone), LeakKind::kDefinite);
 }
 
 TEST_F(ScanClassifyTest, HoldersJoin) {

@@ -102,7 +102,11 @@ TEST(ScanStopWorldTest, StopsEveryThreadAndResumes) {
       EXPECT_NE(t.sp, 0u);
       EXPECT_NE(t.tp, 0u);
       EXPECT_EQ(t.gp_regs.size(), 16u);
+      // pause() and the spinning loop: three threads in a system call, one not.
     }
+    int in_syscall = 0;
+    for (const auto& t : (*world)->threads()) in_syscall += t.in_syscall;
+    EXPECT_EQ(in_syscall, 4);  // the main thread and three sleepers in pause(); the spinner is not
     uint64_t a = ReadSpins(**reader, child.pid);
     usleep(20000);
     EXPECT_EQ(ReadSpins(**reader, child.pid), a) << "the spinning thread ran while stopped";
