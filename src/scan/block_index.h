@@ -33,6 +33,10 @@ class BlockIndex {
   uint32_t size() const { return static_cast<uint32_t>(start_.size()); }
   uint64_t start(uint32_t i) const { return start_[i]; }
   uint64_t end(uint32_t i) const { return end_[i]; }  // start + size, or start + 1 for a zero-sized block
+  // Its size, but 1 for a zero-sized block (which has no word to scan
+  // either way); read from the index's own arrays, in address order, where
+  // the caller's Block array would cost a cache miss per block.
+  uint64_t extent(uint32_t i) const { return end_[i] - start_[i]; }
   uint32_t input(uint32_t i) const { return input_[i]; }
   uint64_t lowest() const { return lo_; }
   uint64_t highest() const { return lo_ + span_; }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 namespace memtrace::scan {
 namespace {
@@ -20,8 +21,12 @@ uint32_t Offset(uint64_t value, uint64_t start) {
 }  // namespace
 
 GraphBuilder::GraphBuilder(const BlockIndex& index, std::span<const Block> blocks, MemoryReader& reader,
-                           size_t chunk_bytes)
-    : index_(index), blocks_(blocks), reader_(reader), chunk_bytes_(std::max<size_t>(chunk_bytes, 4096)) {
+                           size_t chunk_bytes, int threads)
+    : index_(index),
+      blocks_(blocks),
+      reader_(reader),
+      chunk_bytes_(std::max<size_t>(chunk_bytes, 4096)),
+      threads_(std::max(threads, 1)) {
   graph_.first_word.assign(index.size(), 0);
   graph_.header.assign(index.size(), 0);
 }
@@ -30,7 +35,7 @@ void GraphBuilder::AddRegister(uint64_t value, int32_t holder) {
   uint32_t t = index_.Find(value);
   if (t != kNoBlock) {
     graph_.root_edges.push_back({{t, Offset(value, index_.start(t))}, holder});
-    Note(t, 0, value, holder, false);
+    Note(t, 0, value, holder, false, &explained_);
   }
 }
 
@@ -50,7 +55,7 @@ void GraphBuilder::AddRootRange(uint64_t start, uint64_t end, int32_t holder) {
       uint32_t t = index_.Find(v);
       if (t == kNoBlock) continue;
       uint32_t off = Offset(v, index_.start(t));
-      Note(t, pos + k * 8, v, holder, false);
+      Note(t, pos + k * 8, v, holder, false, &explained_);
       if (t == last && off == last_off) continue;
       last = t;
       last_off = off;
@@ -60,14 +65,14 @@ void GraphBuilder::AddRootRange(uint64_t start, uint64_t end, int32_t holder) {
   }
 }
 
-void GraphBuilder::ScanBlock(uint32_t i, const unsigned char* data, uint64_t len, uint64_t base) {
+void GraphBuilder::ScanBlock(uint32_t i, const unsigned char* data, uint64_t len, uint64_t base, Worker* w) {
   // data: len bytes of block i, read from address `base` (its 8-aligned
   // start, or a later piece).
-  uint64_t size = blocks_[index_.input(i)].size;
-  if (size >= 8) {
+  uint64_t size = index_.extent(i);
+  if (base == AlignUp(index_.start(i)) && size >= 8 && len >= 8) {
     uint64_t w0, w1 = 0;
     memcpy(&w0, data, 8);
-    if (size >= 16) memcpy(&w1, data + 8, 8);
+    if (size >= 16 && len >= 16) memcpy(&w1, data + 8, 8);
     graph_.first_word[i] = w0;
     uint8_t h = 0;
     if (size > 24 && w0 <= w1 && 24 + w1 + 1 == size) h |= kHeaderStdString;
@@ -82,76 +87,109 @@ void GraphBuilder::ScanBlock(uint32_t i, const unsigned char* data, uint64_t len
     uint32_t t = index_.Find(v);
     if (t == kNoBlock || t == i) continue;
     uint32_t off = Offset(v, index_.start(t));
-    Note(t, base + k * 8, v, kHolderShared, true);
+    Note(t, base + k * 8, v, kHolderShared, true, &w->explained);
     if (t == last && off == last_off) continue;
     last = t;
     last_off = off;
-    graph_.edges.push_back({t, off});
+    w->edges.push_back({t, off});
   }
 }
 
 // A block bigger than one chunk: read and scanned a chunk at a time.
-void GraphBuilder::ReadBlockInPieces(uint32_t i) {
+void GraphBuilder::ReadBlockInPieces(uint32_t i, Worker* w) {
   uint64_t start = AlignUp(index_.start(i));
-  uint64_t end = AlignDown(index_.start(i) + blocks_[index_.input(i)].size);
-  bool first = true;
+  uint64_t end = AlignDown(index_.end(i));
   for (uint64_t pos = start; pos < end;) {
     uint64_t len = std::min<uint64_t>(end - pos, chunk_bytes_);
-    size_t got = reader_.Read(pos, buf_.data(), len);
-    graph_.block_bytes += len;
-    graph_.unreadable_bytes += len - got;
-    if (first) {
-      ScanBlock(i, buf_.data(), len, pos);
-      first = false;
-    } else {
-      // Later pieces: pointers only (the header came with the first).
-      uint8_t h = graph_.header[i];
-      uint64_t w0 = graph_.first_word[i];
-      ScanBlock(i, buf_.data(), len, pos);
-      graph_.header[i] = h;
-      graph_.first_word[i] = w0;
-    }
+    size_t got = reader_.Read(pos, w->buf.data(), len);
+    w->block_bytes += len;
+    w->unreadable_bytes += len - got;
+    ScanBlock(i, w->buf.data(), len, pos, w);
     pos += len;
   }
 }
 
-void GraphBuilder::ScanBlocks() {
-  uint32_t n = index_.size();
-  graph_.edge_begin.assign(n + 1, 0);
-  if (buf_.size() < chunk_bytes_) buf_.resize(chunk_bytes_);
-  uint32_t i = 0;
-  while (i < n) {
-    uint64_t size_i = blocks_[index_.input(i)].size;
-    if (AlignDown(index_.start(i) + size_i) - AlignUp(index_.start(i)) > chunk_bytes_) {
-      graph_.edge_begin[i] = graph_.edges.size();
-      ReadBlockInPieces(i);
+// Blocks [first, last): edge_begin[k] is set relative to w->edges.
+void GraphBuilder::ScanRange(uint32_t first, uint32_t last, Worker* w) {
+  w->buf.resize(chunk_bytes_);
+  uint32_t i = first;
+  while (i < last) {
+    if (AlignDown(index_.end(i)) - AlignUp(index_.start(i)) > chunk_bytes_) {
+      graph_.edge_begin[i] = w->edges.size();
+      ReadBlockInPieces(i, w);
       ++i;
       continue;
     }
     // A span of blocks [i, j) that fits one read.
     uint64_t span_start = AlignUp(index_.start(i));
     uint32_t j = i + 1;
-    uint64_t span_end = std::max(span_start, AlignDown(index_.start(i) + size_i));
-    while (j < n) {
+    uint64_t span_end = std::max(span_start, AlignDown(index_.end(i)));
+    while (j < last) {
       uint64_t s = AlignUp(index_.start(j));
-      uint64_t e = std::max(s, AlignDown(index_.start(j) + blocks_[index_.input(j)].size));
+      uint64_t e = std::max(s, AlignDown(index_.end(j)));
       if (s - span_end > kMaxGap || e - span_start > chunk_bytes_) break;
       span_end = e;
       ++j;
     }
     uint64_t len = span_end - span_start;
     if (len > 0) {
-      size_t got = reader_.Read(span_start, buf_.data(), len);
-      graph_.unreadable_bytes += len - got;
+      size_t got = reader_.Read(span_start, w->buf.data(), len);
+      w->unreadable_bytes += len - got;
     }
     for (uint32_t k = i; k < j; ++k) {
-      graph_.edge_begin[k] = graph_.edges.size();
+      graph_.edge_begin[k] = w->edges.size();
       uint64_t s = AlignUp(index_.start(k));
-      uint64_t e = std::max(s, AlignDown(index_.start(k) + blocks_[index_.input(k)].size));
-      graph_.block_bytes += e - s;
-      ScanBlock(k, buf_.data() + (s - span_start), e - s, s);
+      uint64_t e = std::max(s, AlignDown(index_.end(k)));
+      w->block_bytes += e - s;
+      ScanBlock(k, w->buf.data() + (s - span_start), e - s, s, w);
     }
     i = j;
+  }
+}
+
+void GraphBuilder::ScanBlocks() {
+  uint32_t n = index_.size();
+  graph_.edge_begin.assign(n + 1, 0);
+  // Split the blocks into ranges of about equal bytes, one per thread.
+  int parts = n < 4096 ? 1 : threads_;
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < n; ++i) total += index_.extent(i);
+  std::vector<uint32_t> bounds = {0};
+  uint64_t acc = 0;
+  for (uint32_t i = 0; i < n && static_cast<int>(bounds.size()) < parts; ++i) {
+    acc += index_.extent(i);
+    if (acc * parts >= total * bounds.size()) bounds.push_back(i + 1);
+  }
+  bounds.push_back(n);
+  std::vector<Worker> workers(bounds.size() - 1);
+  if (workers.size() == 1) {
+    workers[0].edges = std::move(graph_.edges);
+    ScanRange(0, n, &workers[0]);
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t p = 0; p < workers.size(); ++p) {
+      pool.emplace_back([this, &bounds, &workers, p] { ScanRange(bounds[p], bounds[p + 1], &workers[p]); });
+    }
+    for (auto& t : pool) t.join();
+  }
+  // One edge list, in block order.
+  size_t edges = 0;
+  for (const Worker& w : workers) edges += w.edges.size();
+  if (workers.size() == 1) {
+    graph_.edges = std::move(workers[0].edges);
+  } else {
+    graph_.edges.clear();
+    graph_.edges.reserve(edges);
+    for (size_t p = 0; p < workers.size(); ++p) {
+      uint64_t base = graph_.edges.size();
+      for (uint32_t k = bounds[p]; k < bounds[p + 1]; ++k) graph_.edge_begin[k] += base;
+      graph_.edges.insert(graph_.edges.end(), workers[p].edges.begin(), workers[p].edges.end());
+    }
+  }
+  for (Worker& w : workers) {
+    graph_.block_bytes += w.block_bytes;
+    graph_.unreadable_bytes += w.unreadable_bytes;
+    explained_.insert(explained_.end(), w.explained.begin(), w.explained.end());
   }
   graph_.edge_begin[n] = graph_.edges.size();
 }

@@ -60,8 +60,10 @@ struct PointerGraph {
 
 class GraphBuilder {
  public:
+  // `threads` read and scan blocks at once (disjoint address ranges, each
+  // with its own buffer); the reader must allow concurrent calls.
   GraphBuilder(const BlockIndex& index, std::span<const Block> blocks, MemoryReader& reader,
-               size_t chunk_bytes = 4 << 20);
+               size_t chunk_bytes = 4 << 20, int threads = 1);
   // Scans [start, end) as root memory held by `holder`.
   void AddRootRange(uint64_t start, uint64_t end, int32_t holder);
   void AddRegister(uint64_t value, int32_t holder);
@@ -73,18 +75,28 @@ class GraphBuilder {
   std::vector<PointerFound>& explained() { return explained_; }
 
  private:
-  void ScanBlock(uint32_t i, const unsigned char* data, uint64_t len, uint64_t base);
-  void Note(uint32_t t, uint64_t where, uint64_t value, int32_t holder, bool in_block) {
+  // What one thread of ScanBlocks owns: its buffer and what it found.
+  struct Worker {
+    std::vector<unsigned char> buf;
+    std::vector<Edge> edges;
+    std::vector<PointerFound> explained;
+    uint64_t block_bytes = 0, unreadable_bytes = 0;
+  };
+  void ScanRange(uint32_t first, uint32_t last, Worker* w);
+  void ScanBlock(uint32_t i, const unsigned char* data, uint64_t len, uint64_t base, Worker* w);
+  void ReadBlockInPieces(uint32_t i, Worker* w);
+  void Note(uint32_t t, uint64_t where, uint64_t value, int32_t holder, bool in_block,
+            std::vector<PointerFound>* out) {
     if (!explain_.empty() && std::binary_search(explain_.begin(), explain_.end(), t)) {
-      explained_.push_back({index_.start(t), where, value, holder, in_block});
+      out->push_back({index_.start(t), where, value, holder, in_block});
     }
   }
-  void ReadBlockInPieces(uint32_t i);
 
   const BlockIndex& index_;
   std::span<const Block> blocks_;
   MemoryReader& reader_;
   size_t chunk_bytes_;
+  int threads_;
   std::vector<unsigned char> buf_;
   PointerGraph graph_;
   std::vector<uint32_t> explain_;

@@ -42,6 +42,7 @@ ScanResult ClassifyMemory(std::span<const Block> blocks, const std::vector<Mappi
   std::vector<uint32_t> excluded;
   index.Build(blocks, &excluded);
   result.excluded_blocks = excluded.size();
+  result.index_ns = MonotonicNs() - t0;
 
   RootOptions root_options;
   root_options.untracked_mappings_are_roots = options.untracked_mappings_are_roots;
@@ -60,7 +61,7 @@ ScanResult ClassifyMemory(std::span<const Block> blocks, const std::vector<Mappi
   result.threads = plan.threads;
   result.notes = plan.notes;
 
-  GraphBuilder builder(index, blocks, reader, options.read_chunk_bytes);
+  GraphBuilder builder(index, blocks, reader, options.read_chunk_bytes, options.read_threads);
   if (!options.explain.empty()) {
     std::vector<uint32_t> targets;
     for (uint64_t addr : options.explain) {
@@ -76,6 +77,7 @@ ScanResult ClassifyMemory(std::span<const Block> blocks, const std::vector<Mappi
   for (const auto& [value, holder] : plan.registers) {
     builder.AddRegister(value, options.attribute_holders ? holder : kHolderShared);
   }
+  result.roots_ns = MonotonicNs() - t0 - result.index_ns;
   builder.ScanBlocks();
   PointerGraph& graph = builder.graph();
   result.read_ns = MonotonicNs() - t0;
@@ -85,7 +87,9 @@ ScanResult ClassifyMemory(std::span<const Block> blocks, const std::vector<Mappi
   MappingIndex mindex(&maps);
   VtableCheck vtables(mindex, reader);
   Marker marker(index, blocks, graph, options.heuristics, &vtables, &reader);
+  uint64_t mark_start = MonotonicNs();
   marker.MarkFromRoots();
+  result.mark_ns = MonotonicNs() - mark_start;
   if (resume) resume();
   uint64_t t1 = MonotonicNs();
   marker.FindCliques();
@@ -131,7 +135,8 @@ ScanResult ClassifyMemory(std::span<const Block> blocks, const std::vector<Mappi
   result.unreadable_bytes = graph.unreadable_bytes;
   result.pointers = graph.edges.size() + graph.root_edges.size();
   result.scan_memory_bytes = index.MemoryBytes() + graph.MemoryBytes() + marker.MemoryBytes() +
-                             options.read_chunk_bytes + plan.ranges.capacity() * sizeof(RootRange);
+                             options.read_chunk_bytes * std::max(options.read_threads, 1) +
+                             plan.ranges.capacity() * sizeof(RootRange);
   result.classify_ns = MonotonicNs() - t1;
   if (result.unreadable_bytes) {
     result.notes.push_back(absl::StrCat(result.unreadable_bytes, " bytes could not be read (unmapped or protected)"));

@@ -51,6 +51,7 @@ struct ScanOptions {
   bool attribute_holders = true;             // who holds reachable blocks
   StopOptions stop;
   size_t read_chunk_bytes = 4 << 20;
+  int read_threads = 2;  // threads reading and scanning blocks (the target is stopped: its CPUs are free)
   ProcessMemoryReader::Method read_method = ProcessMemoryReader::Method::kProcessVmReadv;
   // Blocks (by address) to explain: every pointer into them is reported in
   // ScanResult::explained, with where it was found.

@@ -125,6 +125,9 @@ struct ScanResult {
   uint64_t stop_latency_ns = 0;      // from the first PTRACE_INTERRUPT until every thread stopped
   uint64_t paused_ns = 0;            // the whole time the target was stopped
   uint64_t read_ns = 0;              // reading memory and finding pointers (inside the pause)
+  uint64_t index_ns = 0;             //   of which: sorting and indexing the blocks
+  uint64_t roots_ns = 0;             //   of which: planning and reading the roots
+  uint64_t mark_ns = 0;              // marking from the roots (inside the pause)
   uint64_t classify_ns = 0;          // the graph passes (after the target resumed)
 
   // What was read.

@@ -35,9 +35,14 @@ struct blocklog_header {
   uint64_t next_seq;
   volatile int lock;
   int pad;
-  /* struct blocklog_slot slots[capacity] follows, 64-byte aligned */
+  /* struct blocklog_slot slots[capacity] follow, at BLOCKLOG_SLOTS_OFFSET */
 };
 
-#define BLOCKLOG_SLOTS_OFFSET 64
+#define BLOCKLOG_SLOTS_OFFSET 256
+#ifdef __cplusplus
+static_assert(sizeof(blocklog_header) <= BLOCKLOG_SLOTS_OFFSET, "the header must not overlap slot 0");
+#else
+_Static_assert(sizeof(struct blocklog_header) <= BLOCKLOG_SLOTS_OFFSET, "the header must not overlap slot 0");
+#endif
 
 #endif

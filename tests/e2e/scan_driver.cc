@@ -49,12 +49,17 @@ namespace {
 struct Options {
   std::string json_path, site_prefix, suppressions, method = "vm";
   bool at_exit = false, default_suppressions = true, lsan = false, heuristics = true, holders = true;
-  bool blocks = true, symbols = true, address_order = false;
+  bool blocks = true, symbols = true, address_order = false, alternate_threads = false;
+  // Read the live-block table before stopping the world (the benchmark: its
+  // workload is parked, and the watcher holds its table in its own memory,
+  // so reading it out of the target is no part of a real pause).
+  bool table_before_stop = false;
   uint32_t kinds = memtrace::kLeakKindDefiniteBit | memtrace::kLeakKindIndirectBit;
   uint64_t threshold = 0;
-  int exit_code = 0, repeat = 1;
+  int exit_code = 0, repeat = 1, read_threads = 2;
   std::string slots, frames;
   std::vector<uint64_t> explain_sizes;  // --explain-size N: who points at blocks of N bytes
+  std::string explain_file;             // --explain-file F: ... at the addresses F lists (read at scan time)
   std::vector<char*> argv;
 };
 
@@ -97,6 +102,10 @@ Options ParseArgs(int argc, char** argv) {
     else if (a == "--no-blocks") o.blocks = false;
     else if (a == "--no-symbols") o.symbols = false;
     else if (a == "--address-order") o.address_order = true;
+    else if (a == "--explain-file") o.explain_file = value("--explain-file");
+    else if (a == "--table-before-stop") o.table_before_stop = true;
+    else if (a == "--alternate-threads") o.alternate_threads = true;
+    else if (a == "--read-threads") o.read_threads = atoi(value("--read-threads").c_str());
     else if (a == "--explain-size") o.explain_sizes.push_back(strtoull(value("--explain-size").c_str(), nullptr, 0));
     else Usage(("unknown option " + a).c_str());
   }
@@ -206,6 +215,7 @@ int main(int argc, char** argv) {
       so.untracked_mappings_are_roots = !opt.lsan;
       so.heuristics = opt.heuristics ? memtrace::scan::kAllHeuristics : 0;
       so.attribute_holders = opt.holders;
+      so.read_threads = opt.read_threads;
       so.read_method = opt.method == "mem" ? memtrace::scan::ProcessMemoryReader::Method::kProcMem
                                            : memtrace::scan::ProcessMemoryReader::Method::kProcessVmReadv;
       std::vector<Block> blocks;
@@ -214,39 +224,51 @@ int main(int argc, char** argv) {
       memtrace::scan::ScanResult result;
       json scans = json::array();
       for (int round = 0; round < opt.repeat; ++round) {
+        if (opt.alternate_threads) so.read_threads = round % 2 + 1;
+        blocklog_header h{};
+        uint64_t table_ns = 0;
+        auto read_table = [&] {
+          uint64_t t0 = memtrace::scan::MonotonicNs();
+          auto reader = memtrace::scan::ProcessMemoryReader::Open(pid);
+          (*reader)->Read(table, &h, sizeof h);
+          if (h.magic != BLOCKLOG_MAGIC) Usage("no block table in the target");
+          std::vector<blocklog_slot> slots(h.capacity);
+          (*reader)->Read(table + BLOCKLOG_SLOTS_OFFSET, slots.data(), slots.size() * sizeof(blocklog_slot));
+          blocks.clear();
+          stacks.clear();
+          tids.clear();
+          for (const blocklog_slot& s : slots) {
+            if (s.addr == BLOCKLOG_EMPTY) continue;
+            Block b;
+            b.addr = s.addr;
+            b.size = s.size;
+            b.site = static_cast<uint32_t>(stacks.size());
+            b.thread = s.tid;
+            b.space = s.kind == BLOCKLOG_MAPPING ? BlockSpace::kMapping : BlockSpace::kHeap;
+            b.flags = (s.flags & BLOCKLOG_ROOT) ? memtrace::scan::kBlockRoot : 0;
+            b.order = opt.address_order ? 0 : s.seq;
+            blocks.push_back(b);
+            stacks.emplace_back(s.frames, s.frames + std::min<int>(s.nframes, BLOCKLOG_FRAMES));
+            tids.push_back(s.tid);
+          }
+          table_ns = memtrace::scan::MonotonicNs() - t0;
+        };
+        if (opt.table_before_stop) read_table();
         auto world = memtrace::scan::StoppedWorld::Stop(pid, so.stop);
         if (!world.ok()) {
           fprintf(stderr, "scan_driver: %s\n", std::string(world.status().message()).c_str());
           break;
         }
         // Taken after the stop, as the watcher drains its rings after it.
-        uint64_t t0 = memtrace::scan::MonotonicNs();
-        auto reader = memtrace::scan::ProcessMemoryReader::Open(pid);
-        blocklog_header h{};
-        (*reader)->Read(table, &h, sizeof h);
-        if (h.magic != BLOCKLOG_MAGIC) Usage("no block table in the target");
-        std::vector<blocklog_slot> slots(h.capacity);
-        (*reader)->Read(table + BLOCKLOG_SLOTS_OFFSET, slots.data(), slots.size() * sizeof(blocklog_slot));
-        blocks.clear();
-        stacks.clear();
-        tids.clear();
-        for (const blocklog_slot& s : slots) {
-          if (s.addr == BLOCKLOG_EMPTY) continue;
-          Block b;
-          b.addr = s.addr;
-          b.size = s.size;
-          b.site = static_cast<uint32_t>(stacks.size());
-          b.thread = s.tid;
-          b.space = s.kind == BLOCKLOG_MAPPING ? BlockSpace::kMapping : BlockSpace::kHeap;
-          b.flags = (s.flags & BLOCKLOG_ROOT) ? memtrace::scan::kBlockRoot : 0;
-          b.order = opt.address_order ? 0 : s.seq;
-          blocks.push_back(b);
-          stacks.emplace_back(s.frames, s.frames + std::min<int>(s.nframes, BLOCKLOG_FRAMES));
-          tids.push_back(s.tid);
-        }
-        slots = {};
-        uint64_t table_ns = memtrace::scan::MonotonicNs() - t0;
+        if (!opt.table_before_stop) read_table();
         so.explain.clear();
+        if (!opt.explain_file.empty()) {
+          std::ifstream in(opt.explain_file);
+          std::string line;
+          while (std::getline(in, line)) {
+            if (!line.empty()) so.explain.push_back(strtoull(line.c_str(), nullptr, 0));
+          }
+        }
         for (const Block& b : blocks) {
           if (std::find(opt.explain_sizes.begin(), opt.explain_sizes.end(), b.size) != opt.explain_sizes.end()) {
             so.explain.push_back(b.addr);
@@ -267,8 +289,12 @@ int main(int argc, char** argv) {
         getrusage(RUSAGE_SELF, &ru);
         scans.push_back({{"paused_ns", result.paused_ns},
                          {"table_read_ns", table_ns},
+                         {"table_in_pause", !opt.table_before_stop},
                          {"stop_latency_ns", result.stop_latency_ns},
                          {"read_ns", result.read_ns},
+                         {"index_ns", result.index_ns},
+                         {"roots_ns", result.roots_ns},
+                         {"mark_ns", result.mark_ns},
                          {"classify_ns", result.classify_ns},
                          {"threads_stopped", result.threads_stopped},
                          {"threads_not_stopped", result.threads_not_stopped},
@@ -280,6 +306,8 @@ int main(int argc, char** argv) {
                          {"scan_memory_bytes", result.scan_memory_bytes},
                          {"driver_max_rss_kb", ru.ru_maxrss},
                          {"table_dropped", h.dropped},
+                         {"definite_blocks", result.Total(LeakKind::kDefinite).blocks},
+                         {"read_threads", so.read_threads},
                          {"exit_sp", h.exit_sp}});
         scanned = true;
       }
@@ -364,7 +392,8 @@ int main(int argc, char** argv) {
                              {"heuristic", memtrace::scan::HeuristicName(br.heuristic)},
                              {"holder", br.holder >= 0 ? holder_tid[br.holder] : br.holder},
                              {"leader", blocks[br.leader].addr},
-                             {"site", site}});
+                             {"site", site},
+                             {"order", blocks[i].order}});
         }
       }
       json totals;
