@@ -79,6 +79,11 @@ void SleepNs(uint64_t ns) {
   nanosleep(&ts, nullptr);
 }
 
+bool TaskExists(pid_t pid, pid_t tid) {
+  std::string path = absl::StrCat("/proc/", pid, "/task/", tid);
+  return access(path.c_str(), F_OK) == 0;
+}
+
 // Threads a previous scan could not detach (they had not stopped yet).
 std::set<pid_t>& Leftovers() {
   static std::set<pid_t> tids;
@@ -126,7 +131,16 @@ absl::StatusOr<std::unique_ptr<StoppedWorld>> StoppedWorld::Stop(pid_t pid, cons
     std::vector<size_t> fresh;
     for (pid_t tid : tids) {
       if (!known.insert(tid).second) continue;
-      if (ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
+      int seized = ptrace(PTRACE_SEIZE, tid, nullptr, nullptr);
+      // EPERM for one thread of a process we may trace: it is exiting
+      // (PF_EXITING). Wait until it is gone, or retry.
+      for (int retry = 0; seized != 0 && errno == EPERM && !world->tracees_.empty() && retry < 50; ++retry) {
+        SleepNs(200000);
+        if (!TaskExists(pid, tid)) break;
+        seized = ptrace(PTRACE_SEIZE, tid, nullptr, nullptr);
+      }
+      if (seized != 0 && !TaskExists(pid, tid)) continue;  // exited meanwhile
+      if (seized != 0) {
         if (errno == ESRCH) continue;  // exited meanwhile
         int err = errno;
         if (world->tracees_.empty()) {

@@ -24,7 +24,17 @@ namespace {
 // /proc/PID/mem (the child is a fork: same addresses).
 std::atomic<uint64_t> g_spins{0};
 void* volatile g_global_block = nullptr;
+// A block the child loses: its address kept only masked, so no word of the
+// child points to it (the parent unmasks it).
+constexpr uintptr_t kMask = 0x5a5a5a5a5a5a5a5a;
+volatile uintptr_t g_lost_masked = 0;
 int g_report_fd = -1;
+
+__attribute__((noinline)) void LoseABlock() {
+  void* p = malloc(64);
+  memset(p, 0, 64);
+  g_lost_masked = reinterpret_cast<uintptr_t>(p) ^ kMask;
+}
 
 void* Spinner(void*) {
   sigset_t all;
@@ -58,6 +68,7 @@ Child StartChild() {
     g_report_fd = report[1];
     signal(SIGUSR1, OnUsr1);
     g_global_block = malloc(100);
+    LoseABlock();
     pthread_t t;
     pthread_create(&t, nullptr, Spinner, nullptr);
     for (int i = 0; i < 3; ++i) pthread_create(&t, nullptr, Sleeper, nullptr);
@@ -123,6 +134,42 @@ TEST(ScanStopWorldTest, StopsEveryThreadAndResumes) {
   StopChild(child);
 }
 
+void* Brief(void*) { return nullptr; }
+
+void* Spawner(void*) {
+  for (;;) {
+    pthread_t t;
+    if (pthread_create(&t, nullptr, Brief, nullptr) == 0) pthread_detach(t);
+  }
+  return nullptr;
+}
+
+TEST(ScanStopWorldTest, ThreadsBornAndDyingMeanwhileAreHandled) {
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    pthread_t t;
+    for (int i = 0; i < 2; ++i) pthread_create(&t, nullptr, Spawner, nullptr);
+    char c = 'r';
+    (void)!write(ready[1], &c, 1);
+    for (;;) pause();
+  }
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  for (int round = 0; round < 20; ++round) {
+    auto world = StoppedWorld::Stop(pid);
+    ASSERT_TRUE(world.ok()) << world.status();
+    // Every thread it found is stopped (none died unseen, none was missed).
+    EXPECT_EQ((*world)->not_stopped(), 0u);
+    EXPECT_GE((*world)->threads().size(), 3u);  // main and the two spawners at least
+    for (const auto& t : (*world)->threads()) EXPECT_TRUE(t.stopped) << t.tid;
+    (*world)->Resume();
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
 TEST(ScanStopWorldTest, FailsCleanlyOnAProcessThatIsGone) {
   pid_t pid = fork();
   if (pid == 0) _exit(0);
@@ -156,9 +203,11 @@ TEST(ScanStopWorldTest, ScanOfALiveChildFindsItsGlobalBlock) {
   uint64_t block = 0;
   (*reader)->Read(reinterpret_cast<uint64_t>(&g_global_block), &block, 8);
   ASSERT_NE(block, 0u);
-  // A second block nothing points to: a fake address inside the child's heap
-  // right after the real one (malloc's chunks are 16-aligned).
-  std::vector<Block> blocks = {{block, 100, 1, 0, BlockSpace::kHeap, 0}, {block + 0x1000, 64, 2, 0, BlockSpace::kHeap, 0}};
+  uint64_t masked = 0;
+  (*reader)->Read(reinterpret_cast<uint64_t>(&g_lost_masked), &masked, 8);
+  std::vector<Block> blocks(2);
+  blocks[0] = {block, 100, 1, 0, BlockSpace::kHeap, 0, 0};
+  blocks[1] = {masked ^ kMask, 64, 2, 0, BlockSpace::kHeap, 0, 0};
   ScanTarget target;
   target.pid = child.pid;
   auto result = Scan(target, blocks, {});
