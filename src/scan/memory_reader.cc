@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -22,7 +23,9 @@ absl::StatusOr<std::unique_ptr<ProcessMemoryReader>> ProcessMemoryReader::Open(p
   std::string path = absl::StrCat("/proc/", pid, "/mem");
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot open ", path, ": ", strerror(errno)));
-  auto reader = std::unique_ptr<ProcessMemoryReader>(new ProcessMemoryReader(pid, fd, method));
+  std::string pagemap = absl::StrCat("/proc/", pid, "/pagemap");
+  int pagemap_fd = open(pagemap.c_str(), O_RDONLY | O_CLOEXEC);
+  auto reader = std::unique_ptr<ProcessMemoryReader>(new ProcessMemoryReader(pid, fd, pagemap_fd, method));
   if (method == Method::kProcessVmReadv) {
     // Probe with an empty read: ENOSYS or EPERM (seccomp) means /proc/PID/mem.
     struct iovec local = {nullptr, 0}, remote = {nullptr, 0};
@@ -35,6 +38,38 @@ absl::StatusOr<std::unique_ptr<ProcessMemoryReader>> ProcessMemoryReader::Open(p
 
 ProcessMemoryReader::~ProcessMemoryReader() {
   if (mem_fd_ >= 0) close(mem_fd_);
+  if (pagemap_fd_ >= 0) close(pagemap_fd_);
+}
+
+bool ProcessMemoryReader::PresentRanges(uint64_t start, uint64_t end,
+                                        std::vector<std::pair<uint64_t, uint64_t>>* out) {
+  if (pagemap_fd_ < 0 || dead_) return false;
+  constexpr size_t kEntries = 65536;  // 512 KiB of pagemap: 256 MiB of address space a read
+  std::vector<uint64_t> entries(kEntries);
+  uint64_t first = start / kPage, last = (end + kPage - 1) / kPage;
+  uint64_t run_start = 0;
+  bool in_run = false;
+  for (uint64_t page = first; page < last;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kEntries, last - page));
+    ssize_t got = pread(pagemap_fd_, entries.data(), n * 8, static_cast<off_t>(page * 8));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    size_t m = static_cast<size_t>(got) / 8;
+    for (size_t k = 0; k < m; ++k) {
+      bool present = (entries[k] >> 62) & 3;  // present or swapped
+      uint64_t addr = (page + k) * kPage;
+      if (present && !in_run) {
+        run_start = addr;
+        in_run = true;
+      } else if (!present && in_run) {
+        out->emplace_back(std::max(run_start, start), std::min(addr, end));
+        in_run = false;
+      }
+    }
+    page += m;
+  }
+  if (in_run) out->emplace_back(std::max(run_start, start), end);
+  return true;
 }
 
 ssize_t ProcessMemoryReader::ReadOnce(uint64_t addr, void* dst, size_t len) {

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -21,6 +23,17 @@ class MemoryReader {
   // PROT_NONE, the target gone) are zero-filled, page by page: zero is never
   // a pointer. Returns how many bytes were really read.
   virtual size_t Read(uint64_t addr, void* dst, size_t len) = 0;
+  // The parts of [start, end) whose pages exist (resident or swapped out),
+  // appended to `out` as [start, end) pairs; false when it cannot tell (then
+  // the caller reads the whole range). A page that was never touched reads
+  // as zeros: a reserved terabyte (ASan's shadow, a JVM heap, a
+  // MAP_NORESERVE arena) need not be read to know it holds no pointer.
+  virtual bool PresentRanges(uint64_t start, uint64_t end, std::vector<std::pair<uint64_t, uint64_t>>* out) {
+    (void)start;
+    (void)end;
+    (void)out;
+    return false;
+  }
 };
 
 // Reads a live process: process_vm_readv(2), or pread(2) on /proc/PID/mem
@@ -32,13 +45,17 @@ class ProcessMemoryReader final : public MemoryReader {
   static absl::StatusOr<std::unique_ptr<ProcessMemoryReader>> Open(pid_t pid, Method method = Method::kProcessVmReadv);
   ~ProcessMemoryReader() override;
   size_t Read(uint64_t addr, void* dst, size_t len) override;
+  // From /proc/PID/pagemap (bits 63 "present" and 62 "swapped").
+  bool PresentRanges(uint64_t start, uint64_t end, std::vector<std::pair<uint64_t, uint64_t>>* out) override;
   Method method() const { return method_; }
 
  private:
-  ProcessMemoryReader(pid_t pid, int mem_fd, Method method) : pid_(pid), mem_fd_(mem_fd), method_(method) {}
+  ProcessMemoryReader(pid_t pid, int mem_fd, int pagemap_fd, Method method)
+      : pid_(pid), mem_fd_(mem_fd), pagemap_fd_(pagemap_fd), method_(method) {}
   ssize_t ReadOnce(uint64_t addr, void* dst, size_t len);
   pid_t pid_;
-  int mem_fd_;  // /proc/PID/mem, opened in either mode (the fallback)
+  int mem_fd_;      // /proc/PID/mem, opened in either mode (the fallback)
+  int pagemap_fd_;  // /proc/PID/pagemap; -1 when it cannot be read
   Method method_;
   bool dead_ = false;
 };

@@ -10,6 +10,10 @@ namespace {
 // Blocks closer than this are read in one piece with the bytes between them
 // (glibc chunk headers, free chunks): cheaper than another system call.
 constexpr uint64_t kMaxGap = 16 << 10;
+// Ranges this large are read only where pages exist (pagemap: 8 bytes per
+// 4 KiB page, so 0.2% of the range); past kTooLargeToAsk not even that.
+constexpr uint64_t kSparseCheck = 64ull << 20;
+constexpr uint64_t kTooLargeToAsk = 256ull << 30;
 
 uint64_t AlignUp(uint64_t v) { return (v + 7) & ~uint64_t{7}; }
 uint64_t AlignDown(uint64_t v) { return v & ~uint64_t{7}; }
@@ -39,9 +43,40 @@ void GraphBuilder::AddRegister(uint64_t value, int32_t holder) {
   }
 }
 
+std::vector<std::pair<uint64_t, uint64_t>> GraphBuilder::PartsToRead(uint64_t start, uint64_t end, uint64_t* absent,
+                                                                    uint64_t* unscanned) {
+  std::vector<std::pair<uint64_t, uint64_t>> parts;
+  if (end - start < kSparseCheck) {
+    parts.emplace_back(start, end);
+    return parts;
+  }
+  if (end - start > kTooLargeToAsk) {
+    *unscanned += end - start;
+    return parts;
+  }
+  if (!reader_.PresentRanges(start, end, &parts)) {
+    parts.assign(1, {start, end});
+    return parts;
+  }
+  uint64_t present = 0;
+  for (auto& [s, e] : parts) {
+    s = AlignUp(s);
+    e = AlignDown(e);
+    if (e > s) present += e - s;
+  }
+  *absent += (end - start) - present;
+  return parts;
+}
+
 void GraphBuilder::AddRootRange(uint64_t start, uint64_t end, int32_t holder) {
   start = AlignUp(start);
   end = AlignDown(end);
+  for (auto [s, e] : PartsToRead(start, end, &graph_.absent_bytes, &graph_.unscanned_bytes)) {
+    if (e > s) ScanRootPiece(s, e, holder);
+  }
+}
+
+void GraphBuilder::ScanRootPiece(uint64_t start, uint64_t end, int32_t holder) {
   if (buf_.size() < chunk_bytes_) buf_.resize(chunk_bytes_);
   for (uint64_t pos = start; pos < end;) {
     uint64_t len = std::min<uint64_t>(end - pos, chunk_bytes_);
@@ -95,17 +130,20 @@ void GraphBuilder::ScanBlock(uint32_t i, const unsigned char* data, uint64_t len
   }
 }
 
-// A block bigger than one chunk: read and scanned a chunk at a time.
+// A block bigger than one chunk: read and scanned a chunk at a time (where
+// its pages exist, for a large one: a big tracked mapping is often sparse).
 void GraphBuilder::ReadBlockInPieces(uint32_t i, Worker* w) {
   uint64_t start = AlignUp(index_.start(i));
   uint64_t end = AlignDown(index_.end(i));
-  for (uint64_t pos = start; pos < end;) {
-    uint64_t len = std::min<uint64_t>(end - pos, chunk_bytes_);
-    size_t got = reader_.Read(pos, w->buf.data(), len);
-    w->block_bytes += len;
-    w->unreadable_bytes += len - got;
-    ScanBlock(i, w->buf.data(), len, pos, w);
-    pos += len;
+  for (auto [s, e] : PartsToRead(start, end, &w->absent_bytes, &w->unscanned_bytes)) {
+    for (uint64_t pos = s; pos < e;) {
+      uint64_t len = std::min<uint64_t>(e - pos, chunk_bytes_);
+      size_t got = reader_.Read(pos, w->buf.data(), len);
+      w->block_bytes += len;
+      w->unreadable_bytes += len - got;
+      ScanBlock(i, w->buf.data(), len, pos, w);
+      pos += len;
+    }
   }
 }
 
@@ -189,6 +227,8 @@ void GraphBuilder::ScanBlocks() {
   for (Worker& w : workers) {
     graph_.block_bytes += w.block_bytes;
     graph_.unreadable_bytes += w.unreadable_bytes;
+    graph_.absent_bytes += w.absent_bytes;
+    graph_.unscanned_bytes += w.unscanned_bytes;
     explained_.insert(explained_.end(), w.explained.begin(), w.explained.end());
   }
   graph_.edge_begin[n] = graph_.edges.size();

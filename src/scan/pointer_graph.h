@@ -51,6 +51,8 @@ struct PointerGraph {
   uint64_t root_bytes = 0;
   uint64_t block_bytes = 0;
   uint64_t unreadable_bytes = 0;
+  uint64_t absent_bytes = 0;     // in large ranges, pages never touched: not read (they hold zeros)
+  uint64_t unscanned_bytes = 0;  // ranges too large even to ask which pages exist (> 256 GiB): not read
 
   size_t MemoryBytes() const {
     return edge_begin.capacity() * 8 + edges.capacity() * sizeof(Edge) + root_edges.capacity() * sizeof(RootEdge) +
@@ -65,6 +67,8 @@ class GraphBuilder {
   GraphBuilder(const BlockIndex& index, std::span<const Block> blocks, MemoryReader& reader,
                size_t chunk_bytes = 4 << 20, int threads = 1);
   // Scans [start, end) as root memory held by `holder`.
+  // Ranges of 64 MiB and more are read only where pages exist
+  // (MemoryReader::PresentRanges).
   void AddRootRange(uint64_t start, uint64_t end, int32_t holder);
   void AddRegister(uint64_t value, int32_t holder);
   // Scans every block, in address order. Call once, after the roots.
@@ -80,8 +84,13 @@ class GraphBuilder {
     std::vector<unsigned char> buf;
     std::vector<Edge> edges;
     std::vector<PointerFound> explained;
-    uint64_t block_bytes = 0, unreadable_bytes = 0;
+    uint64_t block_bytes = 0, unreadable_bytes = 0, absent_bytes = 0, unscanned_bytes = 0;
   };
+  // The parts of [start, end) to read: all of it, or for a large range its
+  // present pages; counts what it leaves out.
+  std::vector<std::pair<uint64_t, uint64_t>> PartsToRead(uint64_t start, uint64_t end, uint64_t* absent,
+                                                         uint64_t* unscanned);
+  void ScanRootPiece(uint64_t start, uint64_t end, int32_t holder);
   void ScanRange(uint32_t first, uint32_t last, Worker* w);
   void ScanBlock(uint32_t i, const unsigned char* data, uint64_t len, uint64_t base, Worker* w);
   void ReadBlockInPieces(uint32_t i, Worker* w);

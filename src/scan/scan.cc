@@ -133,11 +133,17 @@ ScanResult ClassifyMemory(std::span<const Block> blocks, const std::vector<Mappi
   result.root_bytes = graph.root_bytes;
   result.block_bytes = graph.block_bytes;
   result.unreadable_bytes = graph.unreadable_bytes;
+  result.absent_bytes = graph.absent_bytes;
+  result.unscanned_bytes = graph.unscanned_bytes;
   result.pointers = graph.edges.size() + graph.root_edges.size();
   result.scan_memory_bytes = index.MemoryBytes() + graph.MemoryBytes() + marker.MemoryBytes() +
                              options.read_chunk_bytes * std::max(options.read_threads, 1) +
                              plan.ranges.capacity() * sizeof(RootRange);
   result.classify_ns = MonotonicNs() - t1;
+  if (result.unscanned_bytes) {
+    result.notes.push_back(absl::StrCat(result.unscanned_bytes >> 30, " GiB in ranges over 256 GiB not scanned (a ",
+                                        "reservation such as a sanitizer's shadow): a pointer held only there is missed"));
+  }
   if (result.unreadable_bytes) {
     result.notes.push_back(absl::StrCat(result.unreadable_bytes, " bytes could not be read (unmapped or protected)"));
   }

@@ -134,6 +134,8 @@ struct ScanResult {
   uint64_t root_bytes = 0;        // root memory scanned
   uint64_t block_bytes = 0;       // block memory scanned
   uint64_t unreadable_bytes = 0;  // skipped: unmapped or unreadable when read
+  uint64_t absent_bytes = 0;      // not read: pages of large ranges that were never touched (zeros)
+  uint64_t unscanned_bytes = 0;   // not read: ranges over 256 GiB (see notes)
   uint64_t pointers = 0;          // words that point into a block (edges of the graph)
   uint64_t excluded_blocks = 0;   // overlapping another block, or a mapping that holds heap blocks
   uint64_t scan_memory_bytes = 0; // peak memory of the scan's own structures

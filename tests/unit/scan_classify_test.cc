@@ -445,6 +445,52 @@ TEST_F(ScanClassifyTest, UnreadableMemoryIsSkippedAndCounted) {
   EXPECT_EQ(result_.unreadable_bytes, 0x3000u);
 }
 
+TEST_F(ScanClassifyTest, TwoReadingThreadsFindWhatOneFinds) {
+  // 20,000 blocks (enough for the block scan to split between threads): a
+  // chain from a global, every tenth link cut.
+  std::vector<uint64_t> a;
+  for (int i = 0; i < 20000; ++i) a.push_back(Block(0x1000 + i * 48, 40));
+  for (int i = 0; i + 1 < 20000; ++i) {
+    if ((i + 1) % 10 != 0) p_.Put(a[i] + 8, a[i + 1]);
+  }
+  p_.Put(kData, a[0]);
+  ScanOptions one;
+  one.read_threads = 1;
+  Run(one);
+  std::vector<LeakKind> kinds;
+  for (uint64_t x : a) kinds.push_back(KindOf(x));
+  uint64_t pointers = result_.pointers;
+  ScanOptions two;
+  two.read_threads = 2;
+  Run(two);
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(KindOf(a[i]), kinds[i]) << i;
+  EXPECT_EQ(result_.pointers, pointers);
+  EXPECT_EQ(KindOf(a[5]), LeakKind::kReachable);
+  EXPECT_EQ(KindOf(a[10]), LeakKind::kDefinite);
+  EXPECT_EQ(KindOf(a[11]), LeakKind::kIndirect);
+  EXPECT_EQ(result_.Total(LeakKind::kDefinite).blocks, 1999u);
+}
+
+TEST_F(ScanClassifyTest, LargeReservationsAreReadOnlyWherePagesExist) {
+  uint64_t big = 0x7e0000000000, huge = 0x700000000000;
+  p_.MapSparse(big, 1ull << 30);    // 1 GiB reserved, two pages touched
+  p_.MapSparse(huge, 1ull << 40);   // 1 TiB (a sanitizer's shadow): not even asked
+  uint64_t a = Block(0x100, 16), b = Block(0x200, 16), c = Block(0x300, 16);
+  p_.Put(big + 0x12340, a);
+  p_.Put(big + (1ull << 29), b);
+  p_.Put(huge + 0x1000, c);
+  Run();
+  EXPECT_EQ(KindOf(a), LeakKind::kReachable);
+  EXPECT_EQ(KindOf(b), LeakKind::kReachable);
+  EXPECT_EQ(KindOf(c), LeakKind::kDefinite);  // missed, and said so
+  EXPECT_EQ(result_.absent_bytes, (1ull << 30) - 2 * 4096);
+  EXPECT_EQ(result_.unscanned_bytes, 1ull << 40);
+  EXPECT_LT(result_.root_bytes, 1ull << 20);
+  bool noted = false;
+  for (const auto& n : result_.notes) noted |= n.find("not scanned") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
 TEST_F(ScanClassifyTest, BlocksAreReadInFewPieces) {
   // 1000 adjacent blocks, each pointing to the next: one read, not 1000.
   std::vector<uint64_t> a;

@@ -3,6 +3,8 @@
 // one. Unmapped or unreadable bytes read as zero and are not counted.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <string>
@@ -33,8 +35,34 @@ class FakeProcess final : public MemoryReader {
     if (readable) mem_[start].assign(size, 0);
     return *std::find_if(maps_.begin(), maps_.end(), [&](const Mapping& x) { return x.start == start; });
   }
+  // A mapping whose pages exist only once written (Put): a reservation.
+  void MapSparse(uint64_t start, uint64_t size) {
+    Mapping m;
+    m.start = start;
+    m.end = start + size;
+    m.read = m.write = true;
+    maps_.push_back(m);
+    std::sort(maps_.begin(), maps_.end(), [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
+    sparse_.emplace_back(start, start + size);
+  }
+  bool PresentRanges(uint64_t start, uint64_t end, std::vector<std::pair<uint64_t, uint64_t>>* out) override {
+    ++present_queries_;
+    for (auto it = mem_.lower_bound(start & ~4095ull); it != mem_.end() && it->first < end; ++it) {
+      out->emplace_back(std::max(start, it->first), std::min<uint64_t>(end, it->first + it->second.size()));
+    }
+    return true;
+  }
+  int present_queries() const { return present_queries_; }
   void Put(uint64_t addr, uint64_t value) {
     auto it = Region(addr);
+    if (it == mem_.end()) {
+      for (const auto& [s, e] : sparse_) {
+        if (addr >= s && addr < e) {
+          mem_[addr & ~4095ull].assign(4096, 0);
+          it = Region(addr);
+        }
+      }
+    }
     ASSERT_OR_DIE(it != mem_.end());
     memcpy(it->second.data() + (addr - it->first), &value, 8);
   }
@@ -91,7 +119,9 @@ class FakeProcess final : public MemoryReader {
   std::vector<Mapping> maps_;
   std::vector<Block> blocks_;
   std::vector<ThreadSnapshot> threads_;
-  int reads_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> sparse_;
+  std::atomic<int> reads_{0};  // the block scan reads from two threads
+  int present_queries_ = 0;
 };
 
 }  // namespace memtrace::scan
