@@ -302,6 +302,8 @@ int main(int argc, char** argv) {
                          {"root_bytes", result.root_bytes},
                          {"block_bytes", result.block_bytes},
                          {"unreadable_bytes", result.unreadable_bytes},
+                         {"absent_bytes", result.absent_bytes},
+                         {"unscanned_bytes", result.unscanned_bytes},
                          {"pointers", result.pointers},
                          {"scan_memory_bytes", result.scan_memory_bytes},
                          {"driver_max_rss_kb", ru.ru_maxrss},
