@@ -27,7 +27,6 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -36,13 +35,14 @@
 #include "src/scan/scan.h"
 #include "src/scan/suppressions.h"
 #include "tests/e2e/scan_blocklog.h"
+#include "tests/e2e/scan_json.h"
 
 using memtrace::scan::Block;
 using memtrace::scan::BlockSpace;
 using memtrace::scan::KindTotals;
 using memtrace::scan::LeakKind;
 using memtrace::scan::SymbolizedFrame;
-using nlohmann::json;
+using Json = scan_test::Json;
 
 namespace {
 
@@ -165,7 +165,7 @@ std::string ReadFile(const std::string& path) {
   return s;
 }
 
-json Totals(const KindTotals& t) { return json{{"bytes", t.bytes}, {"blocks", t.blocks}}; }
+Json Totals(const KindTotals& t) { return Json::Object({{"bytes", t.bytes}, {"blocks", t.blocks}}); }
 
 }  // namespace
 
@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
     _exit(127);
   }
 
-  json out;
+  Json out;
   out["pid"] = pid;
   int status = 0;
   bool scanned = false;
@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
       std::vector<std::vector<uint64_t>> stacks;
       std::vector<uint32_t> tids;
       memtrace::scan::ScanResult result;
-      json scans = json::array();
+      Json scans = Json::Array();
       for (int round = 0; round < opt.repeat; ++round) {
         if (opt.alternate_threads) so.read_threads = round % 2 + 1;
         blocklog_header h{};
@@ -287,7 +287,7 @@ int main(int argc, char** argv) {
         result = std::move(*scan);
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        scans.push_back({{"paused_ns", result.paused_ns},
+        scans.push_back(Json::Object({{"paused_ns", result.paused_ns},
                          {"table_read_ns", table_ns},
                          {"table_in_pause", !opt.table_before_stop},
                          {"stop_latency_ns", result.stop_latency_ns},
@@ -310,7 +310,7 @@ int main(int argc, char** argv) {
                          {"table_dropped", h.dropped},
                          {"definite_blocks", result.Total(LeakKind::kDefinite).blocks},
                          {"read_threads", so.read_threads},
-                         {"exit_sp", h.exit_sp}});
+                         {"exit_sp", h.exit_sp}}));
         scanned = true;
       }
       out["scans"] = scans;
@@ -326,8 +326,8 @@ int main(int argc, char** argv) {
       if (!opt.suppressions.empty()) sup.LoadFile(opt.suppressions, &errors);
       std::unique_ptr<Symbols> symbols;
       if (opt.symbols) symbols = std::make_unique<Symbols>(pid);
-      std::map<std::string, json> sites;
-      json jblocks = json::array();
+      std::map<std::string, Json> sites;
+      Json jblocks = Json::Array();
       KindTotals suppressed;
       std::array<std::array<KindTotals, 4>, 2> by_space{};
       std::map<int32_t, pid_t> holder_tid;
@@ -370,24 +370,26 @@ int main(int argc, char** argv) {
           t.bytes += blocks[i].size;
           ++t.blocks;
         }
-        json& js = sites[site];
+        Json& js = sites[site];
         js["site"] = site;
         if (!js.contains("frames")) {
-          json jf = json::array();
-          for (const auto& f : frames) jf.push_back({{"function", f.function}, {"file", f.file}, {"module", f.module}});
+          Json jf = Json::Array();
+          for (const auto& f : frames) {
+            jf.push_back(Json::Object({{"function", f.function}, {"file", f.file}, {"module", f.module}}));
+          }
           js["frames"] = jf;
         }
-        json& k = js[kind];
-        if (k.is_null()) k = {{"bytes", 0ull}, {"blocks", 0ull}};
-        k["bytes"] = k["bytes"].get<uint64_t>() + blocks[i].size;
-        k["blocks"] = k["blocks"].get<uint64_t>() + 1;
+        Json& k = js[kind];
+        if (k.is_null()) k = Json::Object({{"bytes", 0}, {"blocks", 0}});
+        k["bytes"] = k["bytes"].u64() + blocks[i].size;
+        k["blocks"] = k["blocks"].u64() + 1;
         if (br.holder >= 0 || br.holder == memtrace::scan::kHolderShared) {
           std::string who = br.holder >= 0 ? "thread:" + std::to_string(holder_tid[br.holder]) : "shared";
-          json& hj = js["holders"][who];
-          hj = (hj.is_null() ? 0ull : hj.get<uint64_t>()) + blocks[i].size;
+          Json& hj = js["holders"][who];
+          hj = (hj.is_null() ? 0 : hj.u64()) + blocks[i].size;
         }
         if (opt.blocks) {
-          jblocks.push_back({{"addr", blocks[i].addr},
+          jblocks.push_back(Json::Object({{"addr", blocks[i].addr},
                              {"size", blocks[i].size},
                              {"space", blocks[i].space == BlockSpace::kHeap ? "heap" : "mapping"},
                              {"kind", kind},
@@ -395,10 +397,10 @@ int main(int argc, char** argv) {
                              {"holder", br.holder >= 0 ? holder_tid[br.holder] : br.holder},
                              {"leader", blocks[br.leader].addr},
                              {"site", site},
-                             {"order", blocks[i].order}});
+                             {"order", blocks[i].order}}));
         }
       }
-      json totals;
+      Json totals;
       for (int k = 0; k < 4; ++k) {
         KindTotals t{by_space[0][k].bytes + by_space[1][k].bytes, by_space[0][k].blocks + by_space[1][k].blocks};
         totals[memtrace::scan::LeakKindName(static_cast<LeakKind>(k))] = Totals(t);
@@ -406,36 +408,45 @@ int main(int argc, char** argv) {
       totals["suppressed"] = Totals(suppressed);
       out["totals"] = totals;
       for (int sp = 0; sp < 2; ++sp) {
-        json j;
+        Json j;
         for (int k = 0; k < 4; ++k) j[memtrace::scan::LeakKindName(static_cast<LeakKind>(k))] = Totals(by_space[sp][k]);
         out["by_space"][sp == 0 ? "heap" : "mapping"] = j;
       }
-      json jsites = json::array();
+      Json jsites = Json::Array();
       for (auto& [name, j] : sites) jsites.push_back(j);
       out["sites"] = jsites;
       if (opt.blocks) out["blocks"] = jblocks;
-      json jthreads = json::array();
+      Json jthreads = Json::Array();
       for (const auto& t : result.threads) {
-        jthreads.push_back({{"tid", t.tid}, {"stopped", t.stopped}, {"sp", t.sp}, {"tls", t.tls},
-                            {"stack_start", t.stack_start}, {"stack_end", t.stack_end}});
+        jthreads.push_back(Json::Object({{"tid", t.tid}, {"stopped", t.stopped}, {"sp", t.sp}, {"tls", t.tls},
+                                         {"stack_start", t.stack_start}, {"stack_end", t.stack_end}}));
       }
       out["threads"] = jthreads;
-      json held = json::array();
+      Json held = Json::Array();
       for (const auto& h : result.held_by_thread) {
-        held.push_back({{"tid", holder_tid[h.thread]}, {"reachable", Totals(h.reachable)}, {"possible", Totals(h.possible)}});
+        held.push_back(Json::Object(
+            {{"tid", holder_tid[h.thread]}, {"reachable", Totals(h.reachable)}, {"possible", Totals(h.possible)}}));
       }
       out["held_by_thread"] = held;
-      json jsup = json::array();
+      Json jsup = Json::Array();
       for (const auto& s : sup.list()) {
-        if (s.matched.blocks) jsup.push_back({{"pattern", s.pattern}, {"origin", s.origin}, {"bytes", s.matched.bytes}, {"blocks", s.matched.blocks}});
+        if (s.matched.blocks) {
+          jsup.push_back(Json::Object({{"pattern", s.pattern},
+                                       {"origin", s.origin},
+                                       {"bytes", s.matched.bytes},
+                                       {"blocks", s.matched.blocks}}));
+        }
       }
       out["suppressions_used"] = jsup;
       out["suppression_errors"] = errors;
       out["notes"] = result.notes;
-      json jexp = json::array();
+      Json jexp = Json::Array();
       for (const auto& e : result.explained) {
-        json je = {{"target", e.target}, {"where", e.where}, {"value", e.value}, {"in_block", e.in_block},
-                   {"holder", e.holder >= 0 ? holder_tid[e.holder] : e.holder}};
+        Json je = Json::Object({{"target", e.target},
+                                {"where", e.where},
+                                {"value", e.value},
+                                {"in_block", e.in_block},
+                                {"holder", e.holder >= 0 ? holder_tid[e.holder] : e.holder}});
         auto maps = memtrace::scan::ReadMaps(pid);
         if (maps.ok() && e.where) {
           memtrace::scan::MappingIndex mi(&*maps);
@@ -462,9 +473,9 @@ int main(int argc, char** argv) {
   gc.threshold = opt.threshold;
   gc.kinds = opt.kinds;
   memtrace::scan::GateVerdict v = memtrace::scan::DecideGate(gate_totals, gc);
-  out["gate"] = {{"fire", v.fire}, {"bytes", v.bytes}, {"blocks", v.blocks}, {"line", v.line}};
+  out["gate"] = Json::Object({{"fire", v.fire}, {"bytes", v.bytes}, {"blocks", v.blocks}, {"line", v.line}});
   if (scanned) fprintf(stderr, "%s\n", v.line.c_str());
-  std::string text = out.dump(1);
+  std::string text = out.dump();
   if (opt.json_path.empty()) {
     printf("%s\n", text.c_str());
   } else {
