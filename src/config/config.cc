@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace memtrace {
 namespace {
@@ -129,6 +130,20 @@ std::optional<int> ParseSignal(const std::string& text) {
   }
 }
 
+std::optional<uint32_t> ParseLeakKinds(const std::string& text) {
+  uint32_t kinds = 0;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(item));
+    if (s == "definite") kinds |= kLeakKindDefiniteBit;
+    else if (s == "indirect") kinds |= kLeakKindIndirectBit;
+    else if (s == "possible") kinds |= kLeakKindPossibleBit;
+    else if (s == "reachable") kinds |= kLeakKindReachableBit;
+    else if (s == "all") kinds |= kLeakKindDefiniteBit | kLeakKindIndirectBit | kLeakKindPossibleBit | kLeakKindReachableBit;
+    else return std::nullopt;
+  }
+  return kinds;
+}
+
 ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
   ParsedConfig out;
   Config& c = out.config;
@@ -190,6 +205,19 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
   if (const char* v = get("MEMTRACE_LEAK_THRESHOLD")) {
     if (auto n = ParseByteSize(v)) c.leak_threshold = *n;
     else bad("MEMTRACE_LEAK_THRESHOLD", v, "0");
+  }
+  if (const char* v = get("MEMTRACE_LEAK_KINDS")) {
+    if (auto k = ParseLeakKinds(v)) c.leak_kinds = *k;
+    else bad("MEMTRACE_LEAK_KINDS", v, "definite,indirect");
+  }
+  if (const char* v = get("MEMTRACE_SUPPRESSIONS")) c.suppressions = v;
+  if (const char* v = get("MEMTRACE_DEFAULT_SUPPRESSIONS")) {
+    if (auto b = ParseBool(v)) c.default_suppressions = *b;
+    else bad("MEMTRACE_DEFAULT_SUPPRESSIONS", v, "1");
+  }
+  if (const char* v = get("MEMTRACE_INTERVAL_LEAKS")) {
+    if (auto b = ParseBool(v)) c.interval_leaks = *b;
+    else bad("MEMTRACE_INTERVAL_LEAKS", v, "0");
   }
   if (const char* v = get("MEMTRACE_SITES")) {
     std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));

@@ -42,7 +42,20 @@ struct Config {
   std::string cupti_path;                // MEMTRACE_CUPTI_PATH
   bool libc_lines = false;               // MEMTRACE_LIBC_LINES: source lines for glibc's frames
   uint64_t max_sites = 10000;            // MEMTRACE_MAX_SITES: sites listed per report; 0 = all
+  // Leak kinds (the reachability scan, src/scan): what the gate counts, and
+  // suppressions. Bits: kLeakKind*Bit below.
+  uint32_t leak_kinds = 0xc;             // MEMTRACE_LEAK_KINDS; default definite + indirect
+  std::string suppressions;              // MEMTRACE_SUPPRESSIONS: LSan-syntax file; empty = none
+  bool default_suppressions = true;      // MEMTRACE_DEFAULT_SUPPRESSIONS: the built-in list
+  bool interval_leaks = false;           // MEMTRACE_INTERVAL_LEAKS: interval reports carry leak kinds (a scan each)
 };
+
+// Bits of Config::leak_kinds (1 << scan::LeakKind).
+inline constexpr uint32_t kLeakKindReachableBit = 1, kLeakKindPossibleBit = 2, kLeakKindIndirectBit = 4,
+                          kLeakKindDefiniteBit = 8;
+// Parses "definite,indirect", "all", ... (case-insensitive); nullopt on an
+// unknown or empty item.
+std::optional<uint32_t> ParseLeakKinds(const std::string& text);
 
 inline constexpr int kMaxFramesLimit = 256;
 

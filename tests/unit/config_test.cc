@@ -84,7 +84,8 @@ TEST(ConfigTest, ValidValues) {
 TEST(ConfigTest, EveryBadValueGivesOneLineAndTheDefault) {
   const char* vars[] = {"MEMTRACE_TOP", "MEMTRACE_MAX_FRAMES", "MEMTRACE_LEAK_EXIT_CODE", "MEMTRACE_LEAK_THRESHOLD",
                         "MEMTRACE_LOG", "MEMTRACE_FORMAT", "MEMTRACE_CLOCK", "MEMTRACE_ENABLE", "MEMTRACE_SITES",
-                        "MEMTRACE_MAX_SITES"};
+                        "MEMTRACE_MAX_SITES",
+                        "MEMTRACE_LEAK_KINDS", "MEMTRACE_DEFAULT_SUPPRESSIONS", "MEMTRACE_INTERVAL_LEAKS"};
   for (const char* bad : {"garbage", "-5", "99999999999999999999999", "12abc", " "}) {
     for (const char* var : vars) {
       ParsedConfig p = Parse({{var, bad}});
@@ -97,8 +98,32 @@ TEST(ConfigTest, EveryBadValueGivesOneLineAndTheDefault) {
       EXPECT_EQ(p.config.leak_exit_code, defaults.leak_exit_code);
       EXPECT_EQ(p.config.leak_threshold, defaults.leak_threshold);
       EXPECT_EQ(p.config.enabled, defaults.enabled);
+      EXPECT_EQ(p.config.leak_kinds, defaults.leak_kinds);
+      EXPECT_EQ(p.config.default_suppressions, defaults.default_suppressions);
+      EXPECT_EQ(p.config.interval_leaks, defaults.interval_leaks);
     }
   }
+}
+
+TEST(ConfigTest, LeakKindsAndSuppressions) {
+  ParsedConfig d = Parse({});
+  EXPECT_EQ(d.config.leak_kinds, kLeakKindDefiniteBit | kLeakKindIndirectBit);
+  EXPECT_TRUE(d.config.default_suppressions);
+  EXPECT_FALSE(d.config.interval_leaks);
+  EXPECT_TRUE(d.config.suppressions.empty());
+  ParsedConfig p = Parse({{"MEMTRACE_LEAK_KINDS", " Definite , possible"},
+                          {"MEMTRACE_SUPPRESSIONS", "/etc/lsan.supp"},
+                          {"MEMTRACE_DEFAULT_SUPPRESSIONS", "0"},
+                          {"MEMTRACE_INTERVAL_LEAKS", "1"}});
+  EXPECT_TRUE(p.errors.empty());
+  EXPECT_EQ(p.config.leak_kinds, kLeakKindDefiniteBit | kLeakKindPossibleBit);
+  EXPECT_EQ(p.config.suppressions, "/etc/lsan.supp");
+  EXPECT_FALSE(p.config.default_suppressions);
+  EXPECT_TRUE(p.config.interval_leaks);
+  EXPECT_EQ(*ParseLeakKinds("all"), 15u);
+  EXPECT_EQ(*ParseLeakKinds("reachable"), kLeakKindReachableBit);
+  EXPECT_FALSE(ParseLeakKinds("definite,,indirect").has_value());
+  EXPECT_FALSE(ParseLeakKinds("lost").has_value());
 }
 
 TEST(ConfigTest, EmptyMeansUnset) {
