@@ -184,7 +184,8 @@ void ReapWatcher() {
 
 // One request to the watcher, answered within `timeout_ms` or given up.
 // Program threads take turns (a futex lock in the region).
-bool Ask(RequestKind kind, EndHow how, int status, const char* text, uint64_t timeout_ms, Response* out) {
+bool Ask(RequestKind kind, EndHow how, int status, const char* text, uint64_t timeout_ms, Response* out,
+         bool leaks = false) {
   RegionHeader* h = Header();
   if (h == nullptr || !OwnProcess()) return false;
   uint32_t state = h->watcher_state.load(std::memory_order_acquire);
@@ -199,6 +200,7 @@ bool Ask(RequestKind kind, EndHow how, int status, const char* text, uint64_t ti
   GlibcStats glibc = ReadGlibcStats();
   Request& r = h->request;
   r.kind = kind;
+  r.leaks = leaks ? 1 : 0;
   r.end_how = how;
   r.status = status;
   r.has_glibc = glibc.known ? 1 : 0;
@@ -247,21 +249,32 @@ int FinalRequest(EndHow how, int status) {
   return ok ? resp.gate_exit_code : -1;
 }
 
+// True if process `pid` has libmemtrace mapped (it is traced).
+bool Traced(int pid) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+  FILE* f = fopen(path, "re");
+  if (f == nullptr) return false;
+  char line[4096];
+  bool traced = false;
+  while (!traced && fgets(line, sizeof(line), f) != nullptr) traced = strstr(line, "/libmemtrace.so") != nullptr;
+  fclose(f);
+  return traced;
+}
+
 // The gate applies to the process started under the tracer, not to its
-// descendants: the first traced process with MEMTRACE_LEAK_EXIT_CODE claims
-// it by pid in MEMTRACE_GATE_PID (`memtrace run` sets it for its child), which
-// children inherit and do not match. An exec keeps the pid, and the gate.
+// descendants (`sh -c 'ls; echo $?'` must print ls's own status): `memtrace
+// run` names its child in MEMTRACE_GATE_PID; otherwise the process whose
+// parent is not traced is the one started under the tracer. An exec keeps
+// the pid and the parent, and the gate. (The environment is not touched: a
+// variable set here would be an allocation of ours inside glibc's
+// environment, where the program's own setenv calls would hang theirs.)
 bool ClaimGate(const Config& c) {
   if (!c.leak_exit_code.has_value()) return false;
-  const char* owner = getenv("MEMTRACE_GATE_PID");
-  int pid = static_cast<int>(getpid());
-  if (owner == nullptr || *owner == '\0') {
-    char buf[24];
-    snprintf(buf, sizeof(buf), "%d", pid);
-    setenv("MEMTRACE_GATE_PID", buf, 1);
-    return true;
+  if (const char* owner = getenv("MEMTRACE_GATE_PID"); owner != nullptr && *owner != '\0') {
+    return atoi(owner) == static_cast<int>(getpid());
   }
-  return atoi(owner) == pid;
+  return !Traced(static_cast<int>(getppid()));
 }
 
 void ForkChild() {
@@ -361,6 +374,13 @@ bool ApiUsable() { return g_tracing.load(std::memory_order_acquire) && t_state.g
 
 }  // namespace
 
+void RuntimeExitFloor(uint64_t sp) noexcept {
+  RegionHeader* h = Header();
+  if (h == nullptr || !OwnProcess()) return;
+  h->exit_floor_sp.store(sp, std::memory_order_relaxed);
+  h->exit_floor_tid.store(static_cast<int32_t>(syscall(SYS_gettid)), std::memory_order_release);
+}
+
 void RuntimeExecStarting(bool starting) noexcept {
   RegionHeader* h = Header();
   if (h == nullptr || !OwnProcess()) return;  // a vfork child shares its parent's region
@@ -380,17 +400,24 @@ int RuntimeBeforeUnderscoreExit(int status) noexcept {
 
 MT_API int memtrace_is_active(void) { return memtrace::g_tracing.load(std::memory_order_relaxed) ? 1 : 0; }
 
-MT_API int memtrace_dump(const char* path) {
-  using namespace memtrace;
+namespace memtrace {
+namespace {
+int Dump(const char* path, bool leaks) {
   if (!ApiUsable()) return -1;
   InternalScope scope;
   Response resp{};
-  if (!Ask(RequestKind::kDump, EndHow::kUnknown, 0, path, 60000, &resp)) return -1;
+  if (!Ask(RequestKind::kDump, EndHow::kUnknown, 0, path, 60000, &resp, leaks)) return -1;
   // -1 if the report could not go where it was asked to (it went to stderr).
   std::string where(resp.where, strnlen(resp.where, sizeof(resp.where)));
   if (resp.rc != 0) return -1;
   return where == "stderr" && (path != nullptr || !g_config->output.empty()) ? -1 : 0;
 }
+}  // namespace
+}  // namespace memtrace
+
+MT_API int memtrace_dump(const char* path) { return memtrace::Dump(path, false); }
+
+MT_API int memtrace_dump_leaks(const char* path) { return memtrace::Dump(path, true); }
 
 MT_API void memtrace_mark(const char* label) {
   using namespace memtrace;

@@ -30,6 +30,12 @@ int memtrace_is_active(void) __attribute__((weak));
  * file could not be written (the report then goes to stderr). */
 int memtrace_dump(const char* path) __attribute__((weak));
 
+/* As memtrace_dump, with leak kinds: the watcher stops the program's threads
+ * for a reachability scan (docs/leak-kinds.md says how long that takes) and
+ * the report classifies every live block as definitely, indirectly, possibly
+ * lost or still reachable. */
+int memtrace_dump_leaks(const char* path) __attribute__((weak));
+
 /* Marks a phase ("reload 3"): a point on the report's timeline with this
  * label, tracked bytes, RSS and glibc's view at that moment. */
 void memtrace_mark(const char* label) __attribute__((weak));

@@ -23,6 +23,16 @@ void OsRecommitted(size_t bytes) noexcept;
 // the tracer's memory.
 uint64_t OsCommittedBytes() noexcept;
 
+// The ranges OsAllocate mapped (the first kOsRangesKept; later ones are not
+// recorded): the tracer's own memory in the program, which a leak scan must
+// neither count nor read as roots.
+inline constexpr int kOsRangesKept = 64;
+struct OsRange {
+  uintptr_t start, end;
+};
+// Copies up to kOsRangesKept live ranges into `out`; returns how many.
+int OsRanges(OsRange* out) noexcept;
+
 // Heap bytes held by the tracer's own threads (counted by the hooks). On a
 // cache line of its own: the flusher's allocations write it, and it must not
 // share a line with the flags every hook reads.

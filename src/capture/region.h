@@ -52,6 +52,7 @@ enum class EndHow : uint32_t {
 // One request in flight at a time (program threads serialize on `lock`).
 struct Request {
   RequestKind kind;
+  uint32_t leaks;        // kDump: with a leak check (memtrace_dump_leaks)
   EndHow end_how;
   int32_t status;        // exit status for kFinal
   uint32_t has_glibc;    // glibc's view, measured by the requesting thread
@@ -95,6 +96,10 @@ struct alignas(64) RegionHeader {
   std::atomic<uint32_t> ending;              // the program started its final request
   std::atomic<uint32_t> gate;                // 1: MEMTRACE_LEAK_EXIT_CODE applies to this process
   std::atomic<uint32_t> exec_pending;        // an exec call is under way (reset if it fails)
+  // Where the exiting thread's own frames end (exit() entered, or main
+  // returned): the leak scan at exit reads its stack only above this.
+  std::atomic<uint64_t> exit_floor_sp;
+  std::atomic<int32_t> exit_floor_tid;
 
   // CUDA layers, as the program found them (for every report).
   alignas(64) std::atomic<uint32_t> cuda_runtime_hooks;

@@ -63,12 +63,16 @@ constexpr char kRunUsage[] =
     "                    format (.json, .pb.gz, .folded, .html, else text); several: a,b\n"
     "  --format F        MEMTRACE_FORMAT: text, json, pprof, folded or html for every output\n"
     "  --interval T      MEMTRACE_INTERVAL: a report every T (e.g. 30s, 500ms)\n"
-    "  --gate BYTES      leak gate: exit with --gate-code if more than BYTES are live at exit\n"
+    "  --gate BYTES      leak gate: exit with --gate-code if more than BYTES leaked (by\n"
+    "                    default definitely + indirectly lost, in the heap and tracked mappings)\n"
     "  --gate-code N     the gate's exit status (default 23)\n"
+    "  --leak-kinds K    MEMTRACE_LEAK_KINDS: what the gate counts: a comma list of\n"
+    "                    definite, indirect, possible, reachable, or all\n"
     "The library is found next to this command, then in the install prefix, then\n"
-    "through MEMTRACE_LIB. The exit status is the program's (or the gate's); a program\n"
-    "killed by a signal kills memtrace with the same signal. SIGINT, SIGTERM, SIGHUP\n"
-    "and SIGUSR2 are forwarded to the program.\n";
+    "through MEMTRACE_LIB. The exit status is the program's, or the gate's however the\n"
+    "program ended (also after a kill or Go's exit_group: memtrace waits for the final\n"
+    "report); a program killed by a signal kills memtrace with the same signal.\n"
+    "SIGINT, SIGTERM, SIGHUP and SIGUSR2 are forwarded to the program.\n";
 
 constexpr char kDumpUsage[] =
     "usage: memtrace dump PID [--output FILE] [--timeout SECONDS] [--signal]\n"
@@ -211,7 +215,8 @@ int AwaitVerdict(const std::string& path) {
 }
 
 constexpr OptionSpec kRunOptions[] = {
-    {"--output", "FILE"}, {"--format", "F"}, {"--interval", "T"}, {"--gate", "BYTES"}, {"--gate-code", "N"}};
+    {"--output", "FILE"}, {"--format", "F"}, {"--interval", "T"}, {"--gate", "BYTES"}, {"--gate-code", "N"},
+    {"--leak-kinds", "K"}};
 
 int Run(const std::vector<std::string>& argv) {
   absl::StatusOr<Args> args = Args::Parse("run", argv, kRunOptions, /*stop_at_positional=*/true);
@@ -233,6 +238,13 @@ int Run(const std::vector<std::string>& argv) {
                                   "30s or 500ms"));
     }
     env.emplace_back("MEMTRACE_INTERVAL", *v);
+  }
+  if (auto v = args->Value("--leak-kinds")) {
+    if (!ParseLeakKinds(*v)) {
+      return Fail(2, absl::StrCat("run: bad value '", Printable(*v), "' for --leak-kinds: expected a comma list of "
+                                  "definite, indirect, possible, reachable, or all"));
+    }
+    env.emplace_back("MEMTRACE_LEAK_KINDS", *v);
   }
   absl::StatusOr<int64_t> gate_code = args->Int("--gate-code", 1, 255, 23);
   if (!gate_code.ok()) return UsageError(gate_code.status());

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
+#include <span>
 #include <functional>
 #include <string>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "src/flush/site_table.h"
 #include "src/flush/thread_table.h"
 #include "src/report/snapshot.h"
+#include "src/scan/scan_types.h"
 
 namespace memtrace {
 
@@ -62,6 +65,13 @@ class Flusher final : public EventSink {
 
   uint64_t events() const { return events_; }
 
+  // The leak scan (src/scan/, driven by the watcher): the live blocks the
+  // scan classifies (heap blocks and tracked anonymous mappings; site and
+  // thread carry our indices), and its result, which the next snapshot
+  // carries per site, in the totals and per thread (flusher_scan.cc).
+  std::vector<scan::Block> LiveBlocks() const;
+  void SetScanResult(std::span<const scan::Block> blocks, const scan::ScanResult& result, LeakScanInfo info);
+
  private:
   void OnEvent(uint32_t slot, const Event& event) override;
   void OnEvents(uint32_t slot, const Event* events, size_t n) override;
@@ -93,6 +103,15 @@ class Flusher final : public EventSink {
   std::vector<SiteStats> reported_;  // per site, as of the previous report (growth)
   std::deque<TimelinePoint> timeline_;
   uint64_t start_ns_ = 0;
+  // The last scan's result, attached to the next snapshot (then dropped).
+  struct PendingScan {
+    std::vector<LeakKinds> by_site;  // indexed by site
+    LeakKinds totals;
+    std::vector<std::pair<uint64_t, LeakCount>> held_by_tid;
+    LeakScanInfo info;
+  };
+  std::optional<PendingScan> scan_;
+  void AttachScan(Snapshot& snapshot, const std::vector<size_t>& entry_of_site);
 };
 
 }  // namespace memtrace

@@ -81,6 +81,7 @@ Snapshot Flusher::BuildSnapshot(const char* reason, const GlibcStats& glibc) {
   }
   for (size_t i = 0; i < sites_.size(); ++i) reported_[i] = sites_.site(i);
   AttachThreads(s, entry_of_site);
+  AttachScan(s, entry_of_site);
   std::vector<ProcMapping> proc = ProcMappings();
   for (const ProcMapping& m : proc) {
     if (g_region.active() && m.start < g_region.base() + g_region.size() && m.end > g_region.base()) continue;  // ours

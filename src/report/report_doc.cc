@@ -173,6 +173,7 @@ ReportDoc BuildReportDoc(const Snapshot& s, Symbolizer& symbolizer, const DocOpt
   d.cuda = s.cuda;
   d.end = s.end;
   d.suppressions_used = s.suppressions_used;
+  d.leak_scan = s.leak_scan;
   d.max_sites = options.max_sites;
 
   // Every stack is symbolized (the symbolizer caches per address, so the

@@ -116,6 +116,7 @@ struct ReportDoc {
   TracerStats tracer;
   std::optional<ProcessEnd> end;
   std::optional<std::vector<SuppressionUse>> suppressions_used;
+  std::optional<LeakScanInfo> leak_scan;
 
   const Frame& frame(uint32_t id) const { return frames[id]; }
   // Sites listed plus those folded into the remainders.

@@ -191,6 +191,19 @@ void Describe(V& v, DegradedReason& r) {
 }
 
 template <class V>
+void Describe(V& v, LeakScanInfo& s) {
+  v.Field("paused_ms", s.paused_ms);
+  v.Field("stop_latency_ms", s.stop_latency_ms);
+  v.Field("threads_stopped", s.threads_stopped);
+  v.Field("threads_not_stopped", s.threads_not_stopped);
+  v.Field("root_bytes", s.root_bytes);
+  v.Field("block_bytes", s.block_bytes);
+  v.Field("unreadable_bytes", s.unreadable_bytes);
+  v.Field("notes", NullIfEmpty{s.notes});
+  v.Field("gate", NullIfEmpty{s.gate});
+}
+
+template <class V>
 void Describe(V& v, ProcessEnd& e) {
   v.Field("how", OneOf{e.how, kProcessEndHows});
   v.Field("status", e.status);
@@ -291,6 +304,7 @@ void DescribeReport(V& v, ReportDoc& d) {
     o.Field("leak_kinds", t.leak_kinds);
   });
   v.Field("suppressions_used", d.suppressions_used);
+  v.Field("leak_scan", d.leak_scan);
   ModuleTable modules{d.modules, {}};
   v.Field("modules", d.modules);
   v.Array("frames", d.frames, [&](auto& o, Frame& f) {
@@ -354,6 +368,7 @@ void DescribeReport(V& v, ReportDoc& d) {
     o.Field("live_blocks", e.live_blocks);
     o.Field("alloc_bytes", e.alloc_bytes);
     o.Field("predates_tracing", TrueOrAbsent{e.predates_tracing});
+    o.Field("holds_reachable", e.holds_reachable);
   });
   v.Object("openmp", [&](auto& o) {
     DocOpenMP& omp = d.openmp;

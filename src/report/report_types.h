@@ -59,6 +59,20 @@ struct ProcessEnd {
   uint64_t events_lost = 0;        // of those, lost
 };
 
+// The reachability scan behind the leak kinds: how long the program was
+// stopped and what was read (a report carries it when a scan ran).
+struct LeakScanInfo {
+  double paused_ms = 0;              // the program's threads were stopped this long
+  double stop_latency_ms = 0;        // of which: until every thread had stopped
+  uint32_t threads_stopped = 0;
+  uint32_t threads_not_stopped = 0;  // did not stop in time: their stacks were scanned whole
+  uint64_t root_bytes = 0;           // roots scanned (stacks, registers, TLS, module data, untracked memory)
+  uint64_t block_bytes = 0;          // blocks scanned
+  uint64_t unreadable_bytes = 0;     // skipped: unmapped when read
+  std::string notes;                 // what was approximated, and why ("; "-separated)
+  std::string gate;                  // the gate's line: which kinds and spaces it counted (exit reports)
+};
+
 // Where the tracer could not do all its work (e.g. out of memory inside the
 // tracer): the report is still written, with these counted.
 struct DegradedReason {

@@ -61,6 +61,9 @@ struct ThreadEntry {
   double created_s = 0, exited_s = -1;  // seconds since tracing began; -1: alive
   uint64_t live_bytes = 0, live_blocks = 0, alloc_bytes = 0;
   bool predates_tracing = false;  // already running when tracing began
+  // Reachable (or possibly reachable) memory that only this thread's stack,
+  // registers or TLS reach: a parked worker holding it. Unset: no scan.
+  std::optional<LeakCount> holds_reachable;
 };
 
 // Threads grouped by the call site that created them.
@@ -165,6 +168,7 @@ struct Snapshot {
   ThreadTotals thread_totals;
   std::optional<ProcessEnd> end;  // final reports: how the process ended
   std::optional<std::vector<SuppressionUse>> suppressions_used;  // unset: no leak check ran
+  std::optional<LeakScanInfo> leak_scan;                          // unset: no leak check ran
 };
 
 inline constexpr size_t kMaxListedThreads = 2000;

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "src/report/json_text.h"
 #include "src/report/render.h"
@@ -98,6 +99,73 @@ std::string EndLine(const ProcessEnd& e) {
   return line;
 }
 
+// The leak check's answer, first, when one ran (issue 14): sites with
+// definitely lost memory, then indirectly and possibly lost, then one line
+// for what is still reachable and which threads alone hold it.
+void LeakSection(const ReportDoc& d, const ReportOptions& options, const std::function<void(std::string)>& add) {
+  const LeakKinds& all = *d.totals.leak_kinds;
+  add("== Leaks (reachability scan) ==");
+  if (d.leak_scan) {
+    const LeakScanInfo& s = *d.leak_scan;
+    add(fmt::format("  the program was stopped {:.1f} ms ({} threads{}) to scan {} of roots and {} of blocks",
+                    s.paused_ms, s.threads_stopped,
+                    s.threads_not_stopped ? fmt::format(", {} did not stop and were scanned whole", s.threads_not_stopped)
+                                          : std::string(),
+                    HumanBytes(s.root_bytes), HumanBytes(s.block_bytes)));
+  }
+  size_t limit = options.top <= 0 ? SIZE_MAX : static_cast<size_t>(options.top);
+  struct Kind {
+    const char* title;
+    const LeakCount LeakKinds::*count;
+  };
+  const Kind kinds[] = {{"definitely lost", &LeakKinds::definite},
+                        {"indirectly lost", &LeakKinds::indirect},
+                        {"possibly lost", &LeakKinds::possible}};
+  for (const Kind& k : kinds) {
+    const LeakCount& total = all.*k.count;
+    if (total.blocks == 0) continue;
+    std::vector<const DocSite*> sites;
+    for (const DocSite& s : d.sites) {
+      if (s.leak_kinds && ((*s.leak_kinds).*k.count).blocks > 0) sites.push_back(&s);
+    }
+    std::stable_sort(sites.begin(), sites.end(), [&](const DocSite* a, const DocSite* b) {
+      return ((*a->leak_kinds).*k.count).bytes > ((*b->leak_kinds).*k.count).bytes;
+    });
+    add("");
+    add(fmt::format("  {} bytes {} in {} blocks:", total.bytes, k.title, total.blocks));
+    for (size_t i = 0; i < sites.size() && i < limit; ++i) {
+      const LeakCount& c = (*sites[i]->leak_kinds).*k.count;
+      std::string where = sites[i]->frames.empty() ? std::string("(no stack)") : FrameLine(d.frame(sites[i]->frames[0]));
+      std::string caller =
+          sites[i]->frames.size() > 1 ? "  <- " + FrameLine(d.frame(sites[i]->frames[1])) : std::string();
+      add(fmt::format("    {} bytes in {} blocks [{}] at {}{}", c.bytes, c.blocks, Printable(sites[i]->space), where,
+                      caller));
+    }
+    if (sites.size() > limit) add(fmt::format("    ... and {} more sites (MEMTRACE_TOP)", sites.size() - limit));
+  }
+  if (all.definite.blocks + all.indirect.blocks + all.possible.blocks == 0) {
+    add("");
+    add("  nothing is lost.");
+  }
+  std::string held;
+  for (const DocThread& t : d.threads) {
+    if (!t.entry.holds_reachable || t.entry.holds_reachable->bytes == 0) continue;
+    std::string who = t.openmp.empty() ? fmt::format("thread {}", t.entry.tid)
+                                       : fmt::format("{} worker {}", Printable(t.openmp), t.entry.tid);
+    held += fmt::format("{}{} ({}, {})", held.empty() ? "" : "; ", who, t.entry.state,
+                        HumanBytes(t.entry.holds_reachable->bytes));
+  }
+  add("");
+  add(fmt::format("  still reachable: {} in {} blocks{}", HumanBytes(all.reachable.bytes), all.reachable.blocks,
+                  held.empty() ? std::string(" (held by globals, or by several threads)")
+                               : "; held by one thread's stack or TLS: " + held));
+  if (all.suppressed.blocks > 0) {
+    add(fmt::format("  suppressed: {} in {} blocks", HumanBytes(all.suppressed.bytes), all.suppressed.blocks));
+  }
+  if (d.leak_scan && !d.leak_scan->gate.empty()) add("  gate: " + Printable(d.leak_scan->gate.substr(d.leak_scan->gate.find(' ') + 1)));
+  add("");
+}
+
 }  // namespace
 
 std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
@@ -114,6 +182,7 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
                     HumanBytes(d.tracer.sample_bytes)));
   }
   add("");
+  if (t.leak_kinds) LeakSection(d, options, add);
   add("== Totals ==");
   const SiteStats& heap = t.spaces[static_cast<int>(Space::kHeap)];
   const SiteStats& anon = t.spaces[static_cast<int>(Space::kAnonMmap)];

@@ -32,6 +32,7 @@
 #include "src/report/module_map.h"
 #include "src/report/report_writer.h"
 #include "src/trigger/control_file.h"
+#include "src/watcher/leak_check.h"
 
 namespace memtrace::watcher {
 namespace {
@@ -155,7 +156,8 @@ class Watcher {
 
  private:
   void Serve();
-  void Report(const char* reason, const std::string& path, const GlibcStats& glibc, std::string* where = nullptr);
+  void Report(const char* reason, const std::string& path, const GlibcStats& glibc, std::string* where = nullptr,
+              bool leaks = false);
   [[noreturn]] void Final(EndHow how, int status, const GlibcStats& glibc);
   [[noreturn]] void AfterDeath();
   [[noreturn]] void Leave();
@@ -171,6 +173,7 @@ class Watcher {
   Flusher* flusher_ = nullptr;
   ReportWriter* writer_ = nullptr;
   ControlFile control_;
+  LeakCheck* leaks_ = nullptr;
   // The program's /proc/PID/maps text and modules as last read (at first our
   // own: a copy of the program's layout at the fork), for after its death.
   std::string maps_;
@@ -229,10 +232,13 @@ bool Watcher::Dead() {
   return kill(pid_, 0) != 0 && errno == ESRCH;
 }
 
-void Watcher::Report(const char* reason, const std::string& path, const GlibcStats& glibc, std::string* where) {
+void Watcher::Report(const char* reason, const std::string& path, const GlibcStats& glibc, std::string* where,
+                     bool leaks) {
   try {
     RefreshMaps(true);
+    bool scanned = leaks && leaks_->Scan(pid_, *flusher_, 0, 0);
     Snapshot s = flusher_->TakeSnapshot(reason, glibc);
+    if (scanned) leaks_->Finish(s, modules_, setup_.config->libc_lines, /*gate=*/false);
     std::string w = writer_->Write(s, path);
     control_.Acknowledge(w);
     if (where != nullptr) *where = w;
@@ -264,14 +270,16 @@ void Watcher::Final(EndHow how, int status, const GlibcStats& glibc) {
     end.events_lost = busy;
     end.events_in_flight = busy;
     RefreshMaps(true);
+    // The program is still there (waiting for our answer): a leak check.
+    leaks_->Scan(pid_, *flusher_, h_->exit_floor_tid.load(std::memory_order_acquire),
+                 h_->exit_floor_sp.load(std::memory_order_acquire));
     Snapshot s = flusher_->TakeSnapshot("exit", glibc);
     s.end = end;
     const Config& c = *setup_.config;
-    if (setup_.gate && c.leak_exit_code.has_value() && s.totals.live_bytes > c.leak_threshold) {
-      gate_code = *c.leak_exit_code;
-      MT_LOG_WARN("%llu bytes live at exit exceed MEMTRACE_LEAK_THRESHOLD=%llu; exit status %d",
-                  static_cast<unsigned long long>(s.totals.live_bytes),
-                  static_cast<unsigned long long>(c.leak_threshold), gate_code);
+    scan::GateVerdict verdict = leaks_->Finish(s, modules_, c.libc_lines, setup_.gate);
+    if (setup_.gate && c.leak_exit_code.has_value()) {
+      if (verdict.fire) gate_code = *c.leak_exit_code;
+      if (verdict.fire) MT_LOG_WARN("%s", verdict.line.c_str() + strlen("memtrace: "));
     }
     writer_->Write(s, "");
     WriteRunResult(s, end, gate_code);
@@ -316,9 +324,8 @@ void Watcher::AfterDeath() {
     writer_->Write(s, "");
     // The program cannot change its status any more; `memtrace run` can.
     const Config& c = *setup_.config;
-    int gate_code = setup_.gate && c.leak_exit_code.has_value() && s.totals.live_bytes > c.leak_threshold
-                        ? *c.leak_exit_code
-                        : -1;
+    scan::GateVerdict verdict = GateWithoutScan(s, c, setup_.gate);
+    int gate_code = setup_.gate && c.leak_exit_code.has_value() && verdict.fire ? *c.leak_exit_code : -1;
     WriteRunResult(s, end, gate_code);
   } catch (const std::exception& e) {
     MT_LOG_ERROR("final report failed: %s", e.what());
@@ -345,7 +352,7 @@ void Watcher::Serve() {
     case RequestKind::kDump: {
       flusher_->DrainUntil(r.ts, 1000);
       std::string where;
-      Report("api", std::string(r.text, strnlen(r.text, sizeof(r.text))), glibc, &where);
+      Report("api", std::string(r.text, strnlen(r.text, sizeof(r.text))), glibc, &where, r.leaks != 0);
       h_->response.rc = where.empty() ? -1 : 0;
       size_t n = std::min(where.size(), sizeof(h_->response.where) - 1);
       memcpy(h_->response.where, where.data(), n);
@@ -408,6 +415,7 @@ void Watcher::Run() {
   wo.modules = &modules_;  // refreshed before every report; the last ones after death
   writer_ = new ReportWriter(wo);
   control_.Init(c.control_dir, pid_);
+  leaks_ = new LeakCheck(c);
   exec_check_ = access(RegionPath(pid_).c_str(), F_OK) == 0;
   h_->watcher_state.store(2, std::memory_order_release);
   RefreshMaps(true);
@@ -446,7 +454,7 @@ void Watcher::Run() {
     }
     if (now >= next_interval) {
       flusher_->DrainUntil(ClockNowFenced(), 1000);
-      Report("interval", "", {});
+      Report("interval", "", {}, nullptr, c.interval_leaks);
       next_interval = MonotonicNanos() + c.interval_ns;
     }
     if (now >= next_sample) {

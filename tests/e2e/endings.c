@@ -19,6 +19,9 @@ static void* volatile keep[1 << 16];
 
 enum { kLeakLine = __LINE__ + 1 };
 __attribute__((noinline)) static void leak_here(void) { keep[0] = malloc(4321); }
+/* Lost for good: the pointer is dropped (a definite leak for the gate). */
+enum { kLoseLine = __LINE__ + 1 };
+__attribute__((noinline)) static void lose_here(void) { *(void* volatile*)&keep[1] = malloc(1234); keep[1] = 0; }
 
 __attribute__((noinline)) static void* leak_step(size_t n) {
   char* p = malloc(n);
@@ -47,6 +50,8 @@ int main(int argc, char** argv) {
   int arg = argc > 2 ? atoi(argv[2]) : 0;
   leak_here();
   EXPECT_SITE("leak_here", kLeakLine, 4321, 1);
+  lose_here();
+  EXPECT_SITE("lose_here", kLoseLine, 1234, 1);
   if (strcmp(mode, "exit") == 0) exit(arg);
   if (strcmp(mode, "_exit") == 0) _exit(arg);
   if (strcmp(mode, "abort") == 0) abort();

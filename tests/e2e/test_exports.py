@@ -10,7 +10,7 @@ ALLOWED = {"malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "p
            "signal", "pthread_create", "pthread_join", "pthread_tryjoin_np", "pthread_timedjoin_np",
            "pthread_clockjoin_np", "pthread_detach", "pthread_setname_np", "prctl", "cudaMalloc", "cudaFree",
            "cudaMallocHost", "cudaHostAlloc", "cudaFreeHost", "cudaMallocManaged", "cudaMallocPitch", "cudaMalloc3D",
-           "cudaMallocAsync", "cudaMallocFromPoolAsync", "cudaFreeAsync", "dlopen", "dlclose", "_exit", "_Exit",
+           "cudaMallocAsync", "cudaMallocFromPoolAsync", "cudaFreeAsync", "dlopen", "dlclose", "_exit", "_Exit", "exit", "__libc_start_main",
            "execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle", "fexecve", "execveat"}
 
 

@@ -177,7 +177,7 @@ class OptionsTest(unittest.TestCase):
             self.assertEqual(r.stdout, b"['--output', 'x']\n")
             with open(out) as f:
                 self.assertEqual(json.load(f)["reason"], "exit")
-            r = cli("run", "--gate=0", "--gate-code=9", fixture("leaky"))
+            r = cli("run", "--gate=0", "--gate-code=9", "--leak-kinds=all", fixture("leaky"))
             self.assertEqual(r.returncode, 9)
         finally:
             shutil.rmtree(d)

@@ -116,6 +116,77 @@ class ScanAgainstMemcheckTest(unittest.TestCase):
         self.assertEqual(ours, theirs)
 
 
+def traced_by_site(report, prefix="site_"):
+    """Per frame-0 function: leak kinds of a live report of the real tracer."""
+    out = {}
+    frames = report["frames"]
+    for s in report["sites"]:
+        if not s["frames"] or not s.get("leak_kinds"):
+            continue
+        fn = frames[s["frames"][0]]["function"] or ""
+        if not fn.startswith(prefix):
+            continue
+        for kind, c in s["leak_kinds"].items():
+            if c["blocks"]:
+                acc = out.setdefault((fn, kind), [0, 0])
+                acc[0] += c["bytes"]
+                acc[1] += c["blocks"]
+    return out
+
+
+class TracerScanTest(unittest.TestCase):
+    """The same fixture under the real tracer: the watcher stops it at its sync
+    point (memtrace_dump_leaks), scans, and the live report's leak kinds per
+    site equal memcheck's on the same binary."""
+
+    @classmethod
+    def setUpClass(cls):
+        from mtharness import LIB, clean_env
+        import json
+        cls.dir = tempfile.mkdtemp(prefix="memtrace_scan_")
+        live = os.path.join(cls.dir, "live.json")
+        cls.proc = subprocess.run([FIX], env=clean_env({"LD_PRELOAD": LIB, "SCAN_FIXTURE_REPORT": live,
+                                                        "MEMTRACE_OUTPUT": os.path.join(cls.dir, "exit.json")}),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        with open(live) as f:
+            cls.report = json.load(f)
+        cls.expect = [json.loads(l.split(b" ", 1)[1]) for l in cls.proc.stdout.splitlines()
+                      if l.startswith(b"MEMTRACE_EXPECT ")]
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_world_was_stopped(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr[-2000:])
+        scan = self.report["leak_scan"]
+        self.assertEqual(scan["threads_stopped"], 4)  # main + three parked
+        self.assertEqual(scan["threads_not_stopped"], 0)
+        self.assertGreater(scan["paused_ms"], 0)
+
+    def test_per_site_numbers_equal_memchecks(self):
+        # The runtime-root case needs a mapping the tracer knows as a
+        # runtime's (a Go heap arena): the fixture marks it only for the
+        # stand-alone driver.
+        skip = ("site_mapping_runtime", "site_in_runtime_root")
+        want = {k: v for k, v in expected_by_site(self.expect, "leak").items() if k[0] not in skip}
+        got = {k: v for k, v in traced_by_site(self.report).items() if k[0] not in skip}
+        self.assertEqual(got, want)
+        memcheck, proc = memcheck_by_site([FIX], "site_")
+        self.assertTrue(memcheck, proc.stderr[-2000:])
+        heap = {k: v for k, v in got.items() if not k[0].startswith(("site_mapping_", "site_in_lost_mapping"))}
+        theirs = {k: v for k, v in memcheck.items() if k[0] not in skip + ("site_in_lost_mapping",)}
+        self.assertEqual(heap, theirs)
+
+    def test_parked_threads_hold_their_memory(self):
+        holders = {t["tid"]: t.get("holds_reachable") for t in self.report["threads"]}
+        by_holder = {e["site"]: e for e in self.expect if e["holder"] == "thread"}
+        for site in ("site_parked_tls", "site_parked_stack"):
+            tid = by_holder[site]["tid"]
+            self.assertIsNotNone(holders.get(tid), (site, tid, holders))
+            self.assertGreaterEqual(holders[tid]["bytes"], by_holder[site]["bytes"])
+
+
 class ScanOptionsTest(unittest.TestCase):
     def test_proc_mem_reader_gives_the_same_answer(self):
         a = run_scan([FIX], ["--site-prefix", "site_"])
