@@ -3,6 +3,7 @@
 // conversions we use (%s %d %u %zu %lu %llu %x %p).
 #include "src/log.h"
 
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -30,9 +31,11 @@ void Log(LogLevel level, const char* fmt, ...) noexcept {
   if (w < 0) w = 0;
   n += static_cast<size_t>(w) < sizeof(buf) - n - 1 ? static_cast<size_t>(w) : sizeof(buf) - n - 2;
   buf[n++] = '\n';
+  // A raw system call: glibc's write() is a cancellation point, and this may
+  // run inside a hook.
   size_t off = 0;
   while (off < n) {
-    ssize_t r = write(STDERR_FILENO, buf + off, n - off);
+    long r = syscall(SYS_write, STDERR_FILENO, buf + off, n - off);
     if (r <= 0) break;
     off += static_cast<size_t>(r);
   }

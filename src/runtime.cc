@@ -106,8 +106,10 @@ bool WatcherAlive() {
   if (state == 3) return false;
   int pid = h->watcher_pid.load(std::memory_order_acquire);
   if (pid <= 0) return state == 1;  // being started
+  // A raw system call: glibc's waitid is a cancellation point, and this runs
+  // inside hooks (a producer waiting for ring space).
   siginfo_t info{};
-  if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT | __WCLONE) == 0 &&
+  if (syscall(SYS_waitid, P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT | __WCLONE, nullptr) == 0 &&
       info.si_pid == pid) {
     h->watcher_state.store(3, std::memory_order_release);
     return false;

@@ -16,7 +16,7 @@
 
 namespace memtrace {
 
-__thread ThreadState t_state MT_TLS_IE = {nullptr, 0, 0, 0, 0, nullptr, 0, 0, 0, 0, 0, 0, 0};
+__thread ThreadState t_state MT_TLS_IE = {nullptr, 0, 0, 0, 0, nullptr, 0, 0, 0, 0, 0, 0, 0, 0};
 
 namespace {
 pthread_key_t g_exit_key;
@@ -35,6 +35,7 @@ namespace {
 ThreadSlot* RegisterSlot() noexcept {
   ThreadState& t = t_state;
   if (t.untraced != 0) return nullptr;
+  t.walks = 0;
   if (void (*hook)() = g_register_hook.load(std::memory_order_acquire)) hook();
   ThreadSlot* s = g_slots.Acquire();
   if (s == nullptr) {
@@ -88,6 +89,7 @@ void CaptureThreadExit(void* arg) noexcept {
   // (and re-arm the key, which glibc then runs again).
   t.slot = nullptr;
   s->busy_since.store(kIdle, std::memory_order_release);
+  g_slots.Retired();
   s->state.store(kSlotRetiring, std::memory_order_release);
   t.guard = saved_guard;
 }
@@ -126,6 +128,10 @@ void CaptureMarkInternalThread() noexcept {
 const StackRecord* CaptureStackWalk(uintptr_t fp0, uintptr_t hint) noexcept {
   int saved_errno = errno;  // the fallback unwinders and the depot may set it
   ThreadSlot* s = t_state.slot;
+  // A thread gets its memo after a few walks: a burst of short threads (a
+  // thread per request) then touches no memo page at all.
+  constexpr uint32_t kWalksBeforeMemo = 8;
+  if (s != nullptr && s->memo == nullptr && ++t_state.walks >= kWalksBeforeMemo) g_slots.AttachMemo(s);
   StackMemo* memo = s != nullptr ? s->memo : nullptr;
   uintptr_t frames[kMaxFramesLimit];
   int depth = g_unwinder.Capture(fp0, frames, memo, hint);

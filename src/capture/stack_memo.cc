@@ -4,18 +4,20 @@
 namespace memtrace {
 
 void StackMemo::Clear() noexcept {
-  for (Entry& e : entries_) e.fp0 = 0;
+  for (uintptr_t& t : tags_) t = 0;
   for (uint8_t& v : victim_) v = 0;
   open_ = nullptr;
 }
 
 void StackMemo::Begin(uintptr_t fp0, uintptr_t hint) noexcept {
   uint32_t set = SetOf(fp0, hint);
-  Entry& e = entries_[set * kWays + victim_[set]];
+  uint32_t index = set * kWays + victim_[set];
   victim_[set] = static_cast<uint8_t>((victim_[set] + 1) % kWays);
-  e.fp0 = 0;  // invalid until committed
+  tags_[index] = 0;  // invalid until committed
+  Entry& e = entries_[index];
   e.reads = 0;
   open_ = &e;
+  open_index_ = index;
   open_fp0_ = fp0;
 }
 
@@ -31,7 +33,7 @@ void StackMemo::Commit(const StackRecord* record) noexcept {
     }
     open_->reads = n;
     open_->record = record;
-    open_->fp0 = open_fp0_;
+    tags_[open_index_] = open_fp0_;
   }
   open_ = nullptr;
 }

@@ -43,10 +43,10 @@ class StackMemo {
   // null if none. `hint` (the hook's return address, or 0) spreads stacks of
   // equal depth over the sets; it never decides a hit.
   MT_ALWAYS_INLINE const StackRecord* Find(uintptr_t fp0, uintptr_t hint) const noexcept {
-    const Entry* set = &entries_[SetOf(fp0, hint) * kWays];
+    const uint32_t first = SetOf(fp0, hint) * kWays;
     for (uint32_t w = 0; w < kWays; ++w) {
-      const Entry& e = set[w];
-      if (e.fp0 != fp0) continue;
+      if (tags_[first + w] != fp0) continue;
+      const Entry& e = entries_[first + w];
       // Four words per branch: Commit padded the list to a multiple of four.
       uint64_t diff = 0;
       for (uint32_t i = 0; i < e.reads; i += 4) {
@@ -79,8 +79,11 @@ class StackMemo {
   void Commit(const StackRecord* record) noexcept;
 
  private:
+  // The starting frame of each entry's walk (0: empty), apart from the
+  // entries: a new thread's Clear touches this one small array, not the
+  // ~75 KiB of entries (a burst of threads would fault them all in).
+  uintptr_t tags_[kSets * kWays];
   struct Entry {
-    uintptr_t fp0;  // 0: empty
     const StackRecord* record;
     uint32_t reads;           // a multiple of 4 once committed
     int32_t off[kMaxReads];   // from fp0
@@ -94,10 +97,11 @@ class StackMemo {
     return static_cast<uint32_t>((h ^ (h >> 7) ^ (h >> 17)) & (kSets - 1));
   }
 
-  Entry entries_[kSets * kWays];
   uint8_t victim_[kSets];
   Entry* open_ = nullptr;
+  uint32_t open_index_ = 0;
   uintptr_t open_fp0_ = 0;
+  Entry entries_[kSets * kWays];  // last: only the entries a thread uses are touched
 };
 
 }  // namespace memtrace

@@ -44,6 +44,21 @@ ThreadSlot* SlotTable::Chunk(uint32_t c) noexcept {
 
 ThreadSlot* SlotTable::Acquire() noexcept {
   if (shared_ == nullptr) return nullptr;
+  for (uint32_t waited_us = 0;; waited_us += 50) {
+    if (ThreadSlot* s = TryAcquire()) return s;
+    if (shared_->retiring.load(std::memory_order_relaxed) == 0 || waited_us >= 200000 ||
+        !shared_->consumer_active.load(std::memory_order_acquire)) {
+      return nullptr;
+    }
+    if (waited_us == 0) shared_->counters.ring_stalls.fetch_add(1, std::memory_order_relaxed);
+    int saved_errno = errno;
+    timespec ts{0, 50000};
+    syscall(SYS_nanosleep, &ts, nullptr);  // not a cancellation point (see WaitForSpaceLoop)
+    errno = saved_errno;
+  }
+}
+
+ThreadSlot* SlotTable::TryAcquire() noexcept {
   // Lowest free slot first: reuses rings that are already mapped and keeps
   // the range the flusher scans as short as the number of live threads.
   for (uint32_t i = 0; i < kMaxSlots; ++i) {
@@ -63,11 +78,11 @@ ThreadSlot* SlotTable::Acquire() noexcept {
       }
     }
     if (uint32_t back = s->decommitted_bytes.exchange(0, std::memory_order_relaxed)) SharedRecommitted(s->events, back);
-    if (s->memo == nullptr) {
-      // Optional: without it every stack is walked.
-      if (void* mem = SharedAllocate(sizeof(StackMemo))) s->memo = new (mem) StackMemo();
+    if (s->decommitted_memo != 0) {
+      SharedRecommitted(s->memo_storage, s->decommitted_memo);
+      s->decommitted_memo = 0;
     }
-    if (s->memo != nullptr) s->memo->Clear();  // a new thread, a new stack
+    s->memo = nullptr;  // a new thread, a new stack: attached again after a few walks
     s->cached_head = s->head.load(std::memory_order_acquire);
     s->busy_since.store(kIdle, std::memory_order_relaxed);
     uint32_t hw = shared_->high_water.load(std::memory_order_relaxed);
@@ -78,12 +93,26 @@ ThreadSlot* SlotTable::Acquire() noexcept {
   return nullptr;
 }
 
+void SlotTable::AttachMemo(ThreadSlot* s) noexcept {
+  if (s->memo_storage == nullptr) {
+    // Optional: without it every stack is walked.
+    if (void* mem = SharedAllocate(sizeof(StackMemo))) s->memo_storage = new (mem) StackMemo();
+  }
+  if (s->memo_storage == nullptr) return;
+  s->memo_storage->Clear();
+  s->memo = s->memo_storage;
+}
+
 void SlotTable::Decommit(ThreadSlot* s) noexcept {
   if (s->decommitted_bytes.load(std::memory_order_relaxed) != 0 || s->events == nullptr) return;
   uint32_t bytes = 0;
   if (SharedDecommit(s->events, sizeof(Event) * kRingCapacity)) bytes += sizeof(Event) * kRingCapacity;
+  s->decommitted_memo = 0;
   // The memo is cleared by its next owner anyway; its pages may go.
-  if (s->memo != nullptr) SharedDecommit(s->memo, (sizeof(StackMemo) + 4095) & ~size_t{4095});
+  size_t memo_bytes = (sizeof(StackMemo) + 4095) & ~size_t{4095};
+  if (s->memo_storage != nullptr && SharedDecommit(s->memo_storage, memo_bytes)) {
+    s->decommitted_memo = static_cast<uint32_t>(memo_bytes);
+  }
   s->decommitted_bytes.store(bytes, std::memory_order_relaxed);
 }
 

@@ -48,10 +48,14 @@ struct alignas(64) ThreadSlot {
   std::atomic<uint32_t> state{kSlotFree};
   uint32_t index = 0;
   Event* events = nullptr;  // kRingCapacity entries, mapped on first use
-  StackMemo* memo = nullptr;  // the owner's stack-walk memo, mapped on first use
+  // The owner's stack-walk memo: attached after its first few walks (a short
+  // thread never touches one; see CaptureStackWalk), kept for later owners.
+  StackMemo* memo = nullptr;
+  StackMemo* memo_storage = nullptr;
   // The bytes of ring and memo whose pages the flusher gave back as it freed
   // the slot (0: all resident); the next owner counts them in again.
   std::atomic<uint32_t> decommitted_bytes{0};
+  uint32_t decommitted_memo = 0;  // the memo's share, given back with the ring
 };
 
 struct SlotCounters {
@@ -67,8 +71,19 @@ class alignas(64) SlotTable {
   // Maps the table's shared state and its first chunk of slots (from the
   // region when there is one); false if that failed.
   bool Init() noexcept;
-  // A free slot, made active with a ring; nullptr if none is left.
+  // A free slot, made active with a ring; nullptr if none is left. When
+  // every slot is taken but some belong to threads that have exited (the
+  // watcher frees them as it drains their rings: a burst of short threads
+  // can outrun it), waits for one, at most ~200 ms, like a full ring does.
   ThreadSlot* Acquire() noexcept;
+  // A slot's thread has exited (its slot is retiring).
+  void Retired() noexcept { shared_->retiring.fetch_add(1, std::memory_order_relaxed); }
+  // The consumer freed a retiring slot.
+  void Freed() noexcept {
+    uint32_t r = shared_->retiring.load(std::memory_order_relaxed);
+    while (r > 0 && !shared_->retiring.compare_exchange_weak(r, r - 1, std::memory_order_relaxed)) {
+    }
+  }
   // Producer: append one event; waits while the ring is full.
   MT_ALWAYS_INLINE void Push(ThreadSlot* s, const Event& e) noexcept {
     uint64_t t = s->tail.load(std::memory_order_relaxed);
@@ -96,6 +111,8 @@ class alignas(64) SlotTable {
   void SetConsumerAliveCheck(bool (*alive)()) noexcept { consumer_alive_ = alive; }
   // In a fork child, after the region was replaced: an empty table again.
   bool Reset() noexcept;
+  // Gives `s` its walk memo (allocated once per slot, cleared for each owner).
+  void AttachMemo(ThreadSlot* s) noexcept;
 
  private:
   MT_NOINLINE bool WaitForSpace(ThreadSlot* s, uint64_t tail) noexcept;
@@ -108,10 +125,12 @@ class alignas(64) SlotTable {
   struct Shared {
     std::atomic<ThreadSlot*> chunks[kMaxSlots / kChunkSlots] = {};
     std::atomic<uint32_t> high_water{0};
+    std::atomic<uint32_t> retiring{0};  // slots whose thread exited, not yet freed
     std::atomic<bool> consumer_active{false};
     SlotCounters counters;
   };
   ThreadSlot* Chunk(uint32_t c) noexcept;
+  ThreadSlot* TryAcquire() noexcept;
   Shared* shared_ = nullptr;
   bool (*consumer_alive_)() = nullptr;
 };

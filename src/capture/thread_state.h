@@ -41,6 +41,9 @@ struct ThreadState {
   uint64_t last_ts;
   // No slot was left for this thread: it stays untraced (counted once).
   uint32_t untraced;
+  // Full stack walks since the thread took its slot (its memo is attached
+  // after a few: thread_slots.h).
+  uint32_t walks;
 };
 
 // Handed by our pthread_create hook to the new thread: what to run, and the

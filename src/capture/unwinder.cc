@@ -15,8 +15,6 @@
 namespace memtrace {
 namespace {
 
-constexpr int kUnwCachePerThread = 2;  // UNW_CACHE_PER_THREAD in libunwind.h
-
 struct RangeQuery {
   uintptr_t addr;
   uintptr_t lo = 0, hi = 0;
@@ -51,28 +49,16 @@ const char* Unwinder::Init(int max_frames, bool use_cfi) noexcept {
   self_lo_ = q.lo;
   self_hi_ = q.hi;
 
-  const char* backend = "glibc-backtrace";
-  if (void* h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL)) {
-    auto fn = reinterpret_cast<BacktraceFn>(dlsym(h, "unw_backtrace"));
-    auto set_policy = reinterpret_cast<int (*)(void*, int)>(dlsym(h, "_ULx86_64_set_caching_policy"));
-    auto* space = static_cast<void**>(dlsym(h, "_ULx86_64_local_addr_space"));
-    if (fn != nullptr) {
-      // Per-thread caches: no global lock that a fork or a signal could leave held.
-      if (set_policy != nullptr && space != nullptr) set_policy(*space, kUnwCachePerThread);
-      backtrace_ = fn;
-      backend = "libunwind";
-    }
-  } else {
-    MT_LOG_INFO("libunwind.so.8 not found (%s); using glibc backtrace()", dlerror());
-  }
-  if (backtrace_ == nullptr) {
-    backtrace_ = reinterpret_cast<BacktraceFn>(&::backtrace);
-    void* warm[4];
-    ::backtrace(warm, 4);  // glibc loads libgcc_s on first use; do it now, not in a hook
-  }
+  // The fallback is glibc's backtrace() (libgcc's unwinder, which finds
+  // unwind tables with _dl_find_object: no lock). Not libunwind: it opens a
+  // pipe in the program at initialisation (to validate addresses by writing
+  // to it), and a program that closes every descriptor and reuses the numbers
+  // would have its own pipe or file written to.
+  backtrace_ = reinterpret_cast<BacktraceFn>(&::backtrace);
+  void* warm[4];
+  ::backtrace(warm, 4);  // glibc loads libgcc_s on first use; do it now, not in a hook
   cfi_ = use_cfi && g_cfi_unwinder.Init();
-  if (cfi_) return backtrace_ == reinterpret_cast<BacktraceFn>(&::backtrace) ? "cfi+glibc" : "cfi+libunwind";
-  return backend;
+  return cfi_ ? "cfi+libgcc" : "libgcc";
 }
 
 int Unwinder::Capture(uintptr_t fp0, uintptr_t* out, StackMemo* memo, uintptr_t hint) noexcept {

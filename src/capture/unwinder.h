@@ -4,12 +4,10 @@
 // into the function that called malloc.
 //
 // The cached CFI unwinder (cfi_unwinder.h) is tried first; a stack it cannot
-// unwind is unwound again with libunwind. libunwind is loaded with
-// dlopen(RTLD_LOCAL), never linked: it exports
-// `backtrace` and `_Unwind_*`, and if it sat in the global symbol scope it
-// would silently replace glibc's backtrace() and libgcc's unwinder for the
-// traced program (Debian ships no PIC static libunwind we could hide behind
-// our version script). Without libunwind, glibc's backtrace() is used.
+// unwind is unwound again with glibc's backtrace() (libgcc's unwinder, which
+// glibc loads at our start-up, not in a hook). Not libunwind: it keeps a pipe
+// open in the program to validate addresses, which a program that closes
+// every descriptor and reuses the numbers would see written to.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +20,7 @@ struct StackRecord;
 class Unwinder {
  public:
   // Loads the unwinder and finds our own code's address range. Returns the
-  // name of the back end in use ("libunwind" or "glibc-backtrace").
+  // name of the back end in use ("cfi+libgcc" or "libgcc").
   const char* Init(int max_frames, bool use_cfi = true) noexcept;
   // Fills `out` (room for max_frames) with the stack above the frame at
   // `fp0` (see CfiUnwinder::Walk) and returns the number of frames. With the

@@ -256,7 +256,7 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
   if (const char* v = get("MEMTRACE_UNWIND")) {
     std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
     if (s == "cfi") c.cfi_unwinder = true;
-    else if (s == "libunwind") c.cfi_unwinder = false;
+    else if (s == "libgcc" || s == "backtrace" || s == "libunwind") c.cfi_unwinder = false;  // libunwind: the old name
     else bad("MEMTRACE_UNWIND", v, "cfi");
   }
   if (const char* v = get("MEMTRACE_SAMPLE_BYTES")) {

@@ -52,6 +52,7 @@ size_t Merger::Collect(uint32_t high_water) {
       if (warm_free >= kWarmFreeSlots) slots_->Decommit(s);
       else ++warm_free;
       s->state.store(kSlotFree, std::memory_order_release);
+      slots_->Freed();
     }
   }
   return collected;

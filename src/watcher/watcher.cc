@@ -530,7 +530,7 @@ int Spawn(const Setup& setup) noexcept {
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
   long pid = syscall(SYS_clone, 0ul, nullptr, nullptr, nullptr, 0ul);
   if (pid == 0) Main(setup, pidfd);
-  if (pidfd >= 0) close(pidfd);
+  if (pidfd >= 0) syscall(SYS_close, pidfd);  // raw: may run inside a hook (close is a cancellation point)
   if (pid < 0) {
     h->watcher_state.store(3, std::memory_order_release);
     g_slots.SetConsumerActive(false);

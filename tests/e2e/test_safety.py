@@ -1,0 +1,160 @@
+"""Safe to leave in a real service (issue 13): no hang, abort or corruption,
+the program's signals and descriptors are its own, the gate applies where it
+was asked for, and per-thread state stays bounded. Each test reproduces a way
+the tracer used to fail, under a timeout."""
+import os
+import signal
+import subprocess
+import tempfile
+import shutil
+import time
+import unittest
+
+from mtharness import LIB, clean_env, fixture, run_plain, run_traced
+
+
+def watcher_of(pid):
+    """The pid of process `pid`'s watcher (a child named memtrace-watch)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                for child in f.read().split():
+                    with open(f"/proc/{child}/comm") as c:
+                        if c.read().strip() == "memtrace-watch":
+                            return int(child)
+        except OSError:
+            pass
+    return None
+
+
+class ForkTest(unittest.TestCase):
+    def test_two_thousand_forks_that_exit_at_once(self):
+        run = run_traced([fixture("safety"), "forks", "2000"], timeout=120)
+        self.assertEqual(run.returncode, 0, run.stderr[-1000:])
+        self.assertIn(b"forked 2000", run.stdout)
+
+    def test_forks_with_interval_reports(self):
+        run = run_traced([fixture("safety"), "forks", "300"], env={"MEMTRACE_INTERVAL": "10ms"}, timeout=120)
+        self.assertEqual(run.returncode, 0, run.stderr[-1000:])
+
+    def test_children_that_allocate_get_their_reports(self):
+        run = run_traced([fixture("safety"), "forks-alloc", "50"], timeout=120)
+        self.assertEqual(run.returncode, 0, run.stderr[-1000:])
+        self.assertEqual(len(run.reports), 51)  # each child's own, and the parent's
+
+    def test_forking_while_threads_allocate(self):
+        for _ in range(3):
+            run = run_traced([fixture("safety"), "forks-threads", "60", "4"], timeout=120)
+            self.assertEqual(run.returncode, 0, run.stderr[-1000:])
+            self.assertIn(b"forked 60", run.stdout)
+
+
+class DescriptorTest(unittest.TestCase):
+    def test_closefrom_and_reused_descriptors(self):
+        run = run_traced([fixture("safety"), "closefrom"], timeout=60)
+        self.assertEqual(run.returncode, 0, (run.stdout, run.stderr[-1000:]))
+        self.assertIn(b"intact", run.stdout)
+
+    def test_no_descriptor_of_ours_in_the_program(self):
+        plain = run_plain([fixture("safety"), "closefrom"])
+        traced = run_traced([fixture("safety"), "closefrom"])
+        self.assertEqual(traced.stdout.split(b"\n")[0], plain.stdout.split(b"\n")[0])  # "fds N": the same N
+
+
+class MemoryPressureTest(unittest.TestCase):
+    def test_malloc_returns_null_and_the_program_recovers(self):
+        import resource
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_AS, (768 << 20, 768 << 20))
+        d = tempfile.mkdtemp()
+        try:
+            p = subprocess.run([fixture("safety"), "pressure"], preexec_fn=limit, timeout=120,
+                               env=clean_env({"LD_PRELOAD": LIB, "MEMTRACE_OUTPUT": os.path.join(d, "r.json")}),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.assertEqual(p.returncode, 0, p.stderr[-1000:])
+            self.assertIn(b"recovered", p.stdout)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+class CancelTest(unittest.TestCase):
+    def test_cancelling_threads_that_wait_for_ring_space(self):
+        d = tempfile.mkdtemp()
+        try:
+            p = subprocess.Popen([fixture("safety"), "cancel", "6"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE,
+                                 env=clean_env({"LD_PRELOAD": LIB, "MEMTRACE_OUTPUT": os.path.join(d, "r.json")}))
+            try:
+                self.assertTrue(p.stdout.readline().startswith(b"running"))
+                w = watcher_of(p.pid)
+                self.assertIsNotNone(w)
+                os.kill(w, signal.SIGSTOP)  # nobody drains: the rings fill, the threads wait in the hooks
+                time.sleep(0.5)
+                p.stdin.write(b"x")
+                p.stdin.flush()
+                self.assertEqual(p.stdout.readline(), b"cancelled\n")
+                time.sleep(0.3)
+                os.kill(w, signal.SIGCONT)
+                p.stdin.write(b"x")
+                p.stdin.flush()
+                out, err = p.communicate(timeout=60)
+                self.assertEqual(p.returncode, 0, err[-1000:])  # not "terminate called without an active exception"
+                self.assertIn(b"joined 6", out)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+class SignalTest(unittest.TestCase):
+    def test_sa_restart_is_not_forced(self):
+        def run(preload):
+            env = {"LD_PRELOAD": LIB} if preload else {}
+            p = subprocess.Popen([fixture("safety"), "sigrestart"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env=clean_env(env))
+            line = p.stdout.readline()
+            self.assertTrue(line.startswith(b"ready"), line)
+            time.sleep(0.2)
+            os.kill(p.pid, signal.SIGUSR2)
+            out, _ = p.communicate(timeout=30)
+            return out
+        self.assertEqual(run(True), run(False))
+        self.assertIn(b"EINTR", run(True))
+
+    def test_sig_ign_survives_exec(self):
+        run = run_traced([fixture("safety"), "sigign-exec"], timeout=30)
+        self.assertEqual(run.returncode, run_plain([fixture("safety"), "sigign-exec"]).returncode)
+        self.assertIn(b"alive", run.stdout)
+
+    def test_job_control_and_fatal_signals_are_refused(self):
+        for bad in ("TSTP", "20", "CONT", "SEGV", "KILL"):
+            run = run_traced(["/bin/true"], env={"MEMTRACE_SIGNAL": bad})
+            self.assertEqual(run.returncode, 0)
+            self.assertIn(f"invalid MEMTRACE_SIGNAL='{bad}'".encode(), run.stderr)
+
+
+class GateScopeTest(unittest.TestCase):
+    def test_children_are_not_gated(self):
+        run = run_traced(["sh", "-c", f"{fixture('endings')} exit 0; echo status=$?"],
+                         env={"MEMTRACE_LEAK_EXIT_CODE": "23"})
+        self.assertIn(b"status=0", run.stdout)
+
+
+class BoundedTest(unittest.TestCase):
+    def test_thirty_thousand_detached_threads_in_bursts(self):
+        run = run_traced([fixture("safety"), "bursts", "30", "1000"], timeout=300)
+        self.assertEqual(run.returncode, 0, run.stderr[-1000:])
+        report = run.report
+        self.assertEqual(report["tracer"]["untraced_threads"], 0)
+        self.assertEqual(report["tracer"]["dropped_events"], 0)
+        self.assertGreaterEqual(report["totals"]["threads"]["seen"], 30001)
+        # Per-thread state is given back: what stays is the warm slots, the
+        # stack depot and the slot table, whatever the number of threads.
+        self.assertLess(report["tracer"]["memory_bytes"], 64 << 20, report["tracer"])
+
+
+if __name__ == "__main__":
+    unittest.main()
