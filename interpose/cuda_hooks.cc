@@ -77,13 +77,14 @@ void* Resolve(const char* symbol) {
 
 // The process is using CUDA: subscribe to the driver's callbacks now, on this
 // thread, with the re-entry guard set (CUPTI's own allocations are ours).
+// Entered like a hook, so the thread has a slot and CUPTI's allocations are
+// events (kTracerAlloc) that its later frees match.
 void EnsureCupti() {
-  memtrace::ThreadState& t = memtrace::t_state;
-  if (t.guard != 0 || !memtrace::g_tracing.load(std::memory_order_relaxed)) return;
-  t.guard = 1;
+  ThreadSlot* s = CaptureEnter();
+  if (s == nullptr) return;
   memtrace::cupti::Start();
   dlerror();  // free what our dl* calls left, inside the guard
-  t.guard = 0;
+  CaptureLeave(s);
 }
 
 template <typename F>

@@ -50,12 +50,13 @@ extern "C" __attribute__((visibility("hidden"), used)) void memtrace_before_dlop
     memtrace_real_dlopen = reinterpret_cast<DlopenFn>(dlsym(RTLD_NEXT, "dlopen"));
   }
   BumpModules();
-  memtrace::ThreadState& t = memtrace::t_state;
-  if (IsCudaDriver(file) && t.guard == 0 && memtrace::g_tracing.load(std::memory_order_relaxed)) {
-    t.guard = 1;
+  if (IsCudaDriver(file)) {
+    // Entered like a hook: CUPTI's allocations are events its frees match.
+    memtrace::ThreadSlot* s = memtrace::CaptureEnter();
+    if (s == nullptr) return;
     memtrace::cupti::Start();
     dlerror();  // free what our dl* calls left, inside the guard
-    t.guard = 0;
+    memtrace::CaptureLeave(s);
   }
 }
 

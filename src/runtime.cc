@@ -13,6 +13,8 @@
 // (dump, mark, exit) wait with a deadline. The program keeps no tracer
 // thread, no lock a fork could break, and no descriptor.
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <iterator>
 #include <new>
 #include <string>
 
@@ -37,11 +41,12 @@
 #include "src/capture/stack_depot.h"
 #include "src/capture/unwinder.h"
 #include "src/config/config.h"
-#include "src/flush/process_stats.h"
+#include "src/capture/glibc_stats.h"
+#include "src/capture/handoff.h"
+#include "src/capture/os_memory.h"
 #include "src/log.h"
-#include "src/report/output.h"
 #include "src/trigger/signal_trigger.h"
-#include "src/watcher/watcher.h"
+#include "src/watcher/spawn.h"
 
 namespace memtrace {
 
@@ -58,10 +63,11 @@ struct Storage {
   T* get() { return reinterpret_cast<T*>(bytes); }
 };
 Storage<Config> g_config_storage;
-Storage<watcher::Setup> g_setup_storage;
+Storage<std::string> g_watcher_object_storage;
 
 Config* g_config = nullptr;
-watcher::Setup* g_setup = nullptr;
+WatcherHandoff g_handoff;                 // what every watcher of this process starts from
+std::string* g_watcher_object = nullptr;  // the path of libmemtrace_watcher.so
 int g_pid = 0;  // this process, as the region knows it (a vfork child differs)
 
 // While the calling program thread runs tracer code outside a hook (API
@@ -103,7 +109,7 @@ bool WatcherAlive() {
   RegionHeader* h = Header();
   if (h == nullptr) return false;
   uint32_t state = h->watcher_state.load(std::memory_order_acquire);
-  if (state == 3) return false;
+  if (state >= 3) return false;
   int pid = h->watcher_pid.load(std::memory_order_acquire);
   if (pid <= 0) return state == 1;  // being started
   // A raw system call: glibc's waitid is a cancellation point, and this runs
@@ -111,7 +117,8 @@ bool WatcherAlive() {
   siginfo_t info{};
   if (syscall(SYS_waitid, P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT | __WCLONE, nullptr) == 0 &&
       info.si_pid == pid) {
-    h->watcher_state.store(3, std::memory_order_release);
+    while (state < 3 && !h->watcher_state.compare_exchange_weak(state, 3, std::memory_order_acq_rel)) {
+    }
     return false;
   }
   return true;
@@ -140,15 +147,26 @@ void RetireOldWatchers() {
   fclose(f);
 }
 
+// `memtrace run` waits for the watcher's verdict while it lives: a small file
+// written whole and renamed into place (after an exec this replaces the old
+// image's entry).
+void WriteRunMarker(const char* path, int watcher_pid) {
+  char buf[128];
+  int n = snprintf(buf, sizeof(buf), "{\"pid\": %d, \"watcher_pid\": %d, \"state\": \"running\"}\n", g_pid,
+                   watcher_pid);
+  std::string tmp = std::string(path) + ".tmp." + std::to_string(g_pid);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  bool ok = write(fd, buf, static_cast<size_t>(n)) == n;
+  close(fd);
+  if (!ok || rename(tmp.c_str(), path) != 0) unlink(tmp.c_str());
+}
+
 bool StartWatcher() {
-  int pid = watcher::Spawn(*g_setup);
+  int pid = watcher::Spawn(g_handoff, *g_watcher_object);
   if (pid < 0) return false;
-  if (const char* path = getenv("MEMTRACE_RUN_RESULT"); g_setup->gate && path != nullptr && *path != '\0') {
-    // `memtrace run` waits for this watcher's verdict while it lives (after
-    // an exec this replaces the old image's entry).
-    char buf[128];
-    snprintf(buf, sizeof(buf), "{\"pid\": %d, \"watcher_pid\": %d, \"state\": \"running\"}\n", g_pid, pid);
-    (void)WriteReportFile(path, buf);
+  if (const char* path = getenv("MEMTRACE_RUN_RESULT"); g_handoff.gate && path != nullptr && *path != '\0') {
+    WriteRunMarker(path, pid);
   }
   // Leak scans read this process's memory from the watcher (ptrace rules
   // under Yama: a process may let a given one in).
@@ -191,7 +209,7 @@ bool Ask(RequestKind kind, EndHow how, int status, const char* text, uint64_t ti
   RegionHeader* h = Header();
   if (h == nullptr || !OwnProcess()) return false;
   uint32_t state = h->watcher_state.load(std::memory_order_acquire);
-  if (state == 0 || state == 3) return false;
+  if (state == 0 || state >= 3) return false;
   uint64_t deadline = MonotonicNanos() + timeout_ms * 1000000ull;
   uint32_t unlocked = 0;
   while (!h->lock.compare_exchange_strong(unlocked, 1, std::memory_order_acquire)) {
@@ -227,7 +245,10 @@ bool Ask(RequestKind kind, EndHow how, int status, const char* text, uint64_t ti
     FutexWait(&h->done, now_done, 20000000);
   }
   if (answered && out != nullptr) *out = h->response;
-  if (!answered) MT_LOG_WARN("the watcher did not answer; going on without it");
+  // (A watcher that ended on its own has said why already.)
+  if (!answered && h->watcher_state.load(std::memory_order_acquire) != 4) {
+    MT_LOG_WARN("the watcher did not answer; going on without it");
+  }
   h->lock.store(0, std::memory_order_release);
   FutexWake(&h->lock);
   return answered;
@@ -249,6 +270,50 @@ int FinalRequest(EndHow how, int status) {
   bool ok = Ask(RequestKind::kFinal, how, status, nullptr, 120000, &resp);
   ReapWatcher();
   return ok ? resp.gate_exit_code : -1;
+}
+
+// libmemtrace's own writable segments (its globals): the tracer's memory.
+int AddOwnSegments(dl_phdr_info* info, size_t, void* data) {
+  auto* h = static_cast<WatcherHandoff*>(data);
+  uintptr_t self = reinterpret_cast<uintptr_t>(&AddOwnSegments);
+  bool ours = false;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X) != 0 && self >= start && self < start + ph.p_memsz) ours = true;
+  }
+  if (!ours) return 0;
+  for (int i = 0; i < info->dlpi_phnum && h->own_range_count < static_cast<int>(std::size(h->own_ranges)); ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0) continue;
+    uintptr_t start = (info->dlpi_addr + ph.p_vaddr) & ~uintptr_t{4095};
+    uintptr_t end = (info->dlpi_addr + ph.p_vaddr + ph.p_memsz + 4095) & ~uintptr_t{4095};
+    h->own_ranges[h->own_range_count++] = OsRange{start, end};
+  }
+  return 1;
+}
+
+// What every watcher of this process starts from (handoff.h).
+void FillHandoff(const char* clock_name, const char* fence_name, const char* unwinder_name, bool gate) {
+  WatcherHandoff& h = g_handoff;
+  h.config = g_config;
+  h.region_base = g_region.base();
+  h.region_size = g_region.size();
+  h.slots = &g_slots;
+  h.depot = &g_depot;
+  h.clock_kind = g_clock.kind.load(std::memory_order_relaxed);
+  ClockStart(&h.clock_start_ts, &h.clock_start_ns);
+  h.light_busy_stamp = g_light_busy_stamp.load(std::memory_order_relaxed);
+  h.gate = gate;
+  h.clock_name = clock_name;
+  h.fence_name = fence_name;
+  h.unwinder_name = unwinder_name;
+  h.own_range_count = OsRanges(h.own_ranges);
+  auto arena = reinterpret_cast<uintptr_t>(real::g_arena);
+  h.own_ranges[h.own_range_count++] = OsRange{arena, arena + real::kArenaBytes};
+  dl_iterate_phdr(&AddOwnSegments, &h);
+  int64_t own_heap = std::max<int64_t>(0, g_internal_heap_bytes.bytes.load(std::memory_order_relaxed));
+  h.private_bytes = OsCommittedBytes() + static_cast<uint64_t>(own_heap);
 }
 
 // True if process `pid` has libmemtrace mapped (it is traced).
@@ -294,8 +359,13 @@ void ForkChild() {
   ClockMarkStart();
   BusyFenceAfterFork();
   CaptureForgetSlotAfterFork();
-  g_setup->gate = false;  // children are never gated
+  g_handoff.gate = false;  // children are never gated
   g_region.header()->gate.store(0, std::memory_order_relaxed);
+  uint64_t start_ts = 0, start_ns = 0;
+  ClockStart(&start_ts, &start_ns);
+  g_handoff.clock_start_ts = start_ts;
+  g_handoff.clock_start_ns = start_ns;
+  g_handoff.light_busy_stamp = g_light_busy_stamp.load(std::memory_order_relaxed);
   // The child's watcher starts at its first traced call.
   g_register_hook.store(&OnRegister, std::memory_order_release);
 }
@@ -318,6 +388,8 @@ __attribute__((constructor)) void TracerInit() {
     MT_LOG_WARN("secure-execution mode (setuid, setgid or capabilities): tracing is off");
     return;
   }
+  g_watcher_object = new (g_watcher_object_storage.get()) std::string(watcher::FindWatcherObject());
+  if (g_watcher_object->empty()) return;
   g_track_mmap = g_config->track_mmap;
   g_pid = static_cast<int>(getpid());
   if (!g_region.Create(0, g_pid)) {
@@ -339,13 +411,9 @@ __attribute__((constructor)) void TracerInit() {
     else MT_LOG_ERROR("cannot map the sampling table; tracing every allocation");
   }
   CaptureInitThreadKey();
-  g_setup = new (g_setup_storage.get()) watcher::Setup();
-  g_setup->config = g_config;
-  g_setup->clock_name = clock == ClockKind::kTsc ? "tsc" : "counter";
-  g_setup->fence_name = fence;
-  g_setup->unwinder_name = unwinder;
-  g_setup->gate = ClaimGate(*g_config);
-  g_region.header()->gate.store(g_setup->gate ? 1 : 0, std::memory_order_relaxed);
+  bool gate = ClaimGate(*g_config);
+  g_region.header()->gate.store(gate ? 1 : 0, std::memory_order_relaxed);
+  FillHandoff(clock == ClockKind::kTsc ? "tsc" : "counter", fence, unwinder, gate);
   cupti::Configure(g_config->cupti_path, g_config->cuda);
   pthread_atfork(nullptr, nullptr, &ForkChild);
   RetireOldWatchers();

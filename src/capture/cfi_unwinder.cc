@@ -365,7 +365,7 @@ int CfiUnwinder::Walk(uintptr_t fp0, uintptr_t* out, int max, StackMemo* memo, u
     out[n++] = pc;
     Rule r = Unpack(Lookup(pc));
     if (MT_UNLIKELY(!r.ok)) {
-      if (!r.no_fde) return fail();  // CFI we do not evaluate: libunwind does
+      if (!r.no_fde) return fail();  // CFI we do not evaluate: libgcc does
       // Code without unwind tables: Go (cgo programs), JIT compilers.
       const GoRuntime& go = g_go_runtime;
       if (go.enabled && pc == go.cgocall_ra) {

@@ -5,7 +5,7 @@
 // offset, the return address is at CFA-8, and RBP may be saved at CFA+k --
 // which is what compilers emit for ordinary code. Anything else (DWARF
 // expressions, signal frames, a CFA outside the thread's stack) makes Capture
-// return -1 and the caller falls back to libunwind for the whole stack, so the
+// return -1 and the caller falls back to libgcc (backtrace) for the whole stack, so the
 // result is never a wrong stack, at worst a slower one.
 //
 // Code with no unwind table at all (Go, JIT compilers) is walked by its frame

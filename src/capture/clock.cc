@@ -63,6 +63,18 @@ void ClockMarkStart() noexcept {
   g_start_ns = MonotonicNanos();
 }
 
+void ClockAdopt(int kind, std::atomic<uint64_t>* counter, uint64_t start_ts, uint64_t start_ns) noexcept {
+  g_clock.kind.store(kind, std::memory_order_relaxed);
+  g_clock.counter.store(counter, std::memory_order_seq_cst);
+  g_start_ts = start_ts;
+  g_start_ns = start_ns;
+}
+
+void ClockStart(uint64_t* start_ts, uint64_t* start_ns) noexcept {
+  *start_ts = g_start_ts;
+  *start_ns = g_start_ns;
+}
+
 uint64_t ClockToNanos(uint64_t ts) noexcept {
   if (g_clock.kind.load(std::memory_order_relaxed) != static_cast<int>(ClockKind::kTsc)) return 0;
   uint64_t now_ts = ClockNow();

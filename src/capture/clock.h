@@ -43,6 +43,11 @@ inline ClockState g_clock;
 
 // Where the counter clock counts: `counter` (the region's), or the local one.
 void ClockUseCounter(std::atomic<uint64_t>* counter) noexcept;
+// In the watcher's own code (see handoff.h): the program's clock, as chosen
+// and calibrated at its start-up.
+void ClockAdopt(int kind, std::atomic<uint64_t>* counter, uint64_t start_ts, uint64_t start_ns) noexcept;
+// The calibration point ClockToNanos uses (for the handoff).
+void ClockStart(uint64_t* start_ts, uint64_t* start_ns) noexcept;
 
 MT_ALWAYS_INLINE std::atomic<uint64_t>& ClockCounter() noexcept {
   std::atomic<uint64_t>* c = g_clock.counter.load(std::memory_order_relaxed);

@@ -79,11 +79,13 @@ struct alignas(64) RegionHeader {
   std::atomic<uint64_t> used;         // bump offset from `base`
   std::atomic<uint64_t> decommitted;  // bytes given back and not reused
   std::atomic<uint64_t> exhausted;    // allocations refused: the region is full
+  std::atomic<uint64_t> sample_overflows;  // samples the sampled-address table had no room for
 
   // The counter clock (clock.h), when the TSC is not used.
   alignas(64) std::atomic<uint64_t> clock_counter;
 
-  // The watcher. `state`: 0 none, 1 starting, 2 running, 3 gone.
+  // The watcher. `state`: 0 none, 1 starting, 2 running, 3 found gone, 4
+  // gone on its own (having said why on stderr, if anything went wrong).
   alignas(64) std::atomic<int32_t> watcher_pid;
   std::atomic<uint32_t> watcher_state;
   std::atomic<uint64_t> watcher_heartbeat_ns;  // CLOCK_MONOTONIC of its last round
@@ -126,6 +128,13 @@ class Region {
   // In a fork child: a fresh, empty region at the same address, replacing the
   // parent's. False (and tracing must stop) if the kernel refused.
   bool RecreateInChild(int pid, int parent_pid) noexcept;
+
+  // In the watcher's own code (libmemtrace_watcher.so, see handoff.h): the
+  // program's region, already mapped at `base` (the watcher is its fork).
+  void Adopt(uintptr_t base, size_t size) noexcept {
+    base_ = base;
+    size_ = size;
+  }
 
   bool active() const noexcept { return base_ != 0; }
   RegionHeader* header() const noexcept { return reinterpret_cast<RegionHeader*>(base_); }

@@ -6,6 +6,7 @@
 
 #include "src/capture/clock.h"
 #include "src/capture/os_memory.h"
+#include "src/capture/region.h"
 
 namespace memtrace {
 namespace {
@@ -58,6 +59,7 @@ bool SampledSet::Insert(uintptr_t p) noexcept {
     }
   }
   overflows_.fetch_add(1, std::memory_order_relaxed);
+  if (g_region.active()) g_region.header()->sample_overflows.fetch_add(1, std::memory_order_relaxed);  // for the watcher
   return false;
 }
 

@@ -38,6 +38,11 @@ class StackDepot {
   uint64_t bytes() const noexcept { return shared_ != nullptr ? shared_->bytes.load(std::memory_order_relaxed) : 0; }
 
   static uint64_t Hash(const uintptr_t* frames, uint32_t depth) noexcept;
+  // In the watcher's own code (see handoff.h): the program's depot.
+  void AdoptFrom(const StackDepot& program) noexcept {
+    buckets_ = program.buckets_;
+    shared_ = program.shared_;
+  }
 
  private:
   struct Chunk;

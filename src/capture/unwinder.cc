@@ -1,4 +1,4 @@
-// Stack capture through libunwind or glibc (see unwinder.h).
+// Stack capture through the cached CFI unwinder or glibc (see unwinder.h).
 #include "src/capture/unwinder.h"
 
 #include <dlfcn.h>

@@ -1,30 +1,26 @@
 // Parsing of MEMTRACE_* variables (see config.h). Runs outside the hot path,
-// so it uses abseil and std::string freely.
+// so it uses std::string freely; no abseil (text.h says why).
 #include "src/config/config.h"
 
 #include <signal.h>
 
 #include <cctype>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "src/config/text.h"
 
 namespace memtrace {
 namespace {
 
 std::optional<int64_t> ParseInt(const std::string& text, int64_t lo, int64_t hi) {
   int64_t v = 0;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &v)) return std::nullopt;
+  if (!text::SimpleAtoi(text::StripAsciiWhitespace(text), &v)) return std::nullopt;
   if (v < lo || v > hi) return std::nullopt;
   return v;
 }
 
 // "1/true/yes/on" or "0/false/no/off"; nullopt otherwise.
 std::optional<bool> ParseBool(const std::string& text) {
-  std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  std::string s = text::AsciiStrToLower(text::StripAsciiWhitespace(text));
   if (s == "1" || s == "true" || s == "yes" || s == "on") return true;
   if (s == "0" || s == "false" || s == "no" || s == "off") return false;
   return std::nullopt;
@@ -33,15 +29,15 @@ std::optional<bool> ParseBool(const std::string& text) {
 }  // namespace
 
 ReportFormat FormatForPath(const std::string& path, ReportFormat fallback) {
-  if (absl::EndsWithIgnoreCase(path, ".json")) return ReportFormat::kJson;
-  if (absl::EndsWithIgnoreCase(path, ".pb.gz") || absl::EndsWithIgnoreCase(path, ".pb")) return ReportFormat::kPprof;
-  if (absl::EndsWithIgnoreCase(path, ".folded")) return ReportFormat::kFolded;
-  if (absl::EndsWithIgnoreCase(path, ".html") || absl::EndsWithIgnoreCase(path, ".htm")) return ReportFormat::kHtml;
+  if (text::EndsWithIgnoreCase(path, ".json")) return ReportFormat::kJson;
+  if (text::EndsWithIgnoreCase(path, ".pb.gz") || text::EndsWithIgnoreCase(path, ".pb")) return ReportFormat::kPprof;
+  if (text::EndsWithIgnoreCase(path, ".folded")) return ReportFormat::kFolded;
+  if (text::EndsWithIgnoreCase(path, ".html") || text::EndsWithIgnoreCase(path, ".htm")) return ReportFormat::kHtml;
   return fallback;
 }
 
 std::optional<ReportFormat> ParseFormat(const std::string& name) {
-  std::string s = absl::AsciiStrToLower(name);
+  std::string s = text::AsciiStrToLower(name);
   if (s == "text") return ReportFormat::kText;
   if (s == "json") return ReportFormat::kJson;
   if (s == "pprof") return ReportFormat::kPprof;
@@ -62,13 +58,13 @@ const char* FormatName(ReportFormat format) {
 }
 
 std::optional<uint64_t> ParseByteSize(const std::string& text) {
-  std::string s(absl::StripAsciiWhitespace(text));
+  std::string s(text::StripAsciiWhitespace(text));
   size_t digits = 0;
   while (digits < s.size() && std::isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
   if (digits == 0) return std::nullopt;
   uint64_t value = 0;
-  if (!absl::SimpleAtoi(s.substr(0, digits), &value)) return std::nullopt;
-  std::string suffix = absl::AsciiStrToLower(s.substr(digits));
+  if (!text::SimpleAtoi(s.substr(0, digits), &value)) return std::nullopt;
+  std::string suffix = text::AsciiStrToLower(s.substr(digits));
   int shift = 0;
   if (suffix.empty() || suffix == "b") shift = 0;
   else if (suffix == "k" || suffix == "kb" || suffix == "kib") shift = 10;
@@ -81,12 +77,12 @@ std::optional<uint64_t> ParseByteSize(const std::string& text) {
 }
 
 std::optional<uint64_t> ParseDuration(const std::string& text) {
-  std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  std::string s = text::AsciiStrToLower(text::StripAsciiWhitespace(text));
   size_t num_end = 0;
   while (num_end < s.size() && (std::isdigit(static_cast<unsigned char>(s[num_end])) || s[num_end] == '.')) ++num_end;
   if (num_end == 0) return std::nullopt;
   double value = 0;
-  if (!absl::SimpleAtod(s.substr(0, num_end), &value) || value < 0) return std::nullopt;
+  if (!text::SimpleAtod(s.substr(0, num_end), &value) || value < 0) return std::nullopt;
   std::string unit = s.substr(num_end);
   double scale;
   if (unit.empty() || unit == "s") scale = 1e9;
@@ -101,9 +97,9 @@ std::optional<uint64_t> ParseDuration(const std::string& text) {
 }
 
 std::optional<int> ParseSignal(const std::string& text) {
-  std::string s = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(text));
+  std::string s = text::AsciiStrToUpper(text::StripAsciiWhitespace(text));
   if (s == "NONE" || s == "0") return 0;
-  if (absl::StartsWith(s, "SIG")) s = s.substr(3);
+  if (text::StartsWith(s, "SIG")) s = s.substr(3);
   int signo = -1;
   if (s == "USR1") signo = SIGUSR1;
   else if (s == "USR2") signo = SIGUSR2;
@@ -111,11 +107,11 @@ std::optional<int> ParseSignal(const std::string& text) {
   else if (s == "WINCH") signo = SIGWINCH;
   else if (s == "URG") signo = SIGURG;
   else if (s == "PWR") signo = SIGPWR;
-  else if (absl::StartsWith(s, "RTMIN")) {
+  else if (text::StartsWith(s, "RTMIN")) {
     int off = 0;
-    if (s.size() > 5 && (s[5] != '+' || !absl::SimpleAtoi(s.substr(6), &off))) return std::nullopt;
+    if (s.size() > 5 && (s[5] != '+' || !text::SimpleAtoi(s.substr(6), &off))) return std::nullopt;
     signo = SIGRTMIN + off;
-  } else if (!absl::SimpleAtoi(s, &signo)) {
+  } else if (!text::SimpleAtoi(s, &signo)) {
     return std::nullopt;
   }
   if (signo <= 0 || signo >= NSIG) return std::nullopt;
@@ -132,8 +128,8 @@ std::optional<int> ParseSignal(const std::string& text) {
 
 std::optional<uint32_t> ParseLeakKinds(const std::string& text) {
   uint32_t kinds = 0;
-  for (absl::string_view item : absl::StrSplit(text, ',')) {
-    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(item));
+  for (std::string_view item : text::Split(text, ',')) {
+    std::string s = text::AsciiStrToLower(text::StripAsciiWhitespace(item));
     if (s == "definite") kinds |= kLeakKindDefiniteBit;
     else if (s == "indirect") kinds |= kLeakKindIndirectBit;
     else if (s == "possible") kinds |= kLeakKindPossibleBit;
@@ -148,7 +144,7 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
   ParsedConfig out;
   Config& c = out.config;
   auto bad = [&](const char* name, const char* value, const std::string& fallback) {
-    out.errors.push_back(absl::StrCat("invalid ", name, "='", value, "'; using the default (", fallback, ")"));
+    out.errors.push_back(std::string("invalid ") + name + "='" + value + "'; using the default (" + fallback + ")");
   };
   // A variable that is set but empty is treated as unset.
   auto get = [&](const char* name) -> const char* {
@@ -157,7 +153,7 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
   };
 
   if (const char* v = get("MEMTRACE_LOG")) {
-    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
+    std::string s = text::AsciiStrToLower(text::StripAsciiWhitespace(v));
     if (s == "quiet" || s == "none") c.log_level = LogLevel::kQuiet;
     else if (s == "error") c.log_level = LogLevel::kError;
     else if (s == "warn" || s == "warning") c.log_level = LogLevel::kWarn;
@@ -179,7 +175,7 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
   // the format its extension names unless MEMTRACE_FORMAT says otherwise.
   c.format = FormatForPath(c.output.substr(0, c.output.find(',')), ReportFormat::kText);
   if (const char* v = get("MEMTRACE_FORMAT")) {
-    if (auto f = ParseFormat(std::string(absl::StripAsciiWhitespace(v)))) {
+    if (auto f = ParseFormat(std::string(text::StripAsciiWhitespace(v)))) {
       c.format = *f;
       c.format_explicit = true;
     } else {
@@ -220,7 +216,7 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
     else bad("MEMTRACE_INTERVAL_LEAKS", v, "0");
   }
   if (const char* v = get("MEMTRACE_SITES")) {
-    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
+    std::string s = text::AsciiStrToLower(text::StripAsciiWhitespace(v));
     if (s == "live") c.all_sites = false;
     else if (s == "all") c.all_sites = true;
     else bad("MEMTRACE_SITES", v, "live");
@@ -254,7 +250,7 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
     else bad("MEMTRACE_LIBC_LINES", v, "0");
   }
   if (const char* v = get("MEMTRACE_UNWIND")) {
-    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
+    std::string s = text::AsciiStrToLower(text::StripAsciiWhitespace(v));
     if (s == "cfi") c.cfi_unwinder = true;
     else if (s == "libgcc" || s == "backtrace" || s == "libunwind") c.cfi_unwinder = false;  // libunwind: the old name
     else bad("MEMTRACE_UNWIND", v, "cfi");
@@ -264,7 +260,7 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
     else bad("MEMTRACE_SAMPLE_BYTES", v, "0: every allocation");
   }
   if (const char* v = get("MEMTRACE_CLOCK")) {
-    std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
+    std::string s = text::AsciiStrToLower(text::StripAsciiWhitespace(v));
     if (s == "auto") c.clock = ClockMode::kAuto;
     else if (s == "tsc") c.clock = ClockMode::kTsc;
     else if (s == "counter") c.clock = ClockMode::kCounter;

@@ -38,7 +38,7 @@ struct Config {
   std::string control_dir;               // MEMTRACE_CONTROL_DIR; empty = /tmp/memtrace-<uid>; "none" = off
   bool cuda = true;                      // MEMTRACE_CUDA
   uint64_t sample_bytes = 0;             // MEMTRACE_SAMPLE_BYTES; 0 = every allocation
-  bool cfi_unwinder = true;              // MEMTRACE_UNWIND=cfi|libunwind
+  bool cfi_unwinder = true;              // MEMTRACE_UNWIND=cfi|libgcc
   std::string cupti_path;                // MEMTRACE_CUPTI_PATH
   bool libc_lines = false;               // MEMTRACE_LIBC_LINES: source lines for glibc's frames
   uint64_t max_sites = 10000;            // MEMTRACE_MAX_SITES: sites listed per report; 0 = all

@@ -31,6 +31,7 @@ class Flusher final : public EventSink {
     int pid = 0;                    // the traced process
     bool all_sites = false;
     uint64_t sample_bytes = 0;      // MEMTRACE_SAMPLE_BYTES: heap live bytes are estimates
+    uint64_t program_private_bytes = 0;  // the tracer's private pages in the program
     std::string clock_name, fence_name, unwinder_name;
   };
 

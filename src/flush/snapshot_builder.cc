@@ -11,7 +11,6 @@
 #include "src/capture/clock.h"
 #include "src/capture/os_memory.h"
 #include "src/capture/region.h"
-#include "src/capture/sampler.h"
 #include "src/capture/stack_depot.h"
 #include "src/flush/flusher.h"
 #include "src/flush/proc_maps.h"
@@ -102,13 +101,11 @@ Snapshot Flusher::BuildSnapshot(const char* reason, const GlibcStats& glibc) {
   tr.stacks = g_depot.id_bound();
   tr.threads_seen = threads_.seen();
   // The program's share: the region (rings, memos, stacks) and the pages the
-  // tracer mapped privately before the watcher was forked (unwind cache,
-  // sampling table), which do not change after.
-  int64_t own_heap = std::max<int64_t>(0, g_internal_heap_bytes.bytes.load(std::memory_order_relaxed));
-  tr.memory_bytes = g_region.CommittedBytes() + OsCommittedBytes() + static_cast<uint64_t>(own_heap);
+  // tracer mapped privately at start-up (unwind cache, sampling table).
+  tr.memory_bytes = g_region.CommittedBytes() + options_.program_private_bytes;
   if (watcher_memory_) tr.watcher_memory_bytes = watcher_memory_();
   tr.sample_bytes = options_.sample_bytes;
-  tr.sample_overflows = g_sampled.overflows();
+  tr.sample_overflows = g_region.active() ? g_region.header()->sample_overflows.load(std::memory_order_relaxed) : 0;
   tr.clock = options_.clock_name;
   tr.fence = options_.fence_name;
   tr.unwinder = options_.unwinder_name;

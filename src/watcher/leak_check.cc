@@ -7,9 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "interpose/real.h"
-#include "src/capture/os_memory.h"
-#include "src/capture/region.h"
 #include "src/config/config.h"
 #include "src/flush/flusher.h"
 #include "src/log.h"
@@ -19,42 +16,6 @@
 
 namespace memtrace {
 namespace {
-
-// libmemtrace's own writable segments: the watcher is a fork of the program,
-// so they are at the same addresses there.
-int AddOwnSegments(dl_phdr_info* info, size_t, void* data) {
-  auto* ranges = static_cast<std::vector<scan::AddressRange>*>(data);
-  uintptr_t self = reinterpret_cast<uintptr_t>(&AddOwnSegments);
-  bool ours = false;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    uintptr_t start = info->dlpi_addr + ph.p_vaddr;
-    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X) != 0 && self >= start && self < start + ph.p_memsz) ours = true;
-  }
-  if (!ours) return 0;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0) continue;
-    uintptr_t start = (info->dlpi_addr + ph.p_vaddr) & ~uintptr_t{4095};
-    uintptr_t end = (info->dlpi_addr + ph.p_vaddr + ph.p_memsz + 4095) & ~uintptr_t{4095};
-    ranges->push_back({start, end});
-  }
-  return 1;
-}
-
-// The tracer's own memory in the program: the shared region, the pages it
-// mapped for itself, the bootstrap arena and its globals. Never a root.
-std::vector<scan::AddressRange> TracerRanges() {
-  std::vector<scan::AddressRange> ranges;
-  if (g_region.active()) ranges.push_back({g_region.base(), g_region.base() + g_region.size()});
-  OsRange os[kOsRangesKept];
-  int n = OsRanges(os);
-  for (int i = 0; i < n; ++i) ranges.push_back({os[i].start, os[i].end});
-  auto arena = reinterpret_cast<uintptr_t>(real::g_arena);
-  ranges.push_back({arena, arena + real::kArenaBytes});
-  dl_iterate_phdr(&AddOwnSegments, &ranges);
-  return ranges;
-}
 
 uint64_t StaticTlsSize() {
   // glibc's static TLS is fixed at start-up; the watcher, a fork of the
@@ -86,7 +47,7 @@ int GateSpace(Space space) {
 
 }  // namespace
 
-LeakCheck::LeakCheck(const Config& config) : config_(config) {
+LeakCheck::LeakCheck(const Config& config, std::vector<scan::AddressRange> own) : config_(config), own_(std::move(own)) {
   std::vector<std::string> errors;
   if (config.default_suppressions) suppressions_.AddBuiltIn();
   if (!config.suppressions.empty()) suppressions_.LoadFile(config.suppressions, &errors);
@@ -109,7 +70,7 @@ bool LeakCheck::Scan(pid_t pid, Flusher& flusher, pid_t exit_floor_tid, uint64_t
   std::vector<scan::Block> blocks = flusher.LiveBlocks();
   scan::ScanTarget target;
   target.pid = pid;
-  target.tracer_ranges = TracerRanges();
+  target.tracer_ranges = own_;
   target.static_tls_size = StaticTlsSize();
   if (exit_floor_tid > 0 && exit_floor_sp != 0) target.stack_floors.push_back({exit_floor_tid, exit_floor_sp});
   scan::ScanOptions options;

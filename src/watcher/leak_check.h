@@ -14,9 +14,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "src/report/snapshot.h"
 #include "src/scan/gate.h"
+#include "src/scan/scan_types.h"
 #include "src/scan/suppressions.h"
 
 namespace memtrace {
@@ -28,7 +30,8 @@ struct LoadedModule;
 class LeakCheck {
  public:
   // Reads MEMTRACE_SUPPRESSIONS and the built-in list (errors: one line each).
-  explicit LeakCheck(const Config& config);
+  // `own`: the tracer's memory in the program (never a root, never counted).
+  LeakCheck(const Config& config, std::vector<scan::AddressRange> own);
 
   // Stops `pid`, lets the flusher take what the stopped threads published,
   // scans, resumes, and hands the result to the flusher for its next
@@ -43,6 +46,7 @@ class LeakCheck {
 
  private:
   const Config& config_;
+  std::vector<scan::AddressRange> own_;
   scan::Suppressions suppressions_;
   scan::GateConfig gate_;
 };

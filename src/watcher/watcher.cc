@@ -19,7 +19,8 @@
 #include <new>
 #include <string>
 
-#include "src/capture/capture.h"
+#include "src/capture/busy_fence.h"
+#include "src/capture/handoff.h"
 #include "src/capture/clock.h"
 #include "src/capture/futex.h"
 #include "src/capture/region.h"
@@ -55,46 +56,6 @@ struct PidfdInfo {
 };
 constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
 constexpr uint64_t kPidfdInfoExit = 1ull << 3;
-
-// The watcher must never run the program's signal handlers (it is a copy of
-// the program), nor die of a signal meant for the program's process group:
-// default actions everywhere, and everything blocked. Raw system calls: the
-// program's sigaction may be hooked.
-void QuietSignals() {
-  struct KernelSigaction {
-    void* handler;
-    unsigned long flags;
-    void* restorer;
-    uint64_t mask;
-  } dfl{};
-  dfl.handler = reinterpret_cast<void*>(SIG_DFL);
-  for (int sig = 1; sig <= 64; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(uint64_t));
-  }
-  uint64_t all = ~uint64_t{0};
-  syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, nullptr, sizeof(uint64_t));
-}
-
-// Holds none of the program's descriptors but stderr (where reports may go):
-// no pipe of the program stays open because of us.
-void DropDescriptors(int keep) {
-  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null >= 0) {
-    dup2(null, STDIN_FILENO);
-    dup2(null, STDOUT_FILENO);
-    close(null);
-  }
-  for (int fd = 3; fd < 65536; ++fd) {
-    if (fd == keep) continue;
-    int hi = keep > fd ? keep - 1 : 65535;
-    if (syscall(SYS_close_range, static_cast<unsigned>(fd), static_cast<unsigned>(hi), 0u) == 0) {
-      fd = hi;
-    } else {
-      close(fd);
-    }
-  }
-}
 
 uint64_t OwnRss() { return ReadRssBytes(static_cast<int>(getpid())); }
 
@@ -151,7 +112,7 @@ int ExitStatusOnce(int pidfd, int pid) {
 
 class Watcher {
  public:
-  Watcher(const Setup& setup, int pidfd) : setup_(setup), h_(g_region.header()), pidfd_(pidfd) {}
+  explicit Watcher(const WatcherHandoff& setup) : setup_(setup), h_(g_region.header()), pidfd_(setup.pidfd) {}
   [[noreturn]] void Run();
 
  private:
@@ -166,7 +127,7 @@ class Watcher {
   bool Execed();
   void WriteRunResult(const Snapshot& s, const ProcessEnd& end, int gate_code);
 
-  const Setup& setup_;
+  const WatcherHandoff& setup_;
   RegionHeader* h_;
   int pidfd_ = -1;  // opened by the program before the fork: it cannot have died before
   int pid_ = 0;
@@ -335,7 +296,7 @@ void Watcher::AfterDeath() {
 }
 
 void Watcher::Leave() {
-  h_->watcher_state.store(3, std::memory_order_release);
+  h_->watcher_state.store(4, std::memory_order_release);
   _exit(0);  // never the program's atexit handlers or destructors
 }
 
@@ -399,7 +360,8 @@ void Watcher::Run() {
   options.clock_name = setup_.clock_name;
   options.fence_name = setup_.fence_name;
   options.unwinder_name = setup_.unwinder_name;
-  flusher_ = new Flusher(&g_slots, std::move(options));
+  options.program_private_bytes = setup_.private_bytes;
+  flusher_ = new Flusher(setup_.slots, std::move(options));
   flusher_->set_cuda_status(&CudaFromHeader);
   flusher_->set_watcher_memory(&OwnRss);
   ReportWriter::Options wo;
@@ -415,7 +377,10 @@ void Watcher::Run() {
   wo.modules = &modules_;  // refreshed before every report; the last ones after death
   writer_ = new ReportWriter(wo);
   control_.Init(c.control_dir, pid_);
-  leaks_ = new LeakCheck(c);
+  std::vector<scan::AddressRange> own;
+  for (int i = 0; i < setup_.own_range_count; ++i) own.push_back({setup_.own_ranges[i].start, setup_.own_ranges[i].end});
+  own.push_back({g_region.base(), g_region.base() + g_region.size()});
+  leaks_ = new LeakCheck(c, std::move(own));
   exec_check_ = access(RegionPath(pid_).c_str(), F_OK) == 0;
   h_->watcher_state.store(2, std::memory_order_release);
   RefreshMaps(true);
@@ -498,47 +463,21 @@ void Watcher::Run() {
   }
 }
 
-[[noreturn]] void Main(const Setup& setup, int pidfd) {
-  QuietSignals();
-  // This process is a copy of the program: nothing it does is traced.
-  CaptureMarkInternalThread();
-  g_tracing.store(false, std::memory_order_relaxed);
-  prctl(PR_SET_NAME, "memtrace-watch", 0, 0, 0);
-  DropDescriptors(pidfd);
-  setpgid(0, 0);
+}  // namespace
+
+}  // namespace memtrace::watcher
+
+namespace memtrace::watcher {
+
+int RunWatcher(const WatcherHandoff& handoff) {
   try {
-    Watcher w(setup, pidfd);
+    Watcher w(handoff);
     w.Run();
   } catch (...) {
     MT_LOG_ERROR("the watcher failed; reports stop here");
   }
-  g_region.header()->watcher_state.store(3, std::memory_order_release);
-  _exit(1);
-}
-
-}  // namespace
-
-int Spawn(const Setup& setup) noexcept {
-  RegionHeader* h = g_region.header();
-  h->watcher_state.store(1, std::memory_order_release);
-  g_slots.SetConsumerActive(true);
-  // A fork with no exit signal: the program's wait(), waitpid(-1) and
-  // SIGCHLD never see it (only __WALL/__WCLONE waits do). Raw clone: glibc's
-  // fork() would run the program's atfork handlers.
-  // The watcher inherits a pidfd of the program made before the fork, so even
-  // a program that dies at once is still the process it watches.
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
-  long pid = syscall(SYS_clone, 0ul, nullptr, nullptr, nullptr, 0ul);
-  if (pid == 0) Main(setup, pidfd);
-  if (pidfd >= 0) syscall(SYS_close, pidfd);  // raw: may run inside a hook (close is a cancellation point)
-  if (pid < 0) {
-    h->watcher_state.store(3, std::memory_order_release);
-    g_slots.SetConsumerActive(false);
-    MT_LOG_ERROR("cannot start the watcher process (%s); tracing is off", strerror(errno));
-    return -1;
-  }
-  h->watcher_pid.store(static_cast<int32_t>(pid), std::memory_order_release);
-  return static_cast<int>(pid);
+  g_region.header()->watcher_state.store(4, std::memory_order_release);
+  return 1;
 }
 
 }  // namespace memtrace::watcher

@@ -18,25 +18,19 @@
 // waitpid(-1) and SIGCHLD never see it; in its own process group, so a
 // signal to the program's group does not kill it first; it holds none of
 // the program's descriptors but stderr. The program reaps it at a normal exit.
+// How it is started: spawn.h.
 #pragma once
 
-#include <string>
+// The watcher's code is in libmemtrace_watcher.so; its entry point is
+//   extern "C" int memtrace_watcher_main(const memtrace::WatcherHandoff*);
+// which src/watcher/spawn.cc calls in the forked child (see handoff.h).
 
-namespace memtrace {
+#include "src/capture/handoff.h"
 
-struct Config;
+namespace memtrace::watcher {
 
-namespace watcher {
+// Runs the watcher until the program is gone (or its final report is
+// written); the caller (entry.cc) has adopted the program's state.
+int RunWatcher(const WatcherHandoff& handoff);
 
-struct Setup {
-  const Config* config = nullptr;
-  std::string clock_name, fence_name, unwinder_name;
-  bool gate = false;  // the gate applies to this process (MEMTRACE_LEAK_EXIT_CODE)
-};
-
-// In the program: forks the watcher for the current region. Returns its pid,
-// or -1 (tracing must then stop: no one would drain the rings).
-int Spawn(const Setup& setup) noexcept;
-
-}  // namespace watcher
-}  // namespace memtrace
+}  // namespace memtrace::watcher

@@ -61,6 +61,45 @@ class DescriptorTest(unittest.TestCase):
         self.assertEqual(traced.stdout.split(b"\n")[0], plain.stdout.split(b"\n")[0])  # "fds N": the same N
 
 
+class WatcherObjectTest(unittest.TestCase):
+    """The preload stays small (libc and the C++ runtime); the watcher's code
+    is libmemtrace_watcher.so next to it. Without it, or with one that cannot
+    load, the program runs as if untraced and stderr says why in one line."""
+
+    def run_with(self, watcher_bytes):
+        d = tempfile.mkdtemp(prefix="mtwatcher_")
+        try:
+            lib = os.path.join(d, "libmemtrace.so")
+            shutil.copy(LIB, lib)
+            if watcher_bytes is not None:
+                with open(os.path.join(d, "libmemtrace_watcher.so"), "wb") as f:
+                    f.write(watcher_bytes)
+            env = clean_env({"LD_PRELOAD": lib, "MEMTRACE_OUTPUT": os.path.join(d, "r.json")})
+            argv = [fixture("endings"), "exit", "3"]
+            run = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+            return run, os.path.exists(os.path.join(d, "r.json"))
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_missing(self):
+        plain = run_plain([fixture("endings"), "exit", "3"])
+        run, wrote = self.run_with(None)
+        self.assertEqual((run.returncode, run.stdout), (plain.returncode, plain.stdout))
+        self.assertFalse(wrote)
+        lines = run.stderr.decode().strip().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("libmemtrace_watcher.so is missing", lines[0])
+
+    def test_not_loadable(self):
+        plain = run_plain([fixture("endings"), "exit", "3"])
+        run, wrote = self.run_with(b"not an ELF object")
+        self.assertEqual((run.returncode, run.stdout), (plain.returncode, plain.stdout))
+        self.assertFalse(wrote)
+        lines = run.stderr.decode().strip().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("cannot load", lines[0])
+
+
 class MemoryPressureTest(unittest.TestCase):
     def test_malloc_returns_null_and_the_program_recovers(self):
         import resource

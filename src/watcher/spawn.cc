@@ -1,0 +1,142 @@
+// Starting the watcher (see spawn.h).
+#include "src/watcher/spawn.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "src/capture/capture.h"
+#include "src/capture/region.h"
+#include "src/capture/thread_slots.h"
+#include "src/log.h"
+
+namespace memtrace::watcher {
+namespace {
+
+// The watcher must never run the program's signal handlers (it is a copy of
+// the program), nor die of a signal meant for the program's process group:
+// default actions everywhere, and everything blocked. Raw system calls: the
+// program's sigaction may be hooked.
+void QuietSignals() {
+  struct KernelSigaction {
+    void* handler;
+    unsigned long flags;
+    void* restorer;
+    uint64_t mask;
+  } dfl{};
+  dfl.handler = reinterpret_cast<void*>(SIG_DFL);
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(uint64_t));
+  }
+  uint64_t all = ~uint64_t{0};
+  syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, nullptr, sizeof(uint64_t));
+}
+
+// Holds none of the program's descriptors but stderr (where reports may go)
+// and its pidfd: no pipe of the program stays open because of us.
+void DropDescriptors(int keep) {
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDOUT_FILENO);
+    close(null);
+  }
+  for (int fd = 3; fd < 65536; ++fd) {
+    if (fd == keep) continue;
+    int hi = keep > fd ? keep - 1 : 65535;
+    if (syscall(SYS_close_range, static_cast<unsigned>(fd), static_cast<unsigned>(hi), 0u) == 0) {
+      fd = hi;
+    } else {
+      close(fd);
+    }
+  }
+}
+
+[[noreturn]] void ChildMain(WatcherHandoff* handoff, const char* object) {
+  QuietSignals();
+  // This process is a copy of the program: nothing it does is traced.
+  CaptureMarkInternalThread();
+  g_tracing.store(false, std::memory_order_relaxed);
+  prctl(PR_SET_NAME, "memtrace-watch", 0, 0, 0);
+  DropDescriptors(handoff->pidfd);
+  setpgid(0, 0);
+  void* lib = dlopen(object, RTLD_NOW | RTLD_LOCAL);
+  using MainFn = int (*)(const WatcherHandoff*);
+  auto main = lib != nullptr ? reinterpret_cast<MainFn>(dlsym(lib, "memtrace_watcher_main")) : nullptr;
+  if (main == nullptr) {
+    MT_LOG_ERROR("cannot load %s (%s); no reports", object, dlerror());
+  } else {
+    main(handoff);
+  }
+  g_region.header()->watcher_state.store(4, std::memory_order_release);
+  _exit(1);
+}
+
+int FindSelf(dl_phdr_info*, size_t, void*) { return 0; }
+
+}  // namespace
+
+std::string FindWatcherObject() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&FindSelf), &info) == 0 || info.dli_fname == nullptr) return {};
+  // Absolute: LD_PRELOAD may name it relative to a directory the program
+  // leaves before a fork child starts its watcher.
+  char resolved[PATH_MAX];
+  std::string self(realpath(info.dli_fname, resolved) != nullptr ? resolved : info.dli_fname);
+  size_t slash = self.rfind('/');
+  std::string object = (slash == std::string::npos ? std::string(".") : self.substr(0, slash)) + "/libmemtrace_watcher.so";
+  if (access(object.c_str(), R_OK) != 0) {
+    MT_LOG_ERROR("%s is missing (it belongs next to libmemtrace.so); tracing is off", object.c_str());
+    return {};
+  }
+  return object;
+}
+
+// The child is a copy of the program made without glibc's fork(): it runs
+// only the thread that spawned it, with every lock as the program's other
+// threads left it. It then allocates and calls dlopen, so Spawn runs only
+// where no other thread can hold the malloc or loader locks: in the
+// constructor (before main; the program's threads do not exist yet) and in
+// a fork child, at its first traced call (a fork child has one thread, and
+// its threads register at pthread_create, through us, after this).
+int Spawn(const WatcherHandoff& base, const std::string& object) noexcept {
+  // Static: the child reads it after the fork (its copy), the parent never
+  // again; one spawn at a time (init, or a fork child's first call).
+  static WatcherHandoff handoff;
+  static char path[4096];
+  handoff = base;
+  size_t n = object.size() < sizeof(path) - 1 ? object.size() : sizeof(path) - 1;
+  memcpy(path, object.data(), n);
+  path[n] = '\0';
+  RegionHeader* h = g_region.header();
+  h->watcher_state.store(1, std::memory_order_release);
+  g_slots.SetConsumerActive(true);
+  // The watcher inherits a pidfd of the program made before the fork, so even
+  // a program that dies at once is still the process it watches.
+  handoff.pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+  // A fork with no exit signal. Raw clone: glibc's fork() would run the
+  // program's atfork handlers.
+  long pid = syscall(SYS_clone, 0ul, nullptr, nullptr, nullptr, 0ul);
+  if (pid == 0) ChildMain(&handoff, path);
+  if (handoff.pidfd >= 0) syscall(SYS_close, handoff.pidfd);  // raw: may run inside a hook (close is a cancellation point)
+  if (pid < 0) {
+    h->watcher_state.store(3, std::memory_order_release);
+    g_slots.SetConsumerActive(false);
+    MT_LOG_ERROR("cannot start the watcher process (error %d); tracing is off", errno);
+    return -1;
+  }
+  h->watcher_pid.store(static_cast<int32_t>(pid), std::memory_order_release);
+  return static_cast<int>(pid);
+}
+
+}  // namespace memtrace::watcher

@@ -1,0 +1,29 @@
+// Starting the watcher (the program's side; watcher.h says what it does).
+//
+// The watcher is a fork of the program, made with a raw clone and no exit
+// signal (the program's wait(), waitpid(-1) and SIGCHLD never see it), before
+// the program's code runs (or, in a fork child, at its first traced call).
+// In the child, before anything else, it stops being traced, blocks every
+// signal, leaves the program's process group and drops every descriptor but
+// stderr; then it loads libmemtrace_watcher.so -- libdw, abseil and the
+// report code, which the program itself never maps -- and runs it on the
+// state the program hands over (src/capture/handoff.h).
+#pragma once
+
+#include <string>
+
+#include "src/capture/handoff.h"
+
+namespace memtrace::watcher {
+
+// Where the watcher object is: next to libmemtrace.so (as built and as
+// installed), as an absolute path. Empty (with one line on stderr) if
+// it is not there: tracing cannot start.
+std::string FindWatcherObject();
+
+// Forks the watcher for the current region with `handoff` (the fields the
+// program fills once; this adds the per-spawn ones). Returns its pid, or -1
+// (tracing must then stop: no one would drain the rings).
+int Spawn(const WatcherHandoff& handoff, const std::string& object) noexcept;
+
+}  // namespace memtrace::watcher
