@@ -64,7 +64,7 @@ int CurrentDevice() {
 }
 
 void Record(EventKind kind, uint64_t addr, uint64_t bytes, int device) {
-  ThreadSlot* s = t_state.paused == 0 || kind == EventKind::kCudaFree ? CaptureEnter() : nullptr;
+  ThreadSlot* s = (t_state.paused & kPausedByUser) == 0 || kind == EventKind::kCudaFree ? CaptureEnter() : nullptr;
   if (s == nullptr) return;
   const StackRecord* st = kind == EventKind::kCudaFree ? nullptr : CaptureStackHere();
   uint64_t size = kind == EventKind::kCudaFree          ? 0

@@ -116,7 +116,7 @@ Real<int(int*)> r_get_device{"cudaGetDevice"};
 
 // The stack of the calling program code (taken before the real call).
 const StackRecord* CallerStack() {
-  ThreadSlot* s = memtrace::t_state.paused == 0 ? CaptureEnter() : nullptr;
+  ThreadSlot* s = (memtrace::t_state.paused & memtrace::kPausedByUser) == 0 ? CaptureEnter() : nullptr;
   if (s == nullptr) return nullptr;
   const StackRecord* st = CaptureStackHere();
   CaptureLeave(s);

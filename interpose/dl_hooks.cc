@@ -1,26 +1,32 @@
-// Hooks for dlopen and dlclose. They only look: the module list changes (the
-// watcher re-reads /proc/PID/maps), and a process about to load the CUDA
-// driver subscribes to CUPTI first (a statically linked cudart dlopens
-// libcuda.so.1 itself, and our runtime hooks never see its calls).
+// Hooks for dlopen, dlclose and dlsym. They only look: the module list
+// changes (the watcher re-reads /proc/PID/maps), a process about to load the
+// CUDA driver subscribes to CUPTI first (a statically linked cudart dlopens
+// libcuda.so.1 itself, and our runtime hooks never see its calls), a library
+// opened with RTLD_DEEPBIND is noted and, at the program's next dl* call,
+// pointed back at our hooks (deepbind.h).
 //
 // dlopen must stay the program's call: glibc finds the library relative to
 // the *calling* object (its RUNPATH, $ORIGIN, its namespace), which it takes
 // from its own return address. So our dlopen is a few instructions of
 // assembly that call the look-ahead and then jump to the real dlopen with
 // the caller's return address still on the stack, as if we were not there.
-// Nothing runs after the load: the loader's lock is never held around our code.
+// Nothing runs after the load: the loader's lock is never held around our
+// code. dlsym is the same (RTLD_NEXT and RTLD_DEFAULT depend on the caller).
 #include <dlfcn.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <atomic>
 
 #include "cupti/cupti_subscriber.h"
+#include "interpose/deepbind.h"
 #include "src/capture/capture.h"
 #include "src/capture/region.h"
 
 namespace {
 
 using DlopenFn = void* (*)(const char*, int);
+using DlsymFn = void* (*)(void*, const char*);
 using DlcloseFn = int (*)(void*);
 std::atomic<DlcloseFn> g_real_dlclose{nullptr};
 
@@ -39,15 +45,26 @@ bool IsCudaDriver(const char* file) noexcept {
 
 }  // namespace
 
-// Read by the assembly below: resolved by memtrace_before_dlopen.
+// Read by the assembly below: resolved by memtrace_before_dlopen and
+// memtrace_before_dlsym.
 extern "C" {
 __attribute__((visibility("hidden"))) DlopenFn memtrace_real_dlopen = nullptr;
+__attribute__((visibility("hidden"))) DlsymFn memtrace_real_dlsym = nullptr;
 }
 
 extern "C" __attribute__((visibility("hidden"), used)) void memtrace_before_dlopen(const char* file, int mode) noexcept {
-  (void)mode;
   if (memtrace_real_dlopen == nullptr) {
     memtrace_real_dlopen = reinterpret_cast<DlopenFn>(dlsym(RTLD_NEXT, "dlopen"));
+  }
+  // Program code called dlopen and the loader's lock is not taken yet: a
+  // safe point for the watcher's start (src/startup.cc), before the
+  // constructors of what this loads run.
+  if (memtrace::t_state.guard == 0) {
+    memtrace::TracingStartAt(memtrace::StartPoint::kSafe, 0);
+    memtrace::DeepbindCatchUp();
+    if ((mode & RTLD_DEEPBIND) != 0 && memtrace::g_start_state.load(std::memory_order_acquire) != memtrace::kStartOff) {
+      memtrace::DeepbindBeforeDlopen(file);
+    }
   }
   BumpModules();
   if (IsCudaDriver(file)) {
@@ -93,6 +110,52 @@ extern "C" __attribute__((visibility("default"))) int dlclose(void* handle) noex
     real = reinterpret_cast<DlcloseFn>(dlsym(RTLD_NEXT, "dlclose"));
     g_real_dlclose.store(real, std::memory_order_release);
   }
+  if (memtrace::t_state.guard == 0) memtrace::DeepbindCatchUp();
   BumpModules();
   return real(handle);
 }
+
+// The real dlsym, found without calling dlsym (which is this hook): glibc
+// 2.34+ defines it at GLIBC_2.34, older ones at GLIBC_2.2.5.
+extern "C" __attribute__((visibility("hidden"), used)) void memtrace_before_dlsym() noexcept {
+  if (__builtin_expect(memtrace_real_dlsym == nullptr, 0)) {
+    void* f = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
+    if (f == nullptr) f = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
+    if (f == nullptr) {
+      static const char kMsg[] = "memtrace: cannot find the real dlsym; aborting\n";
+      (void)!write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+      _exit(127);
+    }
+    __atomic_store_n(&memtrace_real_dlsym, reinterpret_cast<DlsymFn>(f), __ATOMIC_RELEASE);
+  }
+  // A library opened with RTLD_DEEPBIND is usually reached through dlsym
+  // first: its dlopen has returned, so it can be pointed back at our hooks.
+  if (memtrace::t_state.guard == 0) memtrace::DeepbindCatchUp();
+}
+
+// dlsym(handle, name): the same trampoline as dlopen's (the 16-byte stack
+// alignment kept for the call).
+asm(R"(
+  .text
+  .globl dlsym
+  .type dlsym, @function
+  .p2align 4
+dlsym:
+  .cfi_startproc
+  pushq %rdi
+  .cfi_adjust_cfa_offset 8
+  pushq %rsi
+  .cfi_adjust_cfa_offset 8
+  subq $8, %rsp
+  .cfi_adjust_cfa_offset 8
+  call memtrace_before_dlsym
+  addq $8, %rsp
+  .cfi_adjust_cfa_offset -8
+  popq %rsi
+  .cfi_adjust_cfa_offset -8
+  popq %rdi
+  .cfi_adjust_cfa_offset -8
+  jmp *memtrace_real_dlsym(%rip)
+  .cfi_endproc
+  .size dlsym, .-dlsym
+)");

@@ -1,8 +1,9 @@
-// Hooks for mmap, mmap64, munmap and mremap. They record mappings the program
-// makes through libc; mappings glibc makes internally (malloc's own arenas,
-// thread stacks, ld.so loading libraries) do not go through these symbols and
-// are not seen, nor are raw system calls (docs/limitations.md). Failed calls
-// record nothing. Before the real functions are resolved, and for the
+// Hooks for mmap, mmap64, munmap, mremap and mprotect. They record mappings
+// the program makes through libc, and which of their pages are PROT_NONE
+// (reserved, not committed); mappings glibc makes internally (malloc's own
+// arenas, thread stacks, ld.so loading libraries) do not go through these
+// symbols and are not seen, nor are raw system calls (docs/limitations.md).
+// Failed calls record nothing. Before the real functions are resolved, and for the
 // tracer's own use, the calls go straight to the kernel.
 #include <errno.h>
 #include <stdarg.h>
@@ -40,20 +41,28 @@ void* SysMmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) no
   return reinterpret_cast<void*>(r);
 }
 
-MT_ALWAYS_INLINE ThreadSlot* EnterMapping() noexcept {
+// `allocation`: an mmap, which memtrace_pause() hides (an unmap or a
+// protection change is recorded whatever the pause, like a free). Inside an
+// operator new (kPausedInNew) nothing is: what the program's allocator maps
+// and unmaps for itself there is hidden, as it is inside malloc, where the
+// capture bracket's guard hides it.
+MT_ALWAYS_INLINE ThreadSlot* EnterMapping(bool allocation) noexcept {
   if (!memtrace::g_track_mmap) return nullptr;
+  uint32_t paused = memtrace::t_state.paused;
+  if (MT_UNLIKELY(paused != 0) && (paused >= memtrace::kPausedInNew || allocation)) return nullptr;
   return CaptureEnter();
 }
 
 void* MmapImpl(void* addr, size_t len, int prot, int flags, int fd, off_t off) noexcept {
   if (MT_UNLIKELY(!real::Ready())) return SysMmap(addr, len, prot, flags, fd, off);
-  ThreadSlot* s = memtrace::t_state.paused == 0 ? EnterMapping() : nullptr;
+  ThreadSlot* s = EnterMapping(/*allocation=*/true);
   if (MT_LIKELY(s == nullptr)) return real::fn.mmap(addr, len, prot, flags, fd, off);
   const StackRecord* st = MT_CAPTURE_STACK(s);
   void* p = real::fn.mmap(addr, len, prot, flags, fd, off);
   if (p != MAP_FAILED) {
     bool file = (flags & MAP_ANONYMOUS) == 0 && fd >= 0;
-    CapturePush(s, file ? EventKind::kMapFile : EventKind::kMapAnon, ClockNow(), p, len, st);
+    CapturePush(s, file ? EventKind::kMapFile : EventKind::kMapAnon, ClockNow(), p,
+                (len & memtrace::kMapSizeMask) | (prot == PROT_NONE ? memtrace::kMapProtNone : 0), st);
   }
   CaptureLeave(s);
   return p;
@@ -71,11 +80,26 @@ MT_EXPORT void* mmap64(void* addr, size_t len, int prot, int flags, int fd, off_
 
 MT_EXPORT int munmap(void* addr, size_t len) noexcept {
   if (MT_UNLIKELY(!real::Ready())) return static_cast<int>(syscall(SYS_munmap, addr, len));
-  ThreadSlot* s = EnterMapping();
+  ThreadSlot* s = EnterMapping(/*allocation=*/false);
   if (MT_LIKELY(s == nullptr)) return real::fn.munmap(addr, len);
   uint64_t ts = ClockNow();  // before the range can be reused by anyone
   int rc = real::fn.munmap(addr, len);
   if (rc == 0 && len > 0) CapturePush(s, EventKind::kUnmap, ts, addr, len, nullptr);
+  CaptureLeave(s);
+  return rc;
+}
+
+// Recorded whatever the pause (like munmap): a protection change is not an
+// allocation. Stamped after the real call, like what appears.
+MT_EXPORT int mprotect(void* addr, size_t len, int prot) noexcept {
+  if (MT_UNLIKELY(!real::Ready())) return static_cast<int>(syscall(SYS_mprotect, addr, len, prot));
+  ThreadSlot* s = EnterMapping(/*allocation=*/false);
+  if (MT_LIKELY(s == nullptr)) return real::fn.mprotect(addr, len, prot);
+  int rc = real::fn.mprotect(addr, len, prot);
+  if (rc == 0 && len > 0) {
+    CapturePush(s, EventKind::kProtect, ClockNow(), addr,
+                (len & memtrace::kMapSizeMask) | (prot == PROT_NONE ? memtrace::kMapProtNone : 0), nullptr);
+  }
   CaptureLeave(s);
   return rc;
 }
@@ -96,7 +120,7 @@ MT_EXPORT void* mremap(void* old_addr, size_t old_len, size_t new_len, int flags
     }
     return reinterpret_cast<void*>(r);
   }
-  ThreadSlot* s = EnterMapping();
+  ThreadSlot* s = EnterMapping(/*allocation=*/false);
   if (MT_LIKELY(s == nullptr)) return real::fn.mremap(old_addr, old_len, new_len, flags, new_addr);
   uint64_t ts = ClockNow();
   void* p = real::fn.mremap(old_addr, old_len, new_len, flags, new_addr);

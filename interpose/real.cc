@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string.h>
 
 namespace memtrace::real {
 
@@ -38,6 +39,18 @@ void* PvallocFallback(size_t n) noexcept {
   return fn.memalign(page, rounded == 0 ? page : rounded);
 }
 
+// libstdc++ and libc++ implement operator new/delete on malloc/free, called
+// through their PLT, i.e. through our hooks.
+bool IsCxxRuntime(void* fn) noexcept {
+  Dl_info info;
+  if (dladdr(fn, &info) == 0 || info.dli_fname == nullptr) return false;
+  const char* base = strrchr(info.dli_fname, '/');
+  base = base != nullptr ? base + 1 : info.dli_fname;
+  return strncmp(base, "libstdc++.so", 12) == 0 || strncmp(base, "libc++.so", 9) == 0;
+}
+
+bool IsAligned(const char* mangled) noexcept { return strstr(mangled, "align_val_t") != nullptr; }
+
 }  // namespace
 
 bool Resolve() noexcept {
@@ -59,13 +72,49 @@ bool Resolve() noexcept {
   Lookup(f.mmap, "mmap");
   Lookup(f.munmap, "munmap");
   Lookup(f.mremap, "mremap");
+  Lookup(f.mprotect, "mprotect");
+  // The aligned forms are recorded by the new hooks even for the C++
+  // runtime: its aligned new rounds the size up to the alignment before it
+  // calls aligned_alloc, and the report must say what the program asked for.
+  for (int i = 0; i < 8; ++i) {
+    f.op_new[i] = dlsym(RTLD_NEXT, kOpNewNames[i]);
+    if (f.op_new[i] != nullptr && !IsAligned(kOpNewNames[i]) && IsCxxRuntime(f.op_new[i])) {
+      f.cxx_via_malloc |= 1u << i;
+    }
+  }
+  for (int i = 0; i < 12; ++i) {
+    f.op_delete[i] = dlsym(RTLD_NEXT, kOpDeleteNames[i]);
+    if (f.op_delete[i] != nullptr && !IsAligned(kOpDeleteNames[i]) && IsCxxRuntime(f.op_delete[i])) {
+      f.cxx_via_malloc |= 1u << (8 + i);
+    }
+  }
   if (f.malloc == nullptr || f.free == nullptr || f.calloc == nullptr || f.realloc == nullptr ||
-      f.memalign == nullptr || f.mmap == nullptr || f.munmap == nullptr || f.mremap == nullptr) {
+      f.memalign == nullptr || f.mmap == nullptr || f.munmap == nullptr || f.mremap == nullptr ||
+      f.mprotect == nullptr) {
     static const char kMsg[] = "memtrace: cannot find the real malloc; aborting\n";
     (void)!write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
     _exit(127);
   }
+  for (void* op : f.op_new) {
+    if (op == nullptr) {
+      static const char kMsg[] = "memtrace: cannot find the real operator new; aborting\n";
+      (void)!write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+      _exit(127);
+    }
+  }
+  for (void* op : f.op_delete) {
+    if (op == nullptr) {
+      static const char kMsg[] = "memtrace: cannot find the real operator delete; aborting\n";
+      (void)!write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+      _exit(127);
+    }
+  }
+  // The C++ fast paths read only cxx_via_malloc (new_hooks.cc): it is
+  // published last, after every pointer it vouches for.
+  uint32_t via_malloc = f.cxx_via_malloc;
+  f.cxx_via_malloc = 0;
   fn = f;
+  __atomic_store_n(&fn.cxx_via_malloc, via_malloc, __ATOMIC_RELEASE);
   if (fn.valloc == nullptr) fn.valloc = &ValloFallback;
   if (fn.pvalloc == nullptr) fn.pvalloc = &PvallocFallback;
   state.store(2, std::memory_order_release);

@@ -33,7 +33,24 @@ struct Functions {
   void* (*mmap)(void*, size_t, int, int, int, off_t) noexcept;
   int (*munmap)(void*, size_t) noexcept;
   void* (*mremap)(void*, size_t, size_t, int, ...) noexcept;
+  int (*mprotect)(void*, size_t, int) noexcept;
+  // The C++ allocation functions (interpose/new_hooks.cc), in NewFn order.
+  void* op_new[8];
+  void* op_delete[12];
+  // Bit i (new) / 8 + i (delete): that real function is the C++ runtime's
+  // (libstdc++, libc++), which allocates through malloc/free -- our hooks
+  // already see it -- so the hook passes it straight on.
+  uint32_t cxx_via_malloc;
 };
+
+// The C++ allocation functions, by mangled name, in Functions' order.
+inline constexpr const char* kOpNewNames[8] = {
+    "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t",
+    "_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t"};
+inline constexpr const char* kOpDeleteNames[12] = {
+    "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t", "_ZdlPvSt11align_val_t",
+    "_ZdaPvSt11align_val_t", "_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t",
+    "_ZdlPvSt11align_val_tRKSt9nothrow_t", "_ZdaPvSt11align_val_tRKSt9nothrow_t"};
 
 extern Functions fn;
 extern std::atomic<int> state;  // 0 unresolved, 1 resolving, 2 ready

@@ -10,6 +10,7 @@
 
 #include <atomic>
 
+#include "interpose/deepbind.h"
 #include "interpose/real.h"
 #include "src/capture/capture.h"
 #include "src/capture/stack_bounds.h"
@@ -93,9 +94,13 @@ void RecordName(pthread_t thread, const char* name) {
 MT_EXPORT int pthread_create(pthread_t* out, const pthread_attr_t* attr, void* (*routine)(void*),
                                    void* arg) noexcept {
   CreateFn* create = Next(g_create, "pthread_create");
-  if (!real::Ready() || memtrace::t_state.guard != 0 || !memtrace::g_tracing.load(std::memory_order_relaxed)) {
+  // A safe point for the watcher's start (src/startup.cc): program code
+  // called us, and no thread of ours exists until the real call below.
+  if (!real::Ready() || memtrace::t_state.guard != 0 ||
+      !memtrace::TracingStartAt(memtrace::StartPoint::kSafe, reinterpret_cast<uintptr_t>(__builtin_return_address(0)))) {
     return create(out, attr, routine, arg);
   }
+  memtrace::DeepbindCatchUp();  // a library opened with RTLD_DEEPBIND may start threads (deepbind.h)
   memtrace::ThreadSlot* s = memtrace::CaptureEnter();
   if (s == nullptr) return create(out, attr, routine, arg);
   const memtrace::StackRecord* creator = memtrace::CaptureStackHere();

@@ -9,7 +9,9 @@ packages=(build-essential cmake pkg-config libunwind-dev libabsl-dev libfmt-dev 
           gdb libc6-dbg  # gdb, libc6-dbg: e2e.inline compares glibc's frames with addr2line
           chromium       # e2e.outputs: the HTML report in a real browser
           valgrind       # valgrind (and its memcheck.h): e2e.scan compares the leak scan with memcheck
-          libxgboost-dev)  # e2e.scan: a forgotten XGBoosterFree, against memcheck
+          libxgboost-dev   # e2e.scan: a forgotten XGBoosterFree, against memcheck
+          libjemalloc-dev libgoogle-perftools-dev  # e2e.new: programs whose operator new is jemalloc's, tcmalloc's
+          python3-numpy)   # e2e.cost: pymalloc arenas and a C extension's leak in a real interpreter
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(heaptrack)
 fi

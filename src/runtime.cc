@@ -1,7 +1,7 @@
-// The tracer's life cycle in the traced process: start in the library
-// constructor (the shared region, the capture path, the watcher), a fresh
-// region in fork children, the final request at exit and _exit, and the
-// public C API. This is the only file of the program's side that wires the
+// The tracer's life cycle in the traced process: start at the first hooked
+// call (src/startup.cc decides when; the two phases are here: the capture
+// path, then the watcher), a fresh region in fork children, the final
+// request at exit and _exit, and the public C API. This is the only file of the program's side that wires the
 // layers together; everything that drains, aggregates or reports runs in the
 // watcher process (src/watcher/).
 //
@@ -44,6 +44,8 @@
 #include "src/capture/glibc_stats.h"
 #include "src/capture/handoff.h"
 #include "src/capture/os_memory.h"
+#include "src/capture/predating.h"
+#include "src/capture/start_info.h"
 #include "src/log.h"
 #include "src/trigger/signal_trigger.h"
 #include "src/watcher/spawn.h"
@@ -69,6 +71,8 @@ Config* g_config = nullptr;
 WatcherHandoff g_handoff;                 // what every watcher of this process starts from
 std::string* g_watcher_object = nullptr;  // the path of libmemtrace_watcher.so
 int g_pid = 0;  // this process, as the region knows it (a vfork child differs)
+const char* g_clock_name = "";  // set by the capture phase, handed to the watcher
+const char* g_fence_name = "";
 
 // While the calling program thread runs tracer code outside a hook (API
 // calls, exit): nothing it allocates is the program's.
@@ -174,17 +178,9 @@ bool StartWatcher() {
   return true;
 }
 
-// At each thread's registration (its first traced call).
-void OnRegister() {
-  signal_trigger::RetakeIfReplaced();
-  // A fork child's watcher is started by its first traced call (most children
-  // exec or exit at once and never need one).
-  RegionHeader* h = Header();
-  if (h == nullptr) return;
-  uint32_t none = 0;
-  if (!h->watcher_state.compare_exchange_strong(none, 1, std::memory_order_acq_rel)) return;
-  if (!StartWatcher()) g_tracing.store(false, std::memory_order_relaxed);
-}
+// At each thread's registration (its first traced call). (A fork child's
+// watcher is started by the start-up, at the child's first safe point.)
+void OnRegister() { signal_trigger::RetakeIfReplaced(); }
 
 // Waits (at most ~2 s) for the watcher to exit after it answered our final
 // request, and reaps it, so that nothing of ours outlives the program.
@@ -258,7 +254,11 @@ bool Ask(RequestKind kind, EndHow how, int status, const char* text, uint64_t ti
 // (-1: its own).
 int FinalRequest(EndHow how, int status) {
   RegionHeader* h = Header();
-  if (h == nullptr || !OwnProcess() || !g_tracing.load(std::memory_order_acquire)) return -1;
+  if (h == nullptr || !OwnProcess()) return -1;
+  // Events captured while the watcher waited for a safe point: the exit is
+  // one (it starts only if some thread was traced).
+  if (g_start_state.load(std::memory_order_acquire) == kStartCapturing) TracingStartAt(StartPoint::kExit, 0);
+  if (!g_tracing.load(std::memory_order_acquire)) return -1;
   g_tracing.store(false, std::memory_order_seq_cst);
   h->ending.store(1, std::memory_order_release);
   uint32_t state = h->watcher_state.load(std::memory_order_acquire);
@@ -308,6 +308,9 @@ void FillHandoff(const char* clock_name, const char* fence_name, const char* unw
   h.clock_name = clock_name;
   h.fence_name = fence_name;
   h.unwinder_name = unwinder_name;
+  h.start_info = g_start_info;
+  h.tracer_modules = &g_tracer_modules;
+  h.predating = &g_predating;
   h.own_range_count = OsRanges(h.own_ranges);
   auto arena = reinterpret_cast<uintptr_t>(real::g_arena);
   h.own_ranges[h.own_range_count++] = OsRange{arena, arena + real::kArenaBytes};
@@ -344,17 +347,26 @@ bool ClaimGate(const Config& c) {
   return !Traced(static_cast<int>(getppid()));
 }
 
-void ForkChild() {
-  if (g_config == nullptr || !g_tracing.load(std::memory_order_relaxed)) return;
-  InternalScope scope;
+// The start-up facts the watcher reads (start_info.h), in the region.
+bool NewStartInfo(uint64_t constructor_ts) {
+  void* mem = SharedAllocate(sizeof(StartInfo));
+  g_start_info = mem != nullptr ? new (mem) StartInfo() : nullptr;
+  if (g_start_info != nullptr) g_start_info->constructor_ts.store(constructor_ts, std::memory_order_release);
+  g_handoff.start_info = g_start_info;
+  return g_start_info != nullptr;
+}
+
+// The child of a fork: a fresh region, capture on, the watcher at the
+// child's first safe point (most children exec or exit at once and never
+// need one). Tracing began at the fork for the child: what it inherited
+// predates it.
+bool ResetForChild() {
   int parent = g_pid;
   g_pid = static_cast<int>(getpid());
   // The parent's region is shared with the parent (and its watcher): a fresh
   // one at the same address, an empty slot table and depot in it.
-  if (!g_region.RecreateInChild(g_pid, parent) || !g_slots.Reset() || !g_depot.Init()) {
-    g_tracing.store(false, std::memory_order_relaxed);
-    return;
-  }
+  g_predating.Record();
+  if (!g_region.RecreateInChild(g_pid, parent) || !g_slots.Reset() || !g_depot.Init() || !NewStartInfo(0)) return false;
   ClockUseCounter(&g_region.header()->clock_counter);
   ClockMarkStart();
   BusyFenceAfterFork();
@@ -366,72 +378,35 @@ void ForkChild() {
   g_handoff.clock_start_ts = start_ts;
   g_handoff.clock_start_ns = start_ns;
   g_handoff.light_busy_stamp = g_light_busy_stamp.load(std::memory_order_relaxed);
-  // The child's watcher starts at its first traced call.
-  g_register_hook.store(&OnRegister, std::memory_order_release);
+  return true;
 }
 
-__attribute__((constructor)) void TracerInit() {
-  if (!real::Ready()) return;  // cannot happen: the constructor runs after bootstrap
+void ForkChild() {
+  if (g_config == nullptr || !g_tracing.load(std::memory_order_relaxed)) return;
   InternalScope scope;
-  try {
-    ParsedConfig parsed = ParseConfig(&getenv);
-    SetLogLevel(parsed.config.log_level);
-    for (const std::string& e : parsed.errors) MT_LOG_ERROR("%s", e.c_str());
-    g_config = new (g_config_storage.get()) Config(std::move(parsed.config));
-  } catch (...) {
-    return;  // out of memory at start-up: no tracing
-  }
-  if (!g_config->enabled) return;
-  if (getauxval(AT_SECURE) != 0) {
-    // A setuid/setgid program (or capabilities): the caller's settings must
-    // not choose where a privileged process writes. Do nothing.
-    MT_LOG_WARN("secure-execution mode (setuid, setgid or capabilities): tracing is off");
-    return;
-  }
-  g_watcher_object = new (g_watcher_object_storage.get()) std::string(watcher::FindWatcherObject());
-  if (g_watcher_object->empty()) return;
-  g_track_mmap = g_config->track_mmap;
-  g_pid = static_cast<int>(getpid());
-  if (!g_region.Create(0, g_pid)) {
-    MT_LOG_ERROR("cannot map the tracer's shared memory; tracing is off");
-    return;
-  }
-  ClockKind clock = SelectClock(static_cast<int>(g_config->clock));
-  ClockUseCounter(&g_region.header()->clock_counter);
-  ClockMarkStart();
-  const char* fence = BusyFenceInit(/*allow_membarrier=*/true);
-  const char* unwinder = g_unwinder.Init(g_config->max_frames, g_config->cfi_unwinder);
-  if (!g_slots.Init() || !g_depot.Init()) {
-    MT_LOG_ERROR("cannot map the tracer's memory; tracing is off");
-    return;
-  }
-  g_slots.SetConsumerAliveCheck(&WatcherAlive);
-  if (g_config->sample_bytes != 0) {
-    if (g_sampled.Init()) g_sample_period = g_config->sample_bytes;
-    else MT_LOG_ERROR("cannot map the sampling table; tracing every allocation");
-  }
-  CaptureInitThreadKey();
-  bool gate = ClaimGate(*g_config);
-  g_region.header()->gate.store(gate ? 1 : 0, std::memory_order_relaxed);
-  FillHandoff(clock == ClockKind::kTsc ? "tsc" : "counter", fence, unwinder, gate);
-  cupti::Configure(g_config->cupti_path, g_config->cuda);
-  pthread_atfork(nullptr, nullptr, &ForkChild);
-  RetireOldWatchers();
-  if (!StartWatcher()) return;
-  g_tracing.store(true, std::memory_order_seq_cst);
-  if (g_config->signal != 0) signal_trigger::Install(g_config->signal, &OnReportSignal);
-  g_register_hook.store(&OnRegister, std::memory_order_release);
-  cupti::Poll();  // a program linked with libcuda has it loaded already
-  ResolveThreadHooks();
-  // Our dl* calls leave this thread's dlerror() state allocated (a failed
-  // NOLOAD probe): free it now, inside our scope, not at the program's next
-  // dl* call.
-  dlerror();
-  dlerror();
+  g_tracing.store(false, std::memory_order_relaxed);
+  g_start_state.store(ResetForChild() ? kStartCapturing : kStartOff, std::memory_order_release);
+}
+
+bool g_started_once = false;  // the first watcher start of this image (not a fork child's)
+
+// Tracing starts at the first hooked call (src/startup.cc), or here, in the
+// library's constructor, whichever comes first; the constructor is a safe
+// point for the watcher.
+__attribute__((constructor)) void TracerInit() {
+  TracingStartAt(StartPoint::kSafe, 0);
+  // From here on no dependency of ours initialises itself: what is allocated
+  // is the program's (start_info.h).
+  if (g_start_info != nullptr) g_start_info->constructor_ts.store(ClockNow(), std::memory_order_release);
+}
+
+bool Tracing() {
+  uint32_t state = g_start_state.load(std::memory_order_acquire);
+  return g_config != nullptr && (g_tracing.load(std::memory_order_relaxed) || state == kStartCapturing);
 }
 
 __attribute__((destructor)) void TracerFini() {
-  if (g_config == nullptr || !g_tracing.load(std::memory_order_relaxed) || !OwnProcess()) return;
+  if (!Tracing() || !OwnProcess()) return;
   InternalScope scope;
   int code = FinalRequest(EndHow::kExit, -1);
   if (code >= 0) {
@@ -443,6 +418,93 @@ __attribute__((destructor)) void TracerFini() {
 bool ApiUsable() { return g_tracing.load(std::memory_order_acquire) && t_state.guard == 0 && OwnProcess(); }
 
 }  // namespace
+
+// The start-up's first phase (src/startup.cc): the capture path, from inside
+// whatever hook came first. Nothing here may load a library, take a lock a
+// caller could hold, or fork: config, the shared region, clock, fence, the
+// early unwinder, slots, depot, sampler, and what predates tracing.
+bool RuntimeInitCapture() noexcept {
+  try {
+    ParsedConfig parsed = ParseConfig(&getenv);
+    SetLogLevel(parsed.config.log_level);
+    for (const std::string& e : parsed.errors) MT_LOG_ERROR("%s", e.c_str());
+    g_config = new (g_config_storage.get()) Config(std::move(parsed.config));
+  } catch (...) {
+    return false;  // out of memory at start-up: no tracing
+  }
+  if (!g_config->enabled) return false;
+  if (getauxval(AT_SECURE) != 0) {
+    // A setuid/setgid program (or capabilities): the caller's settings must
+    // not choose where a privileged process writes. Do nothing.
+    MT_LOG_WARN("secure-execution mode (setuid, setgid or capabilities): tracing is off");
+    return false;
+  }
+  g_track_mmap = g_config->track_mmap;
+  g_pid = static_cast<int>(syscall(SYS_getpid));
+  g_predating.Record();  // before the region: it is ours, not the program's
+  if (!g_region.Create(0, g_pid)) {
+    MT_LOG_ERROR("cannot map the tracer's shared memory; tracing is off");
+    return false;
+  }
+  g_clock_name = SelectClock(static_cast<int>(g_config->clock)) == ClockKind::kTsc ? "tsc" : "counter";
+  ClockUseCounter(&g_region.header()->clock_counter);
+  ClockMarkStart();
+  g_fence_name = BusyFenceInit(/*allow_membarrier=*/true);
+  g_unwinder.InitEarly(g_config->max_frames);
+  if (!g_slots.Init() || !g_depot.Init() || !NewStartInfo(UINT64_MAX)) {
+    MT_LOG_ERROR("cannot map the tracer's memory; tracing is off");
+    return false;
+  }
+  g_slots.SetConsumerAliveCheck(&WatcherAlive);
+  if (g_config->sample_bytes != 0) {
+    if (g_sampled.Init()) g_sample_period = g_config->sample_bytes;
+    else MT_LOG_ERROR("cannot map the sampling table; tracing every allocation");
+  }
+  CaptureInitThreadKey();
+  cupti::Configure(g_config->cupti_path, g_config->cuda);
+  return true;
+}
+
+// The second phase, at a safe point (src/startup.cc): the watcher object,
+// the full unwinder, the gate, the fork handler, the watcher, then tracing is
+// on; in a fork child, only the watcher (the rest is inherited).
+bool RuntimeStartWatcher() noexcept {
+  bool first = !g_started_once;
+  if (first) {
+    g_watcher_object = new (g_watcher_object_storage.get()) std::string(watcher::FindWatcherObject());
+    if (g_watcher_object->empty()) return false;
+    const char* unwinder = g_unwinder.Init(g_config->max_frames, g_config->cfi_unwinder);
+    bool gate = ClaimGate(*g_config);
+    g_region.header()->gate.store(gate ? 1 : 0, std::memory_order_relaxed);
+    FillHandoff(g_clock_name, g_fence_name, unwinder, gate);
+    pthread_atfork(nullptr, nullptr, &ForkChild);
+    RetireOldWatchers();
+  }
+  if (!StartWatcher()) return false;
+  g_started_once = true;
+  g_tracing.store(true, std::memory_order_seq_cst);
+  g_register_hook.store(&OnRegister, std::memory_order_release);
+  if (first) {
+    if (g_config->signal != 0) signal_trigger::Install(g_config->signal, &OnReportSignal);
+    cupti::Poll();  // a program linked with libcuda has it loaded already
+    ResolveThreadHooks();
+    // Our dl* calls leave this thread's dlerror() state allocated (a failed
+    // NOLOAD probe): free it now, inside our scope, not at the program's next
+    // dl* call.
+    dlerror();
+    dlerror();
+  }
+  return true;
+}
+
+// While the watcher waits (kStartCapturing) no fork handler is installed
+// yet: a hook in the child of such a fork finds itself in another process and
+// resets the child here. True if it did.
+bool RuntimeForkedWhileCapturing() noexcept {
+  if (g_pid == 0 || static_cast<int>(syscall(SYS_getpid)) == g_pid) return false;
+  if (!ResetForChild()) g_start_state.store(kStartOff, std::memory_order_release);
+  return true;
+}
 
 void RuntimeExitFloor(uint64_t sp) noexcept {
   RegionHeader* h = Header();
@@ -458,7 +520,7 @@ void RuntimeExecStarting(bool starting) noexcept {
 }
 
 int RuntimeBeforeUnderscoreExit(int status) noexcept {
-  if (g_config == nullptr || !g_tracing.load(std::memory_order_relaxed) || !OwnProcess()) return status;
+  if (!Tracing() || !OwnProcess()) return status;
   InternalScope scope;
   int code = FinalRequest(EndHow::kUnderscoreExit, status);
   return code >= 0 ? code : status;
@@ -496,6 +558,6 @@ MT_API void memtrace_mark(const char* label) {
   Ask(RequestKind::kMark, EndHow::kUnknown, 0, label != nullptr ? label : "", 10000, nullptr);
 }
 
-MT_API void memtrace_pause(void) { memtrace::t_state.paused = 1; }
+MT_API void memtrace_pause(void) { memtrace::t_state.paused |= memtrace::kPausedByUser; }
 
-MT_API void memtrace_resume(void) { memtrace::t_state.paused = 0; }
+MT_API void memtrace_resume(void) { memtrace::t_state.paused &= ~memtrace::kPausedByUser; }

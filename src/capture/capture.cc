@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "src/capture/predating.h"
 #include "src/capture/stack_depot.h"
 #include "src/capture/stack_memo.h"
 #include "src/capture/unwinder.h"
@@ -49,7 +50,11 @@ ThreadSlot* RegisterSlot() noexcept {
     t.serial = t.birth != nullptr ? t.birth->serial : g_next_serial.fetch_add(1, std::memory_order_relaxed);
   }
   s->busy_since.exchange(ClockNow(), std::memory_order_seq_cst);
-  CapturePushAux(s, EventKind::kThreadStart, ClockNow(), static_cast<uint64_t>(syscall(SYS_gettid)), t.serial,
+  uint64_t tid = static_cast<uint64_t>(syscall(SYS_gettid));
+  // A thread our pthread_create hook did not start may have been running
+  // before tracing began (predating.h).
+  bool predates = t.birth == nullptr && g_predating.IsPredatingThread(tid);
+  CapturePushAux(s, EventKind::kThreadStart, ClockNow(), tid, t.serial | (predates ? kThreadPredates : 0),
                  static_cast<uint64_t>(pthread_self()));
   if (first) {
     // Its kernel name (inherited from its creator until renamed), while the
@@ -107,6 +112,21 @@ void CaptureForgetSlotAfterFork() noexcept {
   // thread registers again at its next traced call. Its serial is kept.
   t_state.slot = nullptr;
   t_state.untraced = 0;
+}
+
+// Unit tests link no start-up: tracing is on when a test says so.
+__attribute__((weak)) bool TracingStartAt(StartPoint, uintptr_t) noexcept {
+  return g_tracing.load(std::memory_order_relaxed);
+}
+
+ThreadSlot* CaptureEnterSlow(uintptr_t caller) noexcept {
+  uint32_t state = g_start_state.load(std::memory_order_acquire);
+  if (state == kStartOff) return nullptr;
+  if (state == kStartRunning && !g_tracing.load(std::memory_order_relaxed)) return nullptr;  // ended
+  if (!TracingStartAt(StartPoint::kHook, caller)) return nullptr;
+  ThreadState& t = t_state;
+  if (t.guard != 0) return nullptr;
+  return CaptureEnterTraced(t);
 }
 
 void CaptureThreadEvent(EventKind kind, uint64_t addr, uint64_t size, uint64_t aux) noexcept {

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "src/capture/busy_fence.h"
 #include "src/capture/clock.h"
@@ -26,8 +27,30 @@
 
 namespace memtrace {
 
-// Set once the tracer is initialised; cleared before the final report.
+// Set once tracing runs (the watcher exists); cleared before the final
+// report. While it is false every hook takes CaptureEnterSlow, which starts
+// tracing at the first hooked call (src/startup.cc).
 inline std::atomic<bool> g_tracing{false};
+
+// Where tracing is in its start-up (src/startup.cc explains the rule).
+enum StartState : uint32_t {
+  kStartNone = 0,      // nothing yet: the next hooked call starts tracing
+  kStartStarting = 1,  // a thread is setting up the capture path
+  kStartCapturing = 2, // events are captured into the rings; the watcher waits for a safe point
+  kStartWatcher = 3,   // a thread is starting the watcher
+  kStartRunning = 4,   // the watcher runs: g_tracing says whether tracing is on
+  kStartOff = 5,       // disabled, failed, or ended
+};
+inline std::atomic<uint32_t> g_start_state{kStartNone};
+
+// Where a start is attempted: a hook (`caller`: the return address into the
+// code that called it), or a point that is safe by construction (the library
+// constructor, the dlopen and pthread_create pre-hooks, the program's exit).
+enum class StartPoint { kHook, kSafe, kExit };
+// Moves tracing's start-up forward from this point (src/startup.cc). True if
+// this call may be captured (capture is set up; the watcher may still wait).
+// Defined weak here (false unless g_tracing): unit tests have no start-up.
+bool TracingStartAt(StartPoint point, uintptr_t caller) noexcept;
 
 // Called at each thread's registration, before it takes a slot (the runtime
 // starts a fork child's watcher there, on the child's first traced call).
@@ -37,10 +60,8 @@ inline std::atomic<void (*)()> g_register_hook{nullptr};
 // its busy stamp set, or null if the thread cannot be traced.
 ThreadSlot* RegisterThread() noexcept;
 
-MT_ALWAYS_INLINE ThreadSlot* CaptureEnter() noexcept {
-  ThreadState& t = t_state;
-  if (MT_UNLIKELY(t.guard != 0)) return nullptr;
-  if (MT_UNLIKELY(!g_tracing.load(std::memory_order_relaxed))) return nullptr;
+// CaptureEnter once tracing was found on (or starting): the guard, the slot.
+MT_ALWAYS_INLINE ThreadSlot* CaptureEnterTraced(ThreadState& t) noexcept {
   t.guard = 1;
   ThreadSlot* s = t.slot;
   if (MT_UNLIKELY(s == nullptr)) {
@@ -55,6 +76,21 @@ MT_ALWAYS_INLINE ThreadSlot* CaptureEnter() noexcept {
   // its clock before ours (see flush/merger.h).
   BusyFenceStore(s->busy_since, t.last_ts);
   return s;
+}
+
+// Slow path of CaptureEnter while g_tracing is off: starts tracing if this is
+// the first hooked call (and the watcher, if `caller` makes this a safe
+// point), then enters like CaptureEnter. Null: call through, record nothing.
+ThreadSlot* CaptureEnterSlow(uintptr_t caller) noexcept;
+
+MT_ALWAYS_INLINE ThreadSlot* CaptureEnter() noexcept {
+  ThreadState& t = t_state;
+  if (MT_UNLIKELY(t.guard != 0)) return nullptr;
+  // Inlined into the hook: its return address is the caller of the hook.
+  if (MT_UNLIKELY(!g_tracing.load(std::memory_order_relaxed))) {
+    return CaptureEnterSlow(reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+  }
+  return CaptureEnterTraced(t);
 }
 
 MT_ALWAYS_INLINE void CaptureLeave(ThreadSlot* s) noexcept {

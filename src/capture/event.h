@@ -12,8 +12,8 @@ struct StackRecord;
 enum class EventKind : uint8_t {
   kAlloc = 1,        // addr, size, stack
   kFree = 2,         // addr
-  kThreadStart = 3,  // addr: kernel tid, size: thread serial, aux: pthread_t
-                     // handle; first event of a thread in a slot
+  kThreadStart = 3,  // addr: kernel tid, size: thread serial | kThreadPredates,
+                     // aux: pthread_t handle; first event of a thread in a slot
   kThreadExit = 4,   // last event of a thread in a slot
   kTracerAlloc = 5,  // addr: a block the tracer's own code allocated on this
                      // thread (e.g. libunwind's TLS); glibc may free it later
@@ -41,7 +41,16 @@ enum class EventKind : uint8_t {
   kCudaPinnedAlloc = 20,   // addr: host pointer, size: bytes, stack
   kCudaManagedAlloc = 21,  // addr: pointer, size: bytes | device << kCudaDeviceShift, stack
   kCudaFree = 22,          // addr: pointer or tagged handle
+  kProtect = 23,           // addr, size | kMapProtNone: an mprotect that succeeded
 };
+
+// kMapAnon, kMapFile, kProtect: the range is (now) PROT_NONE, i.e. reserved
+// but not committed. Sizes never reach 2^55 (the address space is 2^47).
+inline constexpr uint64_t kMapProtNone = uint64_t{1} << 55;
+inline constexpr uint64_t kMapSizeMask = kMapProtNone - 1;
+
+// kThreadStart: the thread was already running when tracing began.
+inline constexpr uint64_t kThreadPredates = uint64_t{1} << 32;
 
 inline constexpr int kCudaDeviceShift = 48;
 inline constexpr uint64_t kCudaBytesMask = (uint64_t{1} << kCudaDeviceShift) - 1;

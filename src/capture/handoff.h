@@ -18,6 +18,9 @@ namespace memtrace {
 struct Config;
 class SlotTable;
 class StackDepot;
+struct StartInfo;
+class CallerModules;
+class Predating;
 
 inline constexpr uint32_t kHandoffVersion = 1;
 
@@ -43,6 +46,11 @@ struct WatcherHandoff {
   OsRange own_ranges[kOsRangesKept + 8] = {};
   int own_range_count = 0;
   uint64_t private_bytes = 0;  // the tracer's private pages in the program, at start-up
+  // The start-up's facts (start_info.h: in the region), libmemtrace's
+  // dependency closure, and what predated tracing (the program's copies).
+  StartInfo* start_info = nullptr;
+  const CallerModules* tracer_modules = nullptr;
+  const Predating* predating = nullptr;
 };
 
 }  // namespace memtrace

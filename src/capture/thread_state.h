@@ -21,7 +21,8 @@ struct ThreadState {
   ThreadSlot* slot;   // this thread's ring, or null before its first event
   uint32_t guard;     // see above
   uint32_t internal;  // a tracer thread: its heap use is counted as ours
-  uint32_t paused;    // memtrace_pause(): this thread's allocations are not recorded (frees are)
+  uint32_t paused;    // non-zero: this thread's malloc-family allocations are not recorded
+                      // (frees are): kPausedByUser, plus kPausedInNew per operator new in progress
   uint32_t serial;    // process-wide thread number, 0 before the first event; kept
                       // if the thread re-registers during its exit
   // Set by the pthread_create trampoline before the thread's first event.
@@ -57,6 +58,15 @@ struct ThreadBirth {
   uintptr_t stack_addr;
   size_t stack_size;
 };
+
+// ThreadState::paused. memtrace_pause() pauses allocations of every kind
+// (heap, mappings, CUDA); frees, unmaps and protection changes are still
+// recorded. An operator new in progress (interpose/new_hooks.cc) pauses the
+// malloc family -- the allocation the real operator new makes inside is the
+// one its hook records -- and every mapping call: what the program's
+// allocator maps for itself there stays hidden, as it does inside malloc.
+inline constexpr uint32_t kPausedByUser = 1;
+inline constexpr uint32_t kPausedInNew = 2;
 
 extern __thread ThreadState t_state MT_TLS_IE;
 

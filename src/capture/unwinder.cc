@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <link.h>
+#include <unwind.h>
 
 #include <algorithm>
 #include <cstring>
@@ -40,7 +41,38 @@ int FindTextRange(dl_phdr_info* info, size_t, void* data) {
   return 1;
 }
 
+// The early back end: libgcc's unwinder, which libmemtrace links (through
+// libstdc++) rather than loads, so it is there from the first hooked call.
+struct GccTrace {
+  void** out;
+  int max, n;
+};
+
+_Unwind_Reason_Code GccStep(_Unwind_Context* ctx, void* arg) {
+  auto* t = static_cast<GccTrace*>(arg);
+  uintptr_t ip = _Unwind_GetIP(ctx);
+  if (ip == 0 || t->n == t->max) return _URC_END_OF_STACK;
+  t->out[t->n++] = reinterpret_cast<void*>(ip);
+  return _URC_NO_REASON;
+}
+
+int GccBacktrace(void** out, int max) {
+  GccTrace t{out, max, 0};
+  _Unwind_Backtrace(&GccStep, &t);
+  return t.n;
+}
+
 }  // namespace
+
+void Unwinder::InitEarly(int max_frames) noexcept {
+  max_frames_ = std::clamp(max_frames, 1, kMaxFramesLimit);
+  RangeQuery q{reinterpret_cast<uintptr_t>(&FindTextRange)};
+  dl_iterate_phdr(FindTextRange, &q);
+  self_lo_ = q.lo;
+  self_hi_ = q.hi;
+  cfi_ = false;
+  backtrace_ = &GccBacktrace;
+}
 
 const char* Unwinder::Init(int max_frames, bool use_cfi) noexcept {
   max_frames_ = std::clamp(max_frames, 1, kMaxFramesLimit);

@@ -22,6 +22,10 @@ class Unwinder {
   // Loads the unwinder and finds our own code's address range. Returns the
   // name of the back end in use ("cfi+libgcc" or "libgcc").
   const char* Init(int max_frames, bool use_cfi = true) noexcept;
+  // What tracing's start needs before Init may run (from inside any hook:
+  // no dlopen): our own code's range, and libgcc's _Unwind_Backtrace (linked,
+  // never loaded) for every stack. Init replaces it at the watcher's start.
+  void InitEarly(int max_frames) noexcept;
   // Fills `out` (room for max_frames) with the stack above the frame at
   // `fp0` (see CfiUnwinder::Walk) and returns the number of frames. With the
   // thread's memo (stack_memo.h), a walk the CFI unwinder completes is

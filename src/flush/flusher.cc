@@ -9,6 +9,7 @@
 
 #include "src/capture/busy_fence.h"
 #include "src/capture/clock.h"
+#include "src/capture/start_info.h"
 #include "src/log.h"
 
 namespace memtrace {
@@ -45,10 +46,17 @@ void Flusher::OnEvents(uint32_t slot, const Event* events, size_t n) {
   // Heap events inline; everything else through OnOtherEvent's switch.
   uint32_t thread = threads_.ThreadOfSlot(slot);
   events_ += n;
+  // Before libmemtrace's constructor, the runtime's own start-up is not the
+  // program's (start_info.h).
+  uint64_t startup_until = g_start_info != nullptr ? g_start_info->constructor_ts.load(std::memory_order_acquire) : 0;
   for (size_t k = 0; k < n; ++k) {
     const Event& e = events[k];
     switch (e.Kind()) {
       case EventKind::kAlloc:
+        if (MT_UNLIKELY(e.ts < startup_until) && RuntimeStartupStack(e.stack)) {
+          heap_.OnTracerAlloc(e.addr);
+          break;
+        }
         // A temporary (its free comes next) never enters the live table.
         if (k + 1 < n && events[k + 1].Kind() == EventKind::kFree && events[k + 1].addr == e.addr &&
             heap_.OnAllocFreed(e.addr, e.size, e.stack, thread)) {
@@ -78,8 +86,16 @@ void Flusher::OnOtherEvent(uint32_t slot, const Event& e) {
       break;
     case EventKind::kMapAnon:
     case EventKind::kMapFile:
-      maps_.Map(e.addr, e.size, e.stack, e.Kind() == EventKind::kMapFile ? Space::kFileMmap : Space::kAnonMmap,
-                threads_.ThreadOfSlot(slot), e.ts);
+      if (g_start_info != nullptr && e.ts < g_start_info->constructor_ts.load(std::memory_order_acquire) &&
+          RuntimeStartupStack(e.stack)) {
+        break;  // the runtime's own start-up (start_info.h)
+      }
+      maps_.Map(e.addr, e.size & kMapSizeMask, e.stack,
+                e.Kind() == EventKind::kMapFile ? Space::kFileMmap : Space::kAnonMmap, threads_.ThreadOfSlot(slot), e.ts,
+                (e.size & kMapProtNone) != 0);
+      break;
+    case EventKind::kProtect:
+      maps_.Protect(e.addr, e.size & kMapSizeMask, (e.size & kMapProtNone) != 0);
       break;
     case EventKind::kUnmap:
       maps_.Unmap(e.addr, e.size);
@@ -93,7 +109,7 @@ void Flusher::OnOtherEvent(uint32_t slot, const Event& e) {
       maps_.RemapTo(slot, e.addr, e.size, e.Kind() == EventKind::kRemapToKeep);
       break;
     case EventKind::kThreadStart:
-      threads_.OnStart(slot, e.addr, static_cast<uint32_t>(e.size), e.aux, e.ts);
+      threads_.OnStart(slot, e.addr, static_cast<uint32_t>(e.size), e.aux, e.ts, (e.size & kThreadPredates) != 0);
       break;
     case EventKind::kCudaDeviceAlloc:
     case EventKind::kCudaManagedAlloc:

@@ -85,6 +85,11 @@ class Flusher final : public EventSink {
   void AppendTimeline(TimelinePoint p);
   std::vector<ProcMapping> ProcMappings() const;
   void AttachFilePaths(Snapshot& snapshot, const std::vector<ProcMapping>& proc) const;
+  // Reserved, committed and resident bytes of every mapping site (indexed
+  // by site), totals per space into `t`; unset where not measured.
+  std::vector<std::optional<MappingCost>> MappingCosts(Totals& t) const;
+  // How much of what was mapped when tracing began is still mapped.
+  void AttachPredatingMappings(Totals& t, const std::vector<ProcMapping>& proc) const;
   // Threads, creators and each listed site's threads.
   void AttachThreads(Snapshot& snapshot, const std::vector<size_t>& entry_of_site) const;
 

@@ -8,10 +8,19 @@
 // live_blocks is its number of disjoint intervals (a hole punched in a
 // mapping makes two). allocs/frees count mappings created / intervals removed
 // whole; trimming, splitting and moving are neither.
+//
+// Cost: live bytes are what a mapping *reserves*. Which of its pages are
+// PROT_NONE (reserved, not committed: Go's and the JVM's heap reservations,
+// guard regions) is kept apart, as a set of disjoint ranges inside tracked
+// intervals (none_), changed by mmap's prot, mprotect (of any part of a
+// mapping), munmap and mremap; a protection change never splits an interval,
+// so live_blocks keeps its meaning. Resident bytes are not tracked at all:
+// the snapshot asks the kernel (residency.h).
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -32,8 +41,14 @@ class MappingTable {
   MappingTable(SiteTable* sites, ThreadTable* threads, uint64_t page_size)
       : sites_(sites), threads_(threads), page_(page_size) {}
 
-  void Map(uint64_t addr, uint64_t len, const StackRecord* stack, Space space, uint32_t thread, uint64_t ts);
+  // `prot_none`: mapped PROT_NONE (reserved, not committed).
+  void Map(uint64_t addr, uint64_t len, const StackRecord* stack, Space space, uint32_t thread, uint64_t ts,
+           bool prot_none = false);
   void Unmap(uint64_t addr, uint64_t len);
+  // An mprotect that succeeded: [addr, addr + len) is now PROT_NONE or not.
+  void Protect(uint64_t addr, uint64_t len, bool prot_none);
+  // Bytes of [a, b) that are not PROT_NONE.
+  uint64_t CommittedBytes(uint64_t a, uint64_t b) const;
   // An mremap is two events from one thread: the old range leaves (From), the
   // new one arrives (To). `keep_old`: MREMAP_DONTUNMAP, the old range stays
   // mapped. Growth is attributed to the site of the mapping that grew.
@@ -51,6 +66,7 @@ class MappingTable {
   struct PendingRemap {
     uint64_t old_addr, old_len;
     std::vector<Piece> pieces;
+    std::vector<std::pair<uint64_t, uint64_t>> none;  // PROT_NONE parts, as offsets into the old range
   };
   uint64_t RoundUp(uint64_t len) const { return (len + page_ - 1) & ~(page_ - 1); }
   // Removes [a, b); `count_frees`: whole intervals removed count as frees.
@@ -66,6 +82,11 @@ class MappingTable {
   ThreadTable* threads_;
   uint64_t page_;
   std::map<uint64_t, Mapping> map_;
+  // PROT_NONE ranges inside tracked intervals: start -> end, disjoint, coalesced.
+  std::map<uint64_t, uint64_t> none_;
+  void SetNone(uint64_t a, uint64_t b);  // only where intervals are tracked
+  void ClearNone(uint64_t a, uint64_t b);
+  std::vector<std::pair<uint64_t, uint64_t>> NoneIn(uint64_t a, uint64_t b) const;
   absl::flat_hash_map<uint32_t, PendingRemap> pending_;  // by slot
   uint64_t untracked_unmap_bytes_ = 0;
 };

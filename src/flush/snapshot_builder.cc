@@ -7,13 +7,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "src/capture/clock.h"
 #include "src/capture/os_memory.h"
+#include "src/capture/predating.h"
 #include "src/capture/region.h"
 #include "src/capture/stack_depot.h"
+#include "src/capture/start_info.h"
 #include "src/flush/flusher.h"
 #include "src/flush/proc_maps.h"
+#include "src/flush/residency.h"
+#include "src/log.h"
 
 namespace memtrace {
 
@@ -68,10 +73,11 @@ Snapshot Flusher::BuildSnapshot(const char* reason, const GlibcStats& glibc) {
     if (a.live_blocks != b.live_blocks) return a.live_blocks > b.live_blocks;
     return a.allocs > b.allocs;
   });
+  std::vector<std::optional<MappingCost>> cost = MappingCosts(t);
   std::vector<size_t> entry_of_site(sites_.size(), SIZE_MAX);
   for (size_t i : order) {
     const SiteStats& st = sites_.site(i);
-    SiteEntry e{sites_.stack_of(i), sites_.space_of(i), st, {}, 0, 0, {}, sites_.device_of(i), {}, {}, {}};
+    SiteEntry e{sites_.stack_of(i), sites_.space_of(i), st, {}, 0, 0, {}, sites_.device_of(i), {}, cost[i], {}};
     e.growth_bytes = static_cast<int64_t>(st.live_bytes) - static_cast<int64_t>(reported_[i].live_bytes);
     e.growth_blocks = static_cast<int64_t>(st.live_blocks) - static_cast<int64_t>(reported_[i].live_blocks);
     has_file_sites |= e.space == Space::kFileMmap && st.live_blocks > 0;
@@ -90,6 +96,7 @@ Snapshot Flusher::BuildSnapshot(const char* reason, const GlibcStats& glibc) {
       t.process_file_bytes += m.end - m.start;
     }
   }
+  AttachPredatingMappings(t, proc);
   if (has_file_sites) AttachFilePaths(s, proc);
   s.timeline.assign(timeline_.begin(), timeline_.end());
 
@@ -110,6 +117,16 @@ Snapshot Flusher::BuildSnapshot(const char* reason, const GlibcStats& glibc) {
   tr.fence = options_.fence_name;
   tr.unwinder = options_.unwinder_name;
   tr.live_table_bytes = heap_.table_bytes() + cuda_.table_bytes();
+  if (const StartInfo* info = g_start_info) {
+    uint32_t n = std::min(info->deepbind_count.load(std::memory_order_acquire), StartInfo::kMaxDeepbind);
+    for (uint32_t i = 0; i < n; ++i) {
+      const DeepbindRecord& r = info->deepbind[i];
+      if (!tr.deepbind) tr.deepbind.emplace();
+      tr.deepbind->push_back(DeepbindLibrary{std::string(r.path, strnlen(r.path, sizeof(r.path))),
+                                             r.redirected.load(std::memory_order_relaxed),
+                                             r.caught_up.load(std::memory_order_acquire) != 0});
+    }
+  }
   return s;
 }
 
@@ -176,9 +193,11 @@ void Flusher::AttachThreads(Snapshot& s, const std::vector<size_t>& entry_of_sit
       e.live_bytes = r.live_bytes;
       e.live_blocks = r.live_blocks;
       e.alloc_bytes = r.alloc_bytes;
+      e.predates_tracing = r.predates_tracing;
       s.threads.push_back(std::move(e));
     }
   }
+  if (g_predating.recorded()) tt.predating = g_predating.threads();
   // Folded threads (exited, joined or detached, holding nothing): counts only.
   tt.seen += threads_.folded().count;
   tt.exited += threads_.folded().count;
@@ -254,6 +273,56 @@ void Flusher::AttachThreads(Snapshot& s, const std::vector<size_t>& entry_of_sit
     if (a.live_bytes != b.live_bytes) return a.live_bytes > b.live_bytes;
     return a.created > b.created;
   });
+}
+
+std::vector<std::optional<MappingCost>> Flusher::MappingCosts(Totals& t) const {
+  std::vector<std::optional<MappingCost>> cost(sites_.size());
+  // After the process ended (the watcher then hands us its last maps) no
+  // page is resident any more: the cost is not measured.
+  if (maps_text_ != nullptr || options_.pid <= 0) return cost;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  ranges.reserve(maps_.mappings().size());
+  for (const auto& [start, m] : maps_.mappings()) ranges.emplace_back(start, m.end);
+  Residency residency(options_.pid);
+  std::optional<std::vector<uint64_t>> resident = residency.Measure(ranges);
+  if (!resident) return cost;
+  if (residency.stats().over_budget) {
+    MT_LOG_WARN("resident bytes of some mappings were apportioned from their kernel mapping, not counted page by page");
+  }
+  for (Space sp : {Space::kAnonMmap, Space::kFileMmap}) t.space_cost[static_cast<int>(sp)] = MappingCost{};
+  size_t k = 0;
+  for (const auto& [start, m] : maps_.mappings()) {
+    MappingCost& c = cost[m.site] ? *cost[m.site] : cost[m.site].emplace();
+    uint64_t reserved = m.end - start, committed = maps_.CommittedBytes(start, m.end), res = (*resident)[k++];
+    c.reserved_bytes += reserved;
+    c.committed_bytes += committed;
+    c.resident_bytes += res;
+    std::optional<MappingCost>& total = t.space_cost[static_cast<int>(sites_.space_of(m.site))];
+    if (total) {
+      total->reserved_bytes += reserved;
+      total->committed_bytes += committed;
+      total->resident_bytes += res;
+    }
+  }
+  return cost;
+}
+
+void Flusher::AttachPredatingMappings(Totals& t, const std::vector<ProcMapping>& proc) const {
+  if (!g_predating.recorded()) return;
+  // What of the mappings that existed when tracing began is still mapped:
+  // both lists are sorted and disjoint, so one merge walk.
+  uint64_t anon = 0, file = 0;
+  const PredatingRange* r = g_predating.ranges();
+  size_t n = g_predating.range_count(), i = 0;
+  for (const ProcMapping& m : proc) {
+    while (i < n && r[i].end <= m.start) ++i;
+    for (size_t k = i; k < n && r[k].start < m.end; ++k) {
+      uint64_t lo = std::max(m.start, r[k].start), hi = std::min(m.end, r[k].end);
+      if (lo < hi) (r[k].file ? file : anon) += hi - lo;
+    }
+  }
+  t.predating_anon_bytes = anon;
+  t.predating_file_bytes = file;
 }
 
 void Flusher::AttachFilePaths(Snapshot& snapshot, const std::vector<ProcMapping>& proc) const {

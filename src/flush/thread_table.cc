@@ -75,7 +75,8 @@ void ThreadTable::Fold() {
   }
 }
 
-uint32_t ThreadTable::OnStart(uint32_t slot, uint64_t tid, uint32_t serial, uint64_t handle, uint64_t ts) {
+uint32_t ThreadTable::OnStart(uint32_t slot, uint64_t tid, uint32_t serial, uint64_t handle, uint64_t ts,
+                              bool predates) {
   if (slot >= by_slot_.size()) by_slot_.resize(slot + 1, 0);
   uint32_t index = RecordFor(serial);
   ThreadRecord& r = threads_[index];
@@ -83,6 +84,7 @@ uint32_t ThreadTable::OnStart(uint32_t slot, uint64_t tid, uint32_t serial, uint
   if (r.started) return index;  // the same thread again (it allocated after its TLS destructors ran)
   r.started = true;
   r.tid = tid;
+  r.predates_tracing = predates;
   if (r.start_ts == 0) r.start_ts = ts;
   if (r.handle == 0 && handle != 0) {
     r.handle = handle;

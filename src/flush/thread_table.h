@@ -37,6 +37,7 @@ struct ThreadRecord {
   uint64_t stack_size = 0;
   uint64_t start_ts = 0, exit_ts = 0;
   bool started = false;  // its own first event was seen
+  bool predates_tracing = false;  // it was running when tracing began
   bool exited = false, joined = false, detached = false;
   uint64_t live_bytes = 0, live_blocks = 0, alloc_bytes = 0;
   uint64_t exit_pass = 0;  // the fold pass count when it exited
@@ -61,7 +62,8 @@ class ThreadTable {
 
   // The thread's own first event. Its record may exist already (its creator
   // recorded the creation), or be created here.
-  uint32_t OnStart(uint32_t slot, uint64_t tid, uint32_t serial, uint64_t handle, uint64_t ts);
+  // `predates`: it was running when tracing began (src/capture/predating.h).
+  uint32_t OnStart(uint32_t slot, uint64_t tid, uint32_t serial, uint64_t handle, uint64_t ts, bool predates = false);
   // From the creating thread, as pthread_create returns (may come before or
   // after the new thread's OnStart).
   void OnCreated(uint64_t handle, uint32_t serial, uint32_t parent_serial, uint64_t ts);

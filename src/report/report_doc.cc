@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
+#include "src/report/allocator_label.h"
 
 #ifndef MEMTRACE_VERSION
 #error "MEMTRACE_VERSION must come from CMake's project version"
@@ -210,6 +211,14 @@ ReportDoc BuildReportDoc(const Snapshot& s, Symbolizer& symbolizer, const DocOpt
     AddCost(&site.cost, e.cost);
     site.files.insert(site.files.end(), e.files.begin(), e.files.end());
     for (const auto& [tid, bytes] : e.threads) site.threads.push_back(ThreadShare{tid, bytes});
+  }
+  // Mappings of known allocators and runtimes (allocator_label.h).
+  for (DocSite& site : merged) {
+    if (!site.label.empty() || (site.space != "anon_mmap" && site.space != "file_mmap")) continue;
+    std::vector<const Frame*> frames;
+    frames.reserve(site.frames.size());
+    for (uint32_t id : site.frames) frames.push_back(&table.at(id));
+    site.label = AllocatorLabel(frames);
   }
   for (DocSite& site : merged) {
     if (site.stack_ids.size() < 2) continue;  // one stack: already one entry per file and thread, largest first

@@ -204,6 +204,13 @@ void Describe(V& v, LeakScanInfo& s) {
 }
 
 template <class V>
+void Describe(V& v, DeepbindLibrary& d) {
+  v.Field("path", d.path);
+  v.Field("redirected", d.redirected);
+  v.Field("caught_up", d.caught_up);
+}
+
+template <class V>
 void Describe(V& v, ProcessEnd& e) {
   v.Field("how", OneOf{e.how, kProcessEndHows});
   v.Field("status", e.status);
@@ -279,6 +286,8 @@ void DescribeReport(V& v, ReportDoc& d) {
     o.Object("process_maps", [&](auto& m) {
       m.Field("anon_bytes", t.process_anon_bytes);
       m.Field("file_bytes", t.process_file_bytes);
+      m.Field("predating_anon_bytes", t.predating_anon_bytes);
+      m.Field("predating_file_bytes", t.predating_file_bytes);
     });
     o.Object("spaces", [&](auto& spaces) {
       for (int sp = 0; sp < kSpaceCount; ++sp) {
@@ -404,6 +413,7 @@ void DescribeReport(V& v, ReportDoc& d) {
     o.Field("fence", tr.fence);
     o.Field("unwinder", tr.unwinder);
     o.Field("degraded", tr.degraded);
+    o.Field("deepbind", tr.deepbind);
   });
 }
 

@@ -80,6 +80,14 @@ struct DegradedReason {
   uint64_t count = 0;
 };
 
+// A library the program opened with RTLD_DEEPBIND: it binds to the C
+// library's allocator directly (interpose/deepbind.h).
+struct DeepbindLibrary {
+  std::string path;      // as the program passed it to dlopen
+  uint64_t redirected = 0;  // its relocations pointed back at the tracer's hooks
+  bool caught_up = false;   // false: the program made no dl* call since; its calls still bypass the tracer
+};
+
 // The recognised values of ProcessEnd::how.
 inline constexpr const char* kProcessEndHows[] = {"exit",   "_exit", "exit_group", "signal",
                                                   "killed", "exec",  "unknown"};

@@ -128,6 +128,9 @@ struct Totals {
   // The kernel's view (/proc/self/maps): everything mapped, seen or not.
   uint64_t process_anon_bytes = 0;  // anonymous, [heap] and [stack*]
   uint64_t process_file_bytes = 0;  // backed by a file
+  // Of those, what was already mapped when tracing began (predating.h);
+  // unset: not recorded.
+  std::optional<uint64_t> predating_anon_bytes, predating_file_bytes;
   std::optional<LeakKinds> leak_kinds;              // unset: not classified
   std::optional<MappingCost> space_cost[kSpaceCount];  // per space; unset: not measured
 };
@@ -148,6 +151,7 @@ struct TracerStats {
   uint64_t sample_bytes = 0;      // 0: full tracing; else heap numbers are estimates
   uint64_t sample_overflows = 0;  // samples dropped: the sampled-address table was full
   std::optional<std::vector<DegradedReason>> degraded;  // unset: not counted
+  std::optional<std::vector<DeepbindLibrary>> deepbind;  // unset: none was opened
 };
 
 struct Snapshot {

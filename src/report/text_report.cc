@@ -196,7 +196,7 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
                     anon.live_blocks, HumanBytes(file.live_bytes), file.live_blocks));
   }
   for (int sp : {static_cast<int>(Space::kAnonMmap), static_cast<int>(Space::kFileMmap)}) {
-    if (t.space_cost[sp]) {
+    if (t.space_cost[sp] && (t.spaces[sp].live_blocks > 0 || t.space_cost[sp]->reserved_bytes > 0)) {
       add(fmt::format("  {:<17} {}", std::string(SpaceName(static_cast<Space>(sp))) + ":", Cost(*t.space_cost[sp])));
     }
   }
@@ -216,24 +216,38 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
   add(fmt::format("  peak live:        {} (all spaces)", HumanBytes(t.peak_live_bytes)));
   add(fmt::format("  process RSS:      {}; the kernel maps {} anonymous, {} of files (incl. what the hooks do not see)",
                   HumanBytes(d.rss_bytes), HumanBytes(t.process_anon_bytes), HumanBytes(t.process_file_bytes)));
+  if (t.predating_anon_bytes || t.predating_file_bytes) {
+    add(fmt::format("  before tracing:   {} anonymous and {} of files were mapped already and still are (not tracked)",
+                    HumanBytes(t.predating_anon_bytes.value_or(0)), HumanBytes(t.predating_file_bytes.value_or(0))));
+  }
   if (t.heap.unmatched_frees > 0) {
     add(fmt::format("  untracked frees:  {} (blocks allocated before tracing started)", t.heap.unmatched_frees));
   }
   if (d.end) add(EndLine(*d.end));
   add("");
-  size_t shown = options.top <= 0 ? d.sites.size() : std::min<size_t>(d.sites.size(), static_cast<size_t>(options.top));
-  uint64_t all_sites = d.site_count();
-  if (all_sites == 0) {
-    add("No memory is live at any traced site: no leaks.");
-  } else {
-    add(fmt::format("== Top {} of {} call sites by live bytes ==", shown, all_sites));
+  // Two listings, so that heap sites are never buried under mappings: heap
+  // (and CUDA) sites by live bytes, then mappings by what they hold in
+  // memory -- resident bytes where measured, else what they reserve.
+  auto is_mapping = [](const std::string& space) { return space == "anon_mmap" || space == "file_mmap"; };
+  std::vector<const DocSite*> blocks, mappings;
+  for (const DocSite& site : d.sites) (is_mapping(site.space) ? mappings : blocks).push_back(&site);
+  auto held = [](const DocSite* s) { return s->cost ? s->cost->resident_bytes : s->stats.live_bytes; };
+  std::stable_sort(mappings.begin(), mappings.end(), [&held](const DocSite* a, const DocSite* b) {
+    if (held(a) != held(b)) return held(a) > held(b);
+    return a->stats.live_bytes > b->stats.live_bytes;
+  });
+  uint64_t block_count = blocks.size(), mapping_count = mappings.size();
+  for (const DocOmitted& o : d.omitted) (is_mapping(o.space) ? mapping_count : block_count) += o.sites;
+  int number = 0;
+  auto list = [&](const std::vector<const DocSite*>& sites, bool mapping_list) {
+    size_t shown = options.top <= 0 ? sites.size() : std::min<size_t>(sites.size(), static_cast<size_t>(options.top));
     for (size_t i = 0; i < shown; ++i) {
-      const DocSite& site = d.sites[i];
+      const DocSite& site = *sites[i];
       add("");
-      bool heap_site = site.space == "heap";
+      bool heap_site = !is_mapping(site.space);
       add(fmt::format("#{}  {} bytes live in {} {} ({})  [{}{}, {} allocations, {} in total; {} bytes since the last "
                       "report]",
-                      i + 1, site.stats.live_bytes, site.stats.live_blocks, heap_site ? "blocks" : "ranges",
+                      ++number, site.stats.live_bytes, site.stats.live_blocks, heap_site ? "blocks" : "ranges",
                       HumanBytes(site.stats.live_bytes), Printable(site.space),
                       site.label.empty() ? "" : ", " + Printable(site.label), site.stats.allocs,
                       HumanBytes(site.stats.alloc_bytes), Signed(site.growth_bytes)));
@@ -248,12 +262,43 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
       }
     }
     for (const DocOmitted& o : d.omitted) {
-      if (o.sites == 0) continue;
+      if (o.sites == 0 || is_mapping(o.space) != mapping_list) continue;
       add("");
       add(fmt::format("    ... and {} more {} sites beyond the listing bound of {} (MEMTRACE_MAX_SITES): {} live in "
                       "{} {}",
                       o.sites, Printable(o.space), d.max_sites, HumanBytes(o.stats.live_bytes), o.stats.live_blocks,
                       o.space == "heap" ? "blocks" : "ranges"));
+    }
+    return shown;
+  };
+  if (d.site_count() == 0) {
+    add("No memory is live at any traced site: no leaks.");
+  } else {
+    if (block_count > 0 || mapping_count == 0) {
+      size_t shown = options.top <= 0 ? blocks.size() : std::min<size_t>(blocks.size(), static_cast<size_t>(options.top));
+      add(fmt::format("== Top {} of {} call sites by live bytes ==", shown, block_count));
+      list(blocks, false);
+    }
+    if (mapping_count > 0) {
+      if (block_count > 0) add("");
+      size_t shown =
+          options.top <= 0 ? mappings.size() : std::min<size_t>(mappings.size(), static_cast<size_t>(options.top));
+      add(fmt::format("== Top {} of {} mapping sites by resident bytes ==", shown, mapping_count));
+      // What known allocators and runtimes hold, by label (listed sites).
+      std::vector<std::pair<std::string, MappingCost>> by_label;
+      for (const DocSite* site : mappings) {
+        if (site->label.empty()) continue;
+        auto it = std::find_if(by_label.begin(), by_label.end(), [&](auto& x) { return x.first == site->label; });
+        if (it == by_label.end()) it = by_label.insert(by_label.end(), {site->label, MappingCost{}});
+        MappingCost c = site->cost.value_or(MappingCost{site->stats.live_bytes, site->stats.live_bytes, 0});
+        it->second.reserved_bytes += c.reserved_bytes;
+        it->second.committed_bytes += c.committed_bytes;
+        it->second.resident_bytes += c.resident_bytes;
+      }
+      for (const auto& [label, c] : by_label) {
+        add(fmt::format("  {}: {}", Printable(label), Cost(c)));
+      }
+      list(mappings, true);
     }
   }
   bool any_device = false;
@@ -281,7 +326,9 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
     add(fmt::format("  {} threads seen: {} alive, {} exited ({} exited without join or detach, keeping {} of stack), "
                     "{} orphans (alive, creator exited)",
                     tt.seen, tt.alive, tt.exited, tt.exited_unjoined, HumanBytes(tt.unjoined_stack_bytes), tt.orphans));
-    if (tt.predating) add(fmt::format("  {} threads were already running when tracing began", *tt.predating));
+    if (tt.predating) {
+      add(fmt::format("  {} threads were already running when tracing began (the main thread included)", *tt.predating));
+    }
     add(fmt::format("  live memory allocated by threads that have exited: {}", HumanBytes(tt.exited_thread_live_bytes)));
     const DocOpenMP& omp = d.openmp;
     if (!omp.pools.empty()) {
@@ -326,6 +373,17 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
   add(fmt::format("  clock {} ({} stamps), unwinder {}; live-block tables {}", Printable(tr.clock), Printable(tr.fence),
                   Printable(tr.unwinder), HumanBytes(tr.live_table_bytes)));
   if (tr.untraced_threads > 0) add(fmt::format("  {} threads were not traced (no slot left)", tr.untraced_threads));
+  if (tr.deepbind) {
+    for (const DeepbindLibrary& lib : *tr.deepbind) {
+      add(lib.caught_up
+              ? fmt::format("  RTLD_DEEPBIND: {} binds to the C library's allocator; {} of its relocations were pointed "
+                            "back at the tracer when its dlopen returned (what its constructors did is not seen)",
+                            Printable(lib.path), lib.redirected)
+              : fmt::format("  RTLD_DEEPBIND: {} binds to the C library's allocator; its calls bypass the tracer "
+                            "(the program made no dl* call since it was opened)",
+                            Printable(lib.path)));
+    }
+  }
   if (tr.degraded) {
     for (const DegradedReason& r : *tr.degraded) {
       add(fmt::format("  degraded: {} ({} times): the report may miss what those events carried", Printable(r.reason),

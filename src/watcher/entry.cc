@@ -6,8 +6,10 @@
 #include "src/capture/busy_fence.h"
 #include "src/capture/clock.h"
 #include "src/capture/handoff.h"
+#include "src/capture/predating.h"
 #include "src/capture/region.h"
 #include "src/capture/stack_depot.h"
+#include "src/capture/start_info.h"
 #include "src/config/config.h"
 #include "src/log.h"
 #include "src/watcher/watcher.h"
@@ -22,6 +24,9 @@ extern "C" __attribute__((visibility("default"))) int memtrace_watcher_main(cons
   g_depot.AdoptFrom(*handoff->depot);
   ClockAdopt(handoff->clock_kind, &g_region.header()->clock_counter, handoff->clock_start_ts, handoff->clock_start_ns);
   g_light_busy_stamp.store(handoff->light_busy_stamp, std::memory_order_seq_cst);
+  g_start_info = handoff->start_info;
+  if (handoff->tracer_modules != nullptr) g_tracer_modules = *handoff->tracer_modules;
+  if (handoff->predating != nullptr) g_predating = *handoff->predating;
   SetLogLevel(handoff->config->log_level);
   return watcher::RunWatcher(*handoff);
 }

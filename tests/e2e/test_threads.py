@@ -208,5 +208,19 @@ class GoOpenMPTest(unittest.TestCase):
             shutil.rmtree(work, ignore_errors=True)
 
 
+class UntracedThreadsTest(unittest.TestCase):
+    """More threads alive at once than there are slots: tracer.untraced_threads
+    counts the threads left over, once each, not the calls they make."""
+
+    def test_counts_threads_not_calls(self):
+        run = run_traced([fixture("untraced_fixture")])
+        self.assertEqual(run.returncode, 0, run.stderr[-2000:])
+        (e,) = run.expectations("untraced")
+        left_over = e["threads"] + 1 - e["slots"]  # the main thread holds a slot too
+        self.assertGreater(left_over, 0)
+        self.assertEqual(run.report["tracer"]["untraced_threads"], left_over)
+        self.assertGreater(e["calls_per_thread"], 1)
+
+
 if __name__ == "__main__":
     unittest.main()

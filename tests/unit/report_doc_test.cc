@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "src/capture/stack_depot.h"
+#include "src/report/allocator_label.h"
 #include "src/report/render.h"
 
 namespace memtrace {
@@ -144,7 +145,8 @@ TEST(ReportDocTest, TheBoundKeepsTotalsExact) {
   // Only the listed sites' frames are in the table.
   EXPECT_EQ(d.frames.size(), 5u);
   std::string text = RenderTextReport(d, {});
-  EXPECT_TRUE(absl::StrContains(text, "== Top 5 of 20 call sites")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "== Top 3 of 15 call sites by live bytes")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "== Top 2 of 5 mapping sites by resident bytes")) << text;
   EXPECT_TRUE(absl::StrContains(text, "... and 12 more heap sites beyond the listing bound of 5")) << text;
   // Folded stacks add up to everything live.
   std::string folded = RenderFoldedReport(d);
@@ -159,6 +161,84 @@ TEST(ReportDocTest, TheBoundKeepsTotalsExact) {
   EXPECT_EQ(sum, heap_total + anon_total);
   // No bound: everything listed.
   EXPECT_EQ(BuildReportDoc(s, symbolizer, DocOptions{0}).sites.size(), 20u);
+}
+
+Frame F(const char* function, const char* module) {
+  Frame f;
+  f.function = function;
+  f.module = module;
+  return f;
+}
+
+std::string LabelOf(std::initializer_list<Frame> frames) {
+  std::vector<Frame> owned(frames);
+  std::vector<const Frame*> ptrs;
+  for (const Frame& f : owned) ptrs.push_back(&f);
+  return AllocatorLabel(ptrs);
+}
+
+TEST(AllocatorLabelTest, KnownAllocatorsAndRuntimes) {
+  // Stacks as the reports of real programs show them (frame 0 first).
+  EXPECT_EQ(LabelOf({F("x_cgo_mmap", "/srv/svc"), F("runtime.callCgoMmap", "/srv/svc"), F("runtime.mmap", "/srv/svc"),
+                     F("runtime.sysReserveOS", "/srv/svc"), F("runtime.sysReserve", "/srv/svc"),
+                     F("runtime.(*mheap).sysAlloc", "/srv/svc"), F("main.main", "/srv/svc")}),
+            "Go heap");
+  EXPECT_EQ(LabelOf({F("x_cgo_mmap", "/srv/svc"), F("runtime.mmap", "/srv/svc"), F("runtime.stackalloc", "/srv/svc"),
+                     F("main.main", "/srv/svc")}),
+            "Go runtime");
+  // Stripped CPython: nothing named but the module.
+  EXPECT_EQ(LabelOf({F("", "/usr/bin/python3.11"), F("", "/usr/bin/python3.11"),
+                     F("PyType_GenericAlloc", "/usr/bin/python3.11")}),
+            "pymalloc arena");
+  EXPECT_EQ(LabelOf({F("_PyObject_ArenaMmap", "/usr/lib/libpython3.12.so.1.0"), F("new_arena", "")}), "pymalloc arena");
+  EXPECT_EQ(LabelOf({F("", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"), F("je_malloc", "")}), "jemalloc extent");
+  EXPECT_EQ(LabelOf({F("TCMalloc_SystemAlloc(unsigned long, unsigned long*, unsigned long)", "/x/libtcmalloc.so.4")}),
+            "tcmalloc");
+  EXPECT_EQ(LabelOf({F("alloc_mmap", "/usr/lib/x86_64-linux-gnu/libopenblas.so.0"), F("blas_memory_alloc", "")}),
+            "OpenBLAS buffer");
+  EXPECT_EQ(LabelOf({F("_mi_os_alloc", "/x/libmimalloc.so.2")}), "mimalloc segment");
+  EXPECT_EQ(LabelOf({F("new_heap", "/lib/x86_64-linux-gnu/libc.so.6"), F("arena_get2", "/lib/x86_64-linux-gnu/libc.so.6")}),
+            "glibc arena");
+}
+
+TEST(AllocatorLabelTest, TheProgramsOwnMappingsAreNotLabelled) {
+  EXPECT_EQ(LabelOf({F("map_buffer", "/srv/app"), F("main", "/srv/app")}), "");
+  // A C library called from Go through cgo: the runtime is further out.
+  EXPECT_EQ(LabelOf({F("lgbm_load", "/usr/lib/liblightgbm.so"), F("_cgo_123_Cfunc_lgbm_load", "/srv/svc"),
+                     F("runtime.asmcgocall", "/srv/svc"), F("runtime.cgocall", "/srv/svc")}),
+            "");
+  // A C extension's mapping under the interpreter, and the mmap module.
+  EXPECT_EQ(LabelOf({F("ext_map", "/x/ext.cpython-311-x86_64-linux-gnu.so"), F("", "/usr/bin/python3.11")}), "");
+  EXPECT_EQ(LabelOf({F("", "/usr/lib/python3.11/lib-dynload/mmap.cpython-311-x86_64-linux-gnu.so"),
+                     F("", "/usr/bin/python3.11")}),
+            "");
+  EXPECT_EQ(LabelOf({}), "");
+}
+
+TEST(ReportDocTest, TextListsHeapSitesFirstAndMappingsByResidentBytes) {
+  Snapshot s;
+  uintptr_t frames[4] = {0x1000, 0x2000, 0x3000, 0x4000};
+  s.sites.push_back(Site(Depot().Intern(&frames[0], 1), uint64_t{1} << 30, 1, Space::kAnonMmap));  // a reservation
+  s.sites.back().cost = MappingCost{uint64_t{1} << 30, 0, 0};
+  s.sites.push_back(Site(Depot().Intern(&frames[1], 1), uint64_t{256} << 20, 1, Space::kAnonMmap));
+  s.sites.back().cost = MappingCost{uint64_t{256} << 20, uint64_t{256} << 20, uint64_t{4} << 20};
+  s.sites.push_back(Site(Depot().Intern(&frames[2], 1), 100000, 1));
+  s.sites.push_back(Site(Depot().Intern(&frames[3], 1), 10, 1));
+  std::unique_ptr<Symbolizer> owned = Symbolizer::ForProcess(getpid(), Symbolizer::Options{});
+  ReportDoc d = BuildReportDoc(s, *owned, DocOptions{});
+  // The document keeps the schema's order (live bytes).
+  EXPECT_EQ(d.sites[0].stats.live_bytes, uint64_t{1} << 30);
+  std::string text = RenderTextReport(d, {});
+  size_t heap = text.find("== Top 2 of 2 call sites by live bytes"), maps = text.find("== Top 2 of 2 mapping sites");
+  ASSERT_NE(heap, std::string::npos) << text;
+  ASSERT_NE(maps, std::string::npos) << text;
+  EXPECT_LT(heap, maps);
+  size_t first = text.find("#1  100000 bytes live"), resident = text.find("#3  268435456 bytes live"),
+         reserved = text.find("#4  1073741824 bytes live");
+  EXPECT_NE(first, std::string::npos) << text;
+  EXPECT_LT(first, resident);
+  EXPECT_LT(resident, reserved) << text;
+  EXPECT_TRUE(absl::StrContains(text, "reserved 256.0 MiB, committed 256.0 MiB, resident 4.0 MiB")) << text;
 }
 
 }  // namespace

@@ -176,7 +176,7 @@ TEST(ReportSchemaTest, TextOfTheRoundTripIsTheTextOfTheOriginal) {
   for (int top : {0, 1, 10}) EXPECT_EQ(RenderTextReport(*back, {top}), RenderTextReport(d, {top}));
   // Every section is in that text.
   std::string text = RenderTextReport(d, {0});
-  for (const char* section : {"== Totals ==", "== Top 3 of 6 call sites", "== CUDA memory ==", "== Threads ==",
+  for (const char* section : {"== Totals ==", "== Top 2 of 5 call sites", "== Top 1 of 1 mapping sites", "== CUDA memory ==", "== Threads ==",
                               "OpenMP: 1 pools", "created by main (/src/main.c:7)", "== Timeline", "== Tracer ==",
                               "leak kinds:", "suppressed by leak:libfoo.so", "process ended:    signal 9",
                               "degraded: out_of_memory", "pymalloc arena", "reserved 4.0 KiB", "... and 3 more heap"}) {
