@@ -53,7 +53,7 @@ enum class StartPoint { kHook, kSafe, kExit };
 bool TracingStartAt(StartPoint point, uintptr_t caller) noexcept;
 
 // Called at each thread's registration, before it takes a slot (the runtime
-// starts a fork child's watcher there, on the child's first traced call).
+// takes the report signal back there if a raw system call replaced it).
 inline std::atomic<void (*)()> g_register_hook{nullptr};
 
 // Slow path of CaptureEnter: the thread's first event. Returns the slot with

@@ -1,7 +1,7 @@
 // The shared region: the memory the traced process and its watcher share.
 //
 // The watcher (src/watcher/) is a child of the traced process, forked from it
-// before tracing starts, that drains the per-thread rings, keeps the tables
+// as tracing starts, that drains the per-thread rings, keeps the tables
 // and writes every report, including the last one after the program died
 // without running any code (SIGKILL, the OOM killer, exit_group). Everything
 // both sides touch after that fork lives here: the header (requests, the

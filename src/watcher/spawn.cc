@@ -104,11 +104,13 @@ std::string FindWatcherObject() {
 
 // The child is a copy of the program made without glibc's fork(): it runs
 // only the thread that spawned it, with every lock as the program's other
-// threads left it. It then allocates and calls dlopen, so Spawn runs only
-// where no other thread can hold the malloc or loader locks: in the
-// constructor (before main; the program's threads do not exist yet) and in
-// a fork child, at its first traced call (a fork child has one thread, and
-// its threads register at pthread_create, through us, after this).
+// threads left it -- and the calling thread's own. It then allocates and
+// calls dlopen, so Spawn runs only at a safe point (src/startup.cc): where
+// the calling thread holds no lock of glibc's or libstdc++'s (a hook called
+// by code outside libmemtrace's dependency closure, the pthread_create and
+// dlopen pre-hooks, the constructor, the exit), and before the program's
+// first pthread_create, so no other traced thread can hold the malloc or
+// loader locks (a fork child has one thread).
 int Spawn(const WatcherHandoff& base, const std::string& object) noexcept {
   // Static: the child reads it after the fork (its copy), the parent never
   // again; one spawn at a time (init, or a fork child's first call).

@@ -1,8 +1,9 @@
 // Starting the watcher (the program's side; watcher.h says what it does).
 //
 // The watcher is a fork of the program, made with a raw clone and no exit
-// signal (the program's wait(), waitpid(-1) and SIGCHLD never see it), before
-// the program's code runs (or, in a fork child, at its first traced call).
+// signal (the program's wait(), waitpid(-1) and SIGCHLD never see it), at
+// the first safe point of tracing's start (src/startup.cc; in a fork child,
+// of the child's).
 // In the child, before anything else, it stops being traced, blocks every
 // signal, leaves the program's process group and drops every descriptor but
 // stderr; then it loads libmemtrace_watcher.so -- libdw, abseil and the

@@ -1,8 +1,8 @@
 // The watcher: the process that drains a traced program's rings and writes
 // its reports, including the last one after the program died.
 //
-// It is a child of the traced process, forked from it (see Spawn) before the
-// program's own code runs, sharing only the region (src/capture/region.h). The
+// It is a child of the traced process, forked from it (see Spawn) as tracing
+// starts (src/startup.cc), sharing only the region (src/capture/region.h). The
 // program keeps nothing of the tracer but its hooks, rings and stack depot: no
 // thread, no lock a hook could wait on, no descriptor. The watcher
 //  - drains the rings in timestamp order into the tables (src/flush/),
