@@ -15,8 +15,9 @@
 //     not loaded), what predates tracing (predating.h). From then on every
 //     event goes into the rings.
 //
-//  2. The watcher (RuntimeStartWatcher): libunwind is loaded, the fork
-//     handler installed, and the watcher forked -- a raw fork that inherits
+//  2. The watcher (RuntimeStartWatcher): the watcher object is found, the
+//     CFI unwinder and glibc's backtrace() loaded, the fork handler
+//     installed, and the watcher forked -- a raw fork that inherits
 //     every lock exactly as the forking thread holds it. So it happens only
 //     at a safe point, where the calling thread holds no lock of glibc's,
 //     libstdc++'s or of the libraries the watcher runs on:
@@ -30,10 +31,11 @@
 //     Hooks called from inside glibc or libstdc++ (ld.so's own allocations
 //     under its lock, atexit's list under its lock, dlerror's message, locale
 //     set-up inside a pthread_once) are captured but do not fork. Measured
-//     on this machine's glibc 2.36: the first hooked call of a plain C++
-//     program is operator new from libstdc++'s static initialisation of its
-//     emergency pool (deferred), the next one from the program's own code
-//     (safe); see docs/design.md "Start-up".
+//     on this machine's glibc 2.36 (docs/design.md, "Start-up"): the first
+//     hooked call of every program tried is libstdc++'s malloc of its
+//     exception emergency pool, in its own initialisation (deferred); the
+//     watcher then starts at our constructor, or earlier at a safe point of
+//     a library initialised before us (its pthread_create, its malloc).
 //
 // The limit of the rule: glibc code that holds a lock while it calls back
 // into program code (a constructor run by an internal dlopen, a
