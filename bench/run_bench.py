@@ -245,6 +245,18 @@ def callgrind_per_pair(churn, lib):
     print("\n== instructions per malloc+free pair (callgrind, 1 thread, 20 frames; all threads counted) ==")
     print(f"  untraced {per['untraced']:.0f}; memtrace {per['memtrace']:.0f} (added {per['memtrace'] - per['untraced']:.0f}); "
           f"sampled {per['sampled']:.0f} (added {per['sampled'] - per['untraced']:.0f})")
+    # operator new/delete through libstdc++: the new hooks pass them on to the
+    # malloc hooks (docs/design.md, "C++ operator new and delete").
+    new_churn = os.path.join(os.path.dirname(churn), "bench_new_churn")
+    if os.path.exists(new_churn):
+        for form, arg in (("new+delete", "s"), ("new[]+delete[]", "a")):
+            cost = {}
+            for label, env in (("untraced", base_env), ("memtrace", mt_env)):
+                small = callgrind_instructions([new_churn, "1", str(n_small), arg], env)
+                large = callgrind_instructions([new_churn, "1", str(n_large), arg], env)
+                cost[label] = (large - small) / (n_large - n_small)
+            print(f"  {form}: untraced {cost['untraced']:.0f}; memtrace {cost['memtrace']:.0f} "
+                  f"(added {cost['memtrace'] - cost['untraced']:.0f})")
     return per["memtrace"] - per["untraced"]
 
 
