@@ -286,6 +286,10 @@ std::vector<std::optional<MappingCost>> Flusher::MappingCosts(Totals& t) const {
   Residency residency(options_.pid);
   std::optional<std::vector<uint64_t>> resident = residency.Measure(ranges);
   if (!resident) return cost;
+  const ResidencyStats& rs = residency.stats();
+  MT_LOG_DEBUG("resident bytes of %zu mappings: %llu kernel mappings, %llu pages counted (%s), %llu bytes of pagemap read",
+               ranges.size(), static_cast<unsigned long long>(rs.vmas), static_cast<unsigned long long>(rs.pages_scanned),
+               rs.scan_ioctl ? "PAGEMAP_SCAN" : "entries", static_cast<unsigned long long>(rs.bytes_read));
   if (residency.stats().over_budget) {
     MT_LOG_WARN("resident bytes of some mappings were apportioned from their kernel mapping, not counted page by page");
   }
