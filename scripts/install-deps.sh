@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libunwind-dev libabsl-dev libfmt-dev libdw-dev libelf-dev zlib1g-dev
-          libgtest-dev googletest python3 sqlite3 git binutils golang-go
+          libgtest-dev googletest python3 sqlite3 git binutils golang-go strace
           gdb libc6-dbg  # gdb, libc6-dbg: e2e.inline compares glibc's frames with addr2line
           chromium       # e2e.outputs: the HTML report in a real browser
           valgrind       # valgrind (and its memcheck.h): e2e.scan compares the leak scan with memcheck

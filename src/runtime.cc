@@ -54,6 +54,7 @@ namespace memtrace {
 
 extern bool g_track_mmap;        // interpose/mmap_hooks.cc
 void ResolveThreadHooks() noexcept;  // interpose/thread_hooks.cc
+void ResolveWaitHooks() noexcept;    // interpose/wait_hooks.cc
 
 namespace {
 
@@ -488,6 +489,7 @@ bool RuntimeStartWatcher() noexcept {
     if (g_config->signal != 0) signal_trigger::Install(g_config->signal, &OnReportSignal);
     cupti::Poll();  // a program linked with libcuda has it loaded already
     ResolveThreadHooks();
+    ResolveWaitHooks();
     // Our dl* calls leave this thread's dlerror() state allocated (a failed
     // NOLOAD probe): free it now, inside our scope, not at the program's next
     // dl* call.
@@ -511,6 +513,14 @@ void RuntimeExitFloor(uint64_t sp) noexcept {
   if (h == nullptr || !OwnProcess()) return;
   h->exit_floor_sp.store(sp, std::memory_order_relaxed);
   h->exit_floor_tid.store(static_cast<int32_t>(syscall(SYS_gettid)), std::memory_order_release);
+}
+
+int RuntimeWatcherPid() noexcept {
+  RegionHeader* h = Header();
+  if (h == nullptr || !OwnProcess()) return 0;
+  uint32_t state = h->watcher_state.load(std::memory_order_acquire);
+  if (state != 1 && state != 2) return 0;
+  return h->watcher_pid.load(std::memory_order_acquire);
 }
 
 void RuntimeExecStarting(bool starting) noexcept {

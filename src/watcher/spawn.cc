@@ -5,10 +5,15 @@
 #include <link.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -62,6 +67,55 @@ void DropDescriptors(int keep) {
   }
 }
 
+// A debugger that started the program (gdb, lldb) has written breakpoints
+// (int3) into private copies of the program's code pages, at least at the
+// dynamic linker's probe points, which our dlopen below passes through. The
+// watcher holds copies of those pages and is no one's tracee: the first
+// breakpoint it reached would kill it. So where the program is being traced,
+// the watcher maps its executable segments again from their files -- the
+// very files, device and inode checked -- which drops the debugger's copies.
+bool ProgramIsTraced() {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/status", static_cast<int>(getppid()));
+  FILE* f = fopen(path, "re");
+  if (f == nullptr) return false;
+  char line[256];
+  int tracer = 0;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    if (sscanf(line, "TracerPid: %d", &tracer) == 1) break;
+  }
+  fclose(f);
+  return tracer != 0;
+}
+
+void MapCodeAgain() {
+  FILE* f = fopen("/proc/self/maps", "re");
+  if (f == nullptr) return;
+  char line[PATH_MAX + 256];
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    unsigned long start = 0, end = 0, offset = 0, inode = 0;
+    unsigned major_id = 0, minor_id = 0;
+    char perms[8] = {};
+    int path_at = 0;
+    if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu %n", &start, &end, perms, &offset, &major_id, &minor_id, &inode,
+               &path_at) < 7 || path_at == 0) {
+      continue;
+    }
+    char* file = line + path_at;
+    file[strcspn(file, "\n")] = '\0';
+    if (perms[2] != 'x' || perms[3] != 'p' || inode == 0 || file[0] != '/') continue;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat st{};
+    if (fstat(fd, &st) == 0 && st.st_ino == inode && major(st.st_dev) == major_id && minor(st.st_dev) == minor_id) {
+      int prot = PROT_EXEC | (perms[0] == 'r' ? PROT_READ : 0);
+      syscall(SYS_mmap, start, end - start, prot, MAP_PRIVATE | MAP_FIXED, fd, offset);
+    }
+    close(fd);
+  }
+  fclose(f);
+}
+
 [[noreturn]] void ChildMain(WatcherHandoff* handoff, const char* object) {
   QuietSignals();
   // This process is a copy of the program: nothing it does is traced.
@@ -70,6 +124,7 @@ void DropDescriptors(int keep) {
   prctl(PR_SET_NAME, "memtrace-watch", 0, 0, 0);
   DropDescriptors(handoff->pidfd);
   setpgid(0, 0);
+  if (ProgramIsTraced()) MapCodeAgain();
   void* lib = dlopen(object, RTLD_NOW | RTLD_LOCAL);
   using MainFn = int (*)(const WatcherHandoff*);
   auto main = lib != nullptr ? reinterpret_cast<MainFn>(dlsym(lib, "memtrace_watcher_main")) : nullptr;
@@ -128,7 +183,10 @@ int Spawn(const WatcherHandoff& base, const std::string& object) noexcept {
   handoff.pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
   // A fork with no exit signal. Raw clone: glibc's fork() would run the
   // program's atfork handlers.
-  long pid = syscall(SYS_clone, 0ul, nullptr, nullptr, nullptr, 0ul);
+  // CLONE_UNTRACED: a debugger or strace -f on the program does not take the
+  // watcher for one of the program's threads (as it would any clone without
+  // SIGCHLD) nor show its system calls.
+  long pid = syscall(SYS_clone, static_cast<unsigned long>(CLONE_UNTRACED), nullptr, nullptr, nullptr, 0ul);
   if (pid == 0) ChildMain(&handoff, path);
   if (handoff.pidfd >= 0) syscall(SYS_close, handoff.pidfd);  // raw: may run inside a hook (close is a cancellation point)
   if (pid < 0) {

@@ -15,6 +15,8 @@
  *   safety sigign-exec        ignores SIGUSR2, then execs a shell that sends
  *                             itself SIGUSR2: it must survive
  *   safety bursts B N         B bursts of N detached threads that allocate
+ *   safety wait-all           reaps children with __WALL until ECHILD (strace -f
+ *                             and gdb wait so): the watcher must not block it
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -229,6 +231,37 @@ static int bursts(int b, int n) {
   return 0;
 }
 
+/* Reaps every child, clone children included, as strace -f and gdb do, until
+ * the kernel says there are none left (ECHILD). Untraced that is after the
+ * two children; the watcher must not keep it waiting. */
+static int wait_all(void) {
+  for (int i = 0; i < 2; ++i) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      free(malloc(100));
+      _exit(7 + i);
+    }
+  }
+  int reaped = 0, status = 0;
+  for (;;) {
+    pid_t r = waitpid(-1, &status, __WALL);
+    if (r < 0) break;
+    if (WIFEXITED(status) && WEXITSTATUS(status) >= 7) ++reaped;
+  }
+  say("waitpid __WALL: %d children, then %s\n", reaped, errno == ECHILD ? "ECHILD" : strerror(errno));
+  pid_t pid = fork();
+  if (pid == 0) _exit(9);
+  siginfo_t info;
+  int n = 0;
+  for (;;) {
+    memset(&info, 0, sizeof(info));
+    if (waitid(P_ALL, 0, &info, WEXITED | __WALL) != 0) break;
+    if (info.si_code == CLD_EXITED && info.si_status == 9) ++n;
+  }
+  say("waitid __WALL: %d child, then %s\n", n, errno == ECHILD ? "ECHILD" : strerror(errno));
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
   const char* m = argv[1];
@@ -242,5 +275,6 @@ int main(int argc, char** argv) {
   if (strcmp(m, "sigrestart") == 0) return sigrestart();
   if (strcmp(m, "sigign-exec") == 0) return sigign_exec();
   if (strcmp(m, "bursts") == 0) return bursts(a, b);
+  if (strcmp(m, "wait-all") == 0) return wait_all();
   return 2;
 }

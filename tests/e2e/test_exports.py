@@ -12,7 +12,7 @@ ALLOWED = {"malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "p
            "pthread_clockjoin_np", "pthread_detach", "pthread_setname_np", "prctl", "cudaMalloc", "cudaFree",
            "cudaMallocHost", "cudaHostAlloc", "cudaFreeHost", "cudaMallocManaged", "cudaMallocPitch", "cudaMalloc3D",
            "cudaMallocAsync", "cudaMallocFromPoolAsync", "cudaFreeAsync", "dlopen", "dlclose", "_exit", "_Exit", "exit", "__libc_start_main",
-           "execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle", "fexecve", "execveat", "mprotect", "dlsym",
+           "waitpid", "wait3", "wait4", "waitid", "execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle", "fexecve", "execveat", "mprotect", "dlsym",
            # operator new and delete, every form (C++17)
            "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t",
            "_ZnamSt11align_val_t", "_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t",

@@ -10,7 +10,7 @@ import shutil
 import time
 import unittest
 
-from mtharness import LIB, clean_env, fixture, run_plain, run_traced
+from mtharness import LIB, clean_env, fixture, load, run_plain, run_traced
 
 
 def watcher_of(pid):
@@ -173,6 +173,52 @@ class SignalTest(unittest.TestCase):
             run = run_traced(["/bin/true"], env={"MEMTRACE_SIGNAL": bad})
             self.assertEqual(run.returncode, 0)
             self.assertIn(f"invalid MEMTRACE_SIGNAL='{bad}'".encode(), run.stderr)
+
+
+class WaitTest(unittest.TestCase):
+    def test_waiting_for_clone_children_too(self):
+        plain = run_plain([fixture("safety"), "wait-all"])
+        run = run_traced([fixture("safety"), "wait-all"], timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr[-1000:])
+        self.assertEqual(run.stdout, plain.stdout)
+        self.assertIn(b"waitpid __WALL: 2 children, then ECHILD", run.stdout)
+        self.assertIn(b"waitid __WALL: 1 child, then ECHILD", run.stdout)
+        self.assertEqual(run.report["end"]["how"], "exit")
+
+    @unittest.skipUnless(shutil.which("strace"), "strace is not installed")
+    def test_strace_itself_under_the_preload(self):
+        # `LD_PRELOAD=libmemtrace.so strace -f prog`: strace reaps with __WALL.
+        env = clean_env({"LD_PRELOAD": LIB, "MEMTRACE_OUTPUT": "/dev/null"})
+        run = subprocess.run(["strace", "-f", "-o", "/dev/null", fixture("safety"), "wait-all"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr[-1000:])
+        self.assertIn(b"then ECHILD", run.stdout)
+
+
+class DebuggerTest(unittest.TestCase):
+    @unittest.skipUnless(shutil.which("gdb"), "gdb is not installed")
+    def test_program_started_by_gdb(self):
+        # gdb's breakpoints (its dynamic-linker probes at least) are in the
+        # watcher's copy of the code too; gdb must not take the watcher for a
+        # thread of the program, and the report must still be written.
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.json")
+            run = subprocess.run(["gdb", "-q", "-batch", "-ex", f"set environment LD_PRELOAD {LIB}",
+                                  "-ex", f"set environment MEMTRACE_OUTPUT {out}", "-ex", "run",
+                                  "-ex", "info inferiors", fixture("leaky")], env=clean_env(),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+            text = run.stdout.decode(errors="replace")
+            self.assertIn("exited normally", text)
+            self.assertNotIn("SIGSEGV", text)
+            self.assertNotIn("SIGTRAP", text)
+            self.assertNotIn("New Thread", text)  # the watcher is not taken for a thread
+            report = load(out)
+            traced = run_traced([fixture("leaky")])
+            want = sorted((s["frames"][0]["function"], s["live_bytes"]) for s in traced.report["sites"]
+                          if s["space"] == "heap")
+            got = sorted((s["frames"][0]["function"], s["live_bytes"]) for s in report["sites"] if s["space"] == "heap")
+            self.assertEqual(got, want)
+            self.assertEqual(report["end"]["how"], "exit")
 
 
 class GateScopeTest(unittest.TestCase):
