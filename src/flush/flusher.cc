@@ -54,7 +54,7 @@ void Flusher::OnEvents(uint32_t slot, const Event* events, size_t n) {
     switch (e.Kind()) {
       case EventKind::kAlloc:
         if (MT_UNLIKELY(e.ts < startup_until) && RuntimeStartupStack(e.stack)) {
-          heap_.OnTracerAlloc(e.addr);
+          heap_.OnTracerAlloc(e.addr, e.size);
           break;
         }
         // A temporary (its free comes next) never enters the live table.
@@ -82,7 +82,7 @@ void Flusher::OnOtherEvent(uint32_t slot, const Event& e) {
     case EventKind::kFree:
       break;  // OnEvents
     case EventKind::kTracerAlloc:
-      heap_.OnTracerAlloc(e.addr);
+      heap_.OnTracerAlloc(e.addr, e.size);
       break;
     case EventKind::kMapAnon:
     case EventKind::kMapFile:

@@ -6,6 +6,18 @@
 #include "src/flush/flusher.h"
 
 namespace memtrace {
+namespace {
+
+// Which block of a lost cycle is its definite leader (scan::Block::order):
+// the one whose site was seen first. Sites are numbered as they first
+// allocate, so that is the object whose allocation came first -- the owner,
+// allocated before what it owns -- where glibc's reuse of freed chunks makes
+// addresses say nothing (memcheck's lowest address is, under valgrind's
+// allocator, in practice the block allocated first). Blocks of one site
+// fall back to address order.
+uint64_t OrderOf(uint32_t site) { return uint64_t{site} + 1; }
+
+}  // namespace
 
 std::vector<scan::Block> Flusher::LiveBlocks() const {
   std::vector<scan::Block> blocks;
@@ -17,8 +29,21 @@ std::vector<scan::Block> Flusher::LiveBlocks() const {
     x.site = b.site;
     x.thread = b.thread;
     x.space = scan::BlockSpace::kHeap;
+    x.order = OrderOf(b.site);
     blocks.push_back(x);
   });
+  // The runtime's and the tracer's blocks in the program's heap are not
+  // classified but are the program's memory: glibc's atexit list, allocated
+  // by libstdc++'s start-up, links the program's own list blocks.
+  for (const auto& [addr, size] : heap_.tracer_blocks()) {
+    if (size == 0) continue;
+    scan::Block x;
+    x.addr = addr;
+    x.size = size;
+    x.space = scan::BlockSpace::kHeap;
+    x.flags = scan::kBlockRoot;
+    blocks.push_back(x);
+  }
   // Anonymous mappings the program made are blocks too (a lost mapping is a
   // leak); file mappings hold no pointers worth following and are never
   // leaks of the kind a scan can tell.
@@ -30,7 +55,7 @@ std::vector<scan::Block> Flusher::LiveBlocks() const {
     x.site = m.site;
     x.thread = m.thread;
     x.space = scan::BlockSpace::kMapping;
-    x.order = m.birth_ts;
+    x.order = OrderOf(m.site);
     blocks.push_back(x);
   }
   return blocks;

@@ -9,13 +9,13 @@ void HeapTable::OnUnmatchedFree(uint64_t addr) {
   else { ++counters_.unmatched_frees; MT_LOG_DEBUG("unmatched free %llx", (unsigned long long)addr); }
 }
 
-void HeapTable::OnTracerAlloc(uint64_t addr) {
+void HeapTable::OnTracerAlloc(uint64_t addr, uint64_t size) {
   LiveBlock b;
   if (live_.Erase(addr, &b)) {  // the newer owner wins
     ++counters_.replaced_blocks;
     Retire(b);
   }
-  tracer_blocks_.insert(addr);
+  tracer_blocks_[addr] = size;
   uint32_t bit = TracerBit(addr);
   tracer_filter_[bit / 64] |= uint64_t{1} << (bit % 64);
 }

@@ -70,8 +70,12 @@ class HeapTable {
     }
     Retire(b);
   }
-  // A block allocated by tracer code (see EventKind::kTracerAlloc).
-  void OnTracerAlloc(uint64_t addr);
+  // A block allocated by tracer code (see EventKind::kTracerAlloc), or by the
+  // runtime's own start-up (start_info.h); `size` as asked, 0 if unknown.
+  void OnTracerAlloc(uint64_t addr, uint64_t size);
+  // Those blocks still live: address -> size. The program's memory, not its
+  // data: the leak scan reads them as roots.
+  const absl::flat_hash_map<uint64_t, uint64_t>& tracer_blocks() const { return tracer_blocks_; }
   // Sampling mode: each allocation is a sample standing for more bytes
   // (sampler.h); live bytes become estimates, live blocks count samples.
   void set_sample_period(uint64_t period) { sample_period_ = period; }
@@ -93,7 +97,7 @@ class HeapTable {
   SiteTable* sites_;
   ThreadTable* threads_;
   LiveTable live_;
-  absl::flat_hash_set<uint64_t> tracer_blocks_;
+  absl::flat_hash_map<uint64_t, uint64_t> tracer_blocks_;
   // A bit per hash of every address put in tracer_blocks_ (never cleared):
   // lets OnAlloc skip the set for nearly every address.
   static constexpr uint32_t kTracerFilterBits = 4096;

@@ -60,7 +60,7 @@ TEST(HeapTableTest, UnmatchedReplacedAndTracerBlocksAreCountedNotGuessed) {
   EXPECT_EQ(t.counters().replaced_blocks, 1u);
   EXPECT_EQ(sites.space_totals(Space::kHeap).live_bytes, 20u);
   EXPECT_EQ(sites.space_totals(Space::kHeap).live_blocks, 1u);
-  t.OnTracerAlloc(0x500);
+  t.OnTracerAlloc(0x500, 16);
   t.OnFree(0x500);
   EXPECT_EQ(t.counters().tracer_frees, 1u);
   EXPECT_EQ(t.counters().unmatched_frees, 1u);
@@ -89,8 +89,8 @@ TEST(HeapTableTest, AllocFreedMatchesAllocThenFree) {
   ASSERT_TRUE(fast.heap.OnAllocFreed(0x300, 40, a, 1));
   // The refusals: a still-live address and a tracer block take the full path.
   EXPECT_FALSE(fast.heap.OnAllocFreed(0x100, 1, a, 1));
-  fast.heap.OnTracerAlloc(0x700);
-  slow.heap.OnTracerAlloc(0x700);
+  fast.heap.OnTracerAlloc(0x700, 16);
+  slow.heap.OnTracerAlloc(0x700, 16);
   EXPECT_FALSE(fast.heap.OnAllocFreed(0x700, 1, a, 1));
 
   auto same = [](const SiteStats& x, const SiteStats& y) {
