@@ -52,9 +52,15 @@ def base_environment():
     return {k: v for k, v in os.environ.items() if not k.startswith("MEMTRACE_") and k != "LD_PRELOAD"}
 
 
+BASELINE_LIB = ""  # --baseline-lib: another build measured side by side ("baseline")
+
+
 def modes(lib, heaptrack, sampled=True):
     base_env = base_environment()
     out = [("untraced", lambda argv, d: (argv, dict(base_env)))]
+    if BASELINE_LIB:
+        out.append(("baseline", lambda argv, d: (argv, dict(base_env, LD_PRELOAD=BASELINE_LIB,
+                                                          MEMTRACE_OUTPUT=os.path.join(d, "bl.%p.json")))))
 
     def memtrace(argv, d):
         env = dict(base_env, LD_PRELOAD=lib, MEMTRACE_OUTPUT=os.path.join(d, "mt.%p.json"))
@@ -357,11 +363,15 @@ def main():
     ap.add_argument("--live", type=int, default=1000000, help="live blocks for the memory-per-block run")
     ap.add_argument("--only", default="", help="comma-separated workloads: churn1,churn2,threads,omp,mmap,python,sqlite,fixed,symbolize,exited,memory,report,scan")
     ap.add_argument("--callgrind", action="store_true", help="also count instructions per pair (slow)")
-    ap.add_argument("--baseline-lib", default="", help="symbolize: also time this libmemtrace.so (e.g. a build of main)")
+    ap.add_argument("--baseline-lib", default="",
+                    help="also run this libmemtrace.so (e.g. a build of an older commit) as the mode 'baseline' in "
+                         "every workload, and in symbolize")
     ap.add_argument("--without-system-debuginfo", action="store_true",
                     help="run everything with /usr/lib/debug hidden (needs root: a private mount namespace), as on a "
                          "machine without libc6-dbg; its compressed DWARF is most of the tracer's fixed cost")
     args = ap.parse_args()
+    global BASELINE_LIB
+    BASELINE_LIB = os.path.abspath(args.baseline_lib) if args.baseline_lib else ""
     if args.without_system_debuginfo and os.environ.get("MTBENCH_DEBUGINFO_HIDDEN") != "1":
         empty = tempfile.mkdtemp(prefix="mtbench_nodebug_")
         argv = [sys.executable, os.path.abspath(__file__)] + [a for a in sys.argv[1:] if a != "--without-system-debuginfo"]
