@@ -77,13 +77,13 @@ void GraphBuilder::AddRootRange(uint64_t start, uint64_t end, int32_t holder) {
 }
 
 void GraphBuilder::ScanRootPiece(uint64_t start, uint64_t end, int32_t holder) {
-  if (buf_.size() < chunk_bytes_) buf_.resize(chunk_bytes_);
+  unsigned char* buf = buf_.Get(std::min<uint64_t>(end - start, chunk_bytes_));
   for (uint64_t pos = start; pos < end;) {
     uint64_t len = std::min<uint64_t>(end - pos, chunk_bytes_);
-    size_t got = reader_.Read(pos, buf_.data(), len);
+    size_t got = reader_.Read(pos, buf, len);
     graph_.root_bytes += len;
     graph_.unreadable_bytes += len - got;
-    const auto* words = reinterpret_cast<const uint64_t*>(buf_.data());
+    const auto* words = reinterpret_cast<const uint64_t*>(buf);
     uint32_t last = kNoBlock, last_off = 0;
     for (uint64_t k = 0; k < len / 8; ++k) {
       uint64_t v = words[k];
@@ -138,10 +138,10 @@ void GraphBuilder::ReadBlockInPieces(uint32_t i, Worker* w) {
   for (auto [s, e] : PartsToRead(start, end, &w->absent_bytes, &w->unscanned_bytes)) {
     for (uint64_t pos = s; pos < e;) {
       uint64_t len = std::min<uint64_t>(e - pos, chunk_bytes_);
-      size_t got = reader_.Read(pos, w->buf.data(), len);
+      size_t got = reader_.Read(pos, w->buf.Get(chunk_bytes_), len);
       w->block_bytes += len;
       w->unreadable_bytes += len - got;
-      ScanBlock(i, w->buf.data(), len, pos, w);
+      ScanBlock(i, w->buf.Get(chunk_bytes_), len, pos, w);
       pos += len;
     }
   }
@@ -149,7 +149,7 @@ void GraphBuilder::ReadBlockInPieces(uint32_t i, Worker* w) {
 
 // Blocks [first, last): edge_begin[k] is set relative to w->edges.
 void GraphBuilder::ScanRange(uint32_t first, uint32_t last, Worker* w) {
-  w->buf.resize(chunk_bytes_);
+  unsigned char* buf = w->buf.Get(chunk_bytes_);
   uint32_t i = first;
   while (i < last) {
     if (AlignDown(index_.end(i)) - AlignUp(index_.start(i)) > chunk_bytes_) {
@@ -171,7 +171,7 @@ void GraphBuilder::ScanRange(uint32_t first, uint32_t last, Worker* w) {
     }
     uint64_t len = span_end - span_start;
     if (len > 0) {
-      size_t got = reader_.Read(span_start, w->buf.data(), len);
+      size_t got = reader_.Read(span_start, buf, len);
       w->unreadable_bytes += len - got;
     }
     for (uint32_t k = i; k < j; ++k) {
@@ -179,7 +179,7 @@ void GraphBuilder::ScanRange(uint32_t first, uint32_t last, Worker* w) {
       uint64_t s = AlignUp(index_.start(k));
       uint64_t e = std::max(s, AlignDown(index_.end(k)));
       w->block_bytes += e - s;
-      ScanBlock(k, w->buf.data() + (s - span_start), e - s, s, w);
+      ScanBlock(k, buf + (s - span_start), e - s, s, w);
     }
     i = j;
   }

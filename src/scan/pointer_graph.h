@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <span>
+#include <memory>
 #include <vector>
 
 #include "src/scan/block_index.h"
@@ -79,9 +80,24 @@ class GraphBuilder {
   std::vector<PointerFound>& explained() { return explained_; }
 
  private:
+  // A read buffer that is never initialised: MemoryReader::Read fills every
+  // byte it is given (zeros where it cannot read), and a small target's scan
+  // touches only the pages it reads, not all of read_chunk_bytes (zeroing
+  // two 4 MiB buffers was most of the pause at the exit of a small program).
+  struct ReadBuffer {
+    std::unique_ptr<unsigned char[]> bytes;
+    size_t size = 0;
+    unsigned char* Get(size_t want) {
+      if (size < want) {
+        bytes.reset(new unsigned char[want]);
+        size = want;
+      }
+      return bytes.get();
+    }
+  };
   // What one thread of ScanBlocks owns: its buffer and what it found.
   struct Worker {
-    std::vector<unsigned char> buf;
+    ReadBuffer buf;
     std::vector<Edge> edges;
     std::vector<PointerFound> explained;
     uint64_t block_bytes = 0, unreadable_bytes = 0, absent_bytes = 0, unscanned_bytes = 0;
@@ -106,7 +122,7 @@ class GraphBuilder {
   MemoryReader& reader_;
   size_t chunk_bytes_;
   int threads_;
-  std::vector<unsigned char> buf_;
+  ReadBuffer buf_;
   PointerGraph graph_;
   std::vector<uint32_t> explain_;
   std::vector<PointerFound> explained_;

@@ -227,13 +227,16 @@ void Watcher::Final(EndHow how, int status, const GlibcStats& glibc) {
   if (how == EndHow::kUnderscoreExit) end.status = status;
   int gate_code = -1;
   try {
+    uint64_t t0 = MonotonicNanos();
     uint32_t busy = flusher_->DrainFinal(1000);
     end.events_lost = busy;
     end.events_in_flight = busy;
     RefreshMaps(true);
+    uint64_t t1 = MonotonicNanos();
     // The program is still there (waiting for our answer): a leak check.
     leaks_->Scan(pid_, *flusher_, h_->exit_floor_tid.load(std::memory_order_acquire),
                  h_->exit_floor_sp.load(std::memory_order_acquire));
+    uint64_t t2 = MonotonicNanos();
     Snapshot s = flusher_->TakeSnapshot("exit", glibc);
     s.end = end;
     const Config& c = *setup_.config;
@@ -242,8 +245,12 @@ void Watcher::Final(EndHow how, int status, const GlibcStats& glibc) {
       if (verdict.fire) gate_code = *c.leak_exit_code;
       if (verdict.fire) MT_LOG_WARN("%s", verdict.line.c_str() + strlen("memtrace: "));
     }
+    uint64_t t3 = MonotonicNanos();
     writer_->Write(s, "");
     WriteRunResult(s, end, gate_code);
+    uint64_t t4 = MonotonicNanos();
+    MT_LOG_INFO("final report: drain and maps %.1f ms, leak scan %.1f ms, snapshot and suppressions %.1f ms, "
+                "written in %.1f ms", (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, (t4 - t3) / 1e6);
   } catch (const std::exception& e) {
     MT_LOG_ERROR("final report failed: %s", e.what());
   }
