@@ -65,7 +65,7 @@ MT_ALWAYS_INLINE void* TracedAlloc(size_t size, Call call) noexcept {
   void* p = call();
   if (MT_UNLIKELY(memtrace::t_state.guard != 0)) {
     if (memtrace::t_state.internal != 0) CountInternal(p, +1);
-    else memtrace::CaptureTracerAlloc(p, size);
+    else memtrace::CaptureTracerAlloc(p);
   }
   return p;
 }
@@ -170,7 +170,7 @@ MT_NOINLINE void* ReallocFull(void* p, size_t n) noexcept {
     return q;
   }
   void* q = real::fn.realloc(p, n);
-  if (MT_UNLIKELY(memtrace::t_state.guard != 0)) memtrace::CaptureTracerAlloc(q, n);
+  if (MT_UNLIKELY(memtrace::t_state.guard != 0) && q != p) memtrace::CaptureTracerAlloc(q);
   return q;
 }
 

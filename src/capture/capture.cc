@@ -99,12 +99,12 @@ void CaptureThreadExit(void* arg) noexcept {
   t.guard = saved_guard;
 }
 
-void CaptureTracerAlloc(const void* p, size_t size) noexcept {
+void CaptureTracerAlloc(const void* p) noexcept {
   ThreadSlot* s = t_state.slot;
   // Only inside a hook (the slot's busy stamp covers this event); the tracer's
   // own threads never free a block through a traced path.
   if (p == nullptr || s == nullptr || t_state.internal != 0) return;
-  CapturePush(s, EventKind::kTracerAlloc, ClockNow(), p, size, nullptr);
+  CapturePush(s, EventKind::kTracerAlloc, ClockNow(), p, 0, nullptr);
 }
 
 void CaptureForgetSlotAfterFork() noexcept {

@@ -162,10 +162,8 @@ MT_ALWAYS_INLINE void CaptureFree(ThreadSlot* s, const void* p, uint64_t ts) noe
 // A block allocated by tracer code running inside a hook on this thread
 // (the guard was set). Recorded so that its free, which glibc may issue
 // later through our hook (dynamic TLS blocks are freed when a thread's stack
-// is reused), is recognised as the tracer's and kept out of the data; its
-// size (as asked) lets the leak scan read it as the program's memory that
-// it is (a pointer it holds keeps a block reachable).
-void CaptureTracerAlloc(const void* p, size_t size) noexcept;
+// is reused), is recognised as the tracer's and kept out of the data.
+void CaptureTracerAlloc(const void* p) noexcept;
 
 // A thread-lifetime event from program code (join, detach, name): registers
 // the thread if needed; does nothing on an untraced thread.

@@ -82,7 +82,10 @@ void Flusher::OnOtherEvent(uint32_t slot, const Event& e) {
     case EventKind::kFree:
       break;  // OnEvents
     case EventKind::kTracerAlloc:
-      heap_.OnTracerAlloc(e.addr, e.size);
+      // Not a root for the scan (size 0): glibc frees some of these inside
+      // libc, unseen (a thread's specific-data array at its exit), and a
+      // stale entry would make the program's later data there a root.
+      heap_.OnTracerAlloc(e.addr, 0);
       break;
     case EventKind::kMapAnon:
     case EventKind::kMapFile:

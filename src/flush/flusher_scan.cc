@@ -32,9 +32,10 @@ std::vector<scan::Block> Flusher::LiveBlocks() const {
     x.order = OrderOf(b.site);
     blocks.push_back(x);
   });
-  // The runtime's and the tracer's blocks in the program's heap are not
-  // classified but are the program's memory: glibc's atexit list, allocated
-  // by libstdc++'s start-up, links the program's own list blocks.
+  // The runtime's start-up blocks in the program's heap are not classified
+  // but are the program's memory: the head of glibc's atexit list (made while
+  // the libraries initialised) links the program's own list blocks, which
+  // were otherwise reported as definitely lost.
   for (const auto& [addr, size] : heap_.tracer_blocks()) {
     if (size == 0) continue;
     scan::Block x;

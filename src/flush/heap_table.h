@@ -71,7 +71,8 @@ class HeapTable {
     Retire(b);
   }
   // A block allocated by tracer code (see EventKind::kTracerAlloc), or by the
-  // runtime's own start-up (start_info.h); `size` as asked, 0 if unknown.
+  // runtime's own start-up (start_info.h); `size` as asked, or 0: not to be
+  // read as a root by the leak scan.
   void OnTracerAlloc(uint64_t addr, uint64_t size);
   // Those blocks still live: address -> size. The program's memory, not its
   // data: the leak scan reads them as roots.

@@ -366,13 +366,24 @@ class TracerRealProgramsTest(unittest.TestCase):
     @unittest.skipUnless(os.path.exists(XGB) and shutil.which("valgrind"),
                          "scan_xgboost not built (libxgboost-dev missing) or valgrind missing")
     def test_xgboost_forgotten_booster(self):
+        """The tracer's scan runs at exit while a parked libgomp worker and
+        libc's data still hold words that may point into the booster (with
+        address randomization, most runs: a worker's stack word and one in
+        libc's data point inside it); memcheck looks after every thread is
+        gone. So the lost set is definite and indirect, as memcheck's, or
+        possible: never reachable, and never more definite than memcheck's
+        (glibc's atexit list blocks, linked from the runtime's first one,
+        were 1,040 false definite bytes)."""
+        from mtharness import run_traced
         env = ScanXgboostTest.ENV
         memcheck = memcheck_summary([XGB], env=env)
-        kinds = self.traced([XGB], env=env)
-        # The booster, whose site was seen before what it owns (a cycle's
-        # leader, flusher_scan.cc); glibc's atexit list blocks, linked from
-        # one that libstdc++'s start-up allocated, are reachable.
-        self.assertEqual([kinds["definite"]["bytes"], kinds["definite"]["blocks"]], memcheck["definite"])
+        lost = memcheck["definite"][0] + memcheck["indirect"][0]
+        for _ in range(3):
+            kinds = run_traced([XGB], env=dict(env, MEMTRACE_LEAK_EXIT_CODE="23"), timeout=600).report["totals"]["leak_kinds"]
+            self.assertLessEqual(kinds["definite"]["bytes"], memcheck["definite"][0], kinds)
+            self.assertLessEqual(kinds["definite"]["bytes"] + kinds["indirect"]["bytes"], lost, kinds)
+            self.assertGreaterEqual(kinds["definite"]["bytes"] + kinds["indirect"]["bytes"] + kinds["possible"]["bytes"],
+                                    lost, kinds)
 
 
 if __name__ == "__main__":
