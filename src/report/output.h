@@ -14,11 +14,12 @@ namespace memtrace {
 
 // Expands %p (pid), %n (the report's sequence number) and %% in `pattern`.
 // A process that does not own the names (a forked child, or a program
-// started by a traced process with the same MEMTRACE_OUTPUT: see
-// ClaimReportNames) gets ".<pid>" appended when the pattern has no %p, so
-// related processes never write the same file.
+// started by a traced process: ReportWriter::Options::owns_names) gets
+// ".<pid>" appended when the pattern has no %p, so related processes never
+// write the same file.
 std::string ExpandOutputPath(const std::string& pattern, int pid, uint64_t sequence, bool forked_child);
 bool PatternHasSequence(const std::string& pattern);
+
 
 // Writes `content` to `path` (see above). "/dev/null" is accepted and
 // discards the report.

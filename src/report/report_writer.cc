@@ -58,7 +58,7 @@ std::string ReportWriter::Write(const Snapshot& snapshot, const std::string& exp
     WriteToStderr(RenderReport(doc, options_.format, render));
     return "stderr";
   }
-  bool forked = snapshot.pid != options_.start_pid;
+  bool forked = snapshot.pid != options_.start_pid || !options_.owns_names;
   std::vector<std::string> written;
   for (const Output& o : outputs) {
     if (IsDiscardPath(o.pattern)) {  // MEMTRACE_OUTPUT=/dev/null: no file, and no PATH.<pid> in a child

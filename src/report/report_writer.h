@@ -33,6 +33,9 @@ class ReportWriter {
     int top = 10;
     int keep = 5;
     int start_pid = 0;        // the traced process; a snapshot of another pid is a forked child's
+    // This process owns MEMTRACE_OUTPUT's names (it was started under the
+    // tracer: src/runtime.cc); if not, every output without %p gets ".<pid>".
+    bool owns_names = true;
     bool libc_lines = false;  // MEMTRACE_LIBC_LINES (symbolizer.h)
     bool format_explicit = false;  // `format` applies to every output, whatever its name
     uint64_t max_sites = 10000;    // MEMTRACE_MAX_SITES
