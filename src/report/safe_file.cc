@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <vector>
 
@@ -28,7 +29,36 @@ std::string OctalMode(mode_t m) {
   return buf;
 }
 
-bool TrustedOwner(uid_t uid) { return uid == geteuid() || uid == 0; }
+// The owner the kernel shows for files of uids that have no mapping in a
+// user namespace (a rootless container shows the host's root as this):
+// trusted like root there, and only there -- on the host it is a real user
+// ("nobody") that services run as.
+uid_t UnmappedOwner() {
+  static const uid_t owner = [] {
+    auto read_small = [](const char* path, char* buf, size_t size) -> ssize_t {
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return -1;
+      ssize_t n = read(fd, buf, size - 1);
+      close(fd);
+      if (n >= 0) buf[n] = '\0';
+      return n;
+    };
+    char buf[256];
+    if (read_small("/proc/self/uid_map", buf, sizeof(buf)) <= 0) return static_cast<uid_t>(-1);
+    unsigned long inside = 1, outside = 1, count = 0;
+    if (sscanf(buf, "%lu %lu %lu", &inside, &outside, &count) == 3 && inside == 0 && outside == 0 &&
+        count == 4294967295ul) {
+      return static_cast<uid_t>(-1);  // the initial namespace: no unmapped owners
+    }
+    if (read_small("/proc/sys/kernel/overflowuid", buf, sizeof(buf)) <= 0) return static_cast<uid_t>(-1);
+    return static_cast<uid_t>(strtoul(buf, nullptr, 10));
+  }();
+  return owner;
+}
+
+bool TrustedOwner(uid_t uid) {
+  return uid == geteuid() || uid == 0 || (uid == UnmappedOwner() && uid != static_cast<uid_t>(-1));
+}
 
 // A directory on the way to a file we write: ours or root's, and not one
 // where anyone may rename or replace entries (world-writable without the

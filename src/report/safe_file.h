@@ -7,7 +7,9 @@
 //  - A directory is reached component by component from "/" (or from the
 //    working directory for a relative path) with openat(O_PATH|O_NOFOLLOW),
 //    and each one, once open, must belong to the caller (effective uid) or to
-//    root, and must not be writable by others unless sticky (as /tmp is).
+//    root (in a user namespace, also to the overflow uid that stands for
+//    unmapped owners such as the host's root), and must not be writable by
+//    others unless sticky (as /tmp is).
 //    A symbolic link on the way is followed only if it belongs to the caller
 //    or root: a link planted by another user is never followed.
 //  - Names are created, replaced and removed only relative to a directory
