@@ -27,10 +27,14 @@ if ! command -v clang++ >/dev/null; then
   echo "fuzz: clang++ is not installed (scripts/install-deps.sh installs clang and libclang-rt-14-dev)" >&2
   exit 1
 fi
-cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMTRACE_FUZZ=ON >/dev/null
-cmake --build "$build" -j"$jobs" --target memtrace_fuzzers -- --no-print-directory >/dev/null
 mkdir -p "$build/artifacts"
+if ! { cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+         -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMTRACE_FUZZ=ON &&
+       cmake --build "$build" -j"$jobs" --target memtrace_fuzzers -- --no-print-directory; } >"$build/build.log" 2>&1; then
+  tail -50 "$build/build.log" >&2
+  echo "fuzz: building the fuzz targets failed (the whole log: $build/build.log)" >&2
+  exit 1
+fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
