@@ -413,13 +413,16 @@ int Dump(const std::vector<std::string>& argv) {
     absl::StatusOr<safe_file::FileId> written = dir->Replace(ControlFile::RequestName(pid), *request);
     if (!written.ok()) return Fail(1, absl::StrCat("dump: ", Printable(std::string(written.status().message()))));
   }
-  // Wait for the watcher's answer: with our token, or (a signal) any new one.
+  // Wait for the watcher's answer: the file named after our token, or (a
+  // signal) any new record of a report.
+  const std::string answer_name = use_signal ? ack_name : ControlFile::AnswerName(pid, token);
   for (double waited = 0; waited < timeout; waited += 0.05) {
     safe_file::FileId now{};
-    absl::StatusOr<std::string> bytes = dir->Read(ack_name, control::kMaxFileBytes, &now);
+    absl::StatusOr<std::string> bytes = dir->Read(answer_name, control::kMaxFileBytes, &now);
     if (bytes.ok()) {
       absl::StatusOr<control::Ack> ack = control::ParseAck(*bytes);
       bool ours = ack.ok() && (use_signal ? now != before : ack->token == token);
+      if (ours && !use_signal) (void)dir->RemoveIfSame(answer_name, now);
       if (ours) {
         if (ack->where.empty()) return Fail(1, absl::StrCat("dump: process ", pid, " could not write the report"));
         printf("report written to %s\n", Printable(ack->where).c_str());

@@ -14,6 +14,7 @@ namespace memtrace {
 std::string ControlFile::DefaultDir() { return absl::StrCat("/tmp/memtrace-", geteuid()); }
 std::string ControlFile::RequestName(int pid) { return absl::StrCat(pid, ".dump"); }
 std::string ControlFile::AckName(int pid) { return absl::StrCat(pid, ".last"); }
+std::string ControlFile::AnswerName(int pid, const std::string& token) { return absl::StrCat(pid, ".ack.", token); }
 
 bool ControlFile::Init(const std::string& setting, int pid) {
   dir_.clear();
@@ -61,7 +62,13 @@ void ControlFile::Acknowledge(const std::string& where) {
   absl::StatusOr<safe_file::Dir> d = safe_file::Dir::OpenPrivate(dir_, /*create=*/false);
   if (!d.ok()) return;
   absl::StatusOr<std::string> ack = control::EncodeAck(control::Ack{token, where});
-  if (ack.ok()) (void)d->Replace(AckName(pid_), *ack);
+  if (!ack.ok()) return;
+  (void)d->Replace(AckName(pid_), *ack);
+  if (token != control::kNoToken) {
+    if (!last_answer_.empty()) (void)d->Remove(last_answer_);  // unread: its command gave up
+    last_answer_ = AnswerName(pid_, token);
+    (void)d->Replace(last_answer_, *ack);
+  }
 }
 
 void ControlFile::Cleanup() {
@@ -70,6 +77,7 @@ void ControlFile::Cleanup() {
   if (!d.ok()) return;
   (void)d->Remove(RequestName(pid_));
   (void)d->Remove(AckName(pid_));
+  if (!last_answer_.empty()) (void)d->Remove(last_answer_);
 }
 
 }  // namespace memtrace

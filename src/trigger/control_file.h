@@ -1,7 +1,10 @@
 // A report trigger that needs no signal: `memtrace dump PID` writes a
 // request to <dir>/<pid>.dump (control_protocol.h); the watcher of process
-// <pid> polls for it every 100 ms, writes the report, and records where it
-// went in <dir>/<pid>.last with the request's token. <dir> is
+// <pid> polls for it every 100 ms, writes the report, and answers in
+// <dir>/<pid>.ack.<token> (which the command reads and removes). Every
+// report, asked for or not, is also recorded in <dir>/<pid>.last (what
+// `memtrace dump --signal` waits for); a separate answer per token means an
+// interval report right after cannot overwrite the answer before it is read. <dir> is
 // MEMTRACE_CONTROL_DIR or /tmp/memtrace-<euid>, made 0700 by whichever side
 // comes first and used only while it is a directory of ours that no one else
 // can enter (safe_file.h, OpenPrivate): another user who made it first, or
@@ -31,10 +34,12 @@ class ControlFile {
   static std::string DefaultDir();
   static std::string RequestName(int pid);
   static std::string AckName(int pid);
+  static std::string AnswerName(int pid, const std::string& token);
 
  private:
   std::string dir_;
   std::string pending_token_;
+  std::string last_answer_;  // the answer file written last (removed with the next, and at exit)
   int pid_ = 0;
 };
 

@@ -9,7 +9,9 @@
 //                      directory is not the user's), has no NUL and at most
 //                      kMaxPayloadBytes bytes; several outputs are separated
 //                      by commas, as in MEMTRACE_OUTPUT.
-//   <dir>/<pid>.last   "memtrace-ack 1 TOKEN\n" then where the report went
+//   <dir>/<pid>.ack.TOKEN  the answer to one request, and
+//   <dir>/<pid>.last   the record of the latest report, both
+//                      "memtrace-ack 1 TOKEN\n" then where the report went
 //                      ("stderr", or the paths, comma-separated; empty if it
 //                      failed; cut to kMaxPayloadBytes). TOKEN is the
 //                      request's, or "-" for a report

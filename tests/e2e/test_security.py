@@ -290,6 +290,27 @@ class RelatedProcessesTest(unittest.TestCase):
 
 
 class ControlProtocolTest(unittest.TestCase):
+    def test_answers_are_not_lost_to_interval_reports(self):
+        # Every report, interval ones included, rewrites <pid>.last; each
+        # request's answer has a file of its own, so a dump never misses it.
+        svc = Service(env={"MEMTRACE_INTERVAL": "10ms", "MEMTRACE_KEEP": "2"})
+        work = tempfile.mkdtemp(prefix="memtrace_dumps_")
+        try:
+            self.assertEqual(svc.command("reload"), "ok 1")
+            for i in range(8):
+                out = os.path.join(work, f"d{i}.json")
+                r = subprocess.run([CLI, "dump", str(svc.proc.pid), "--output", out, "--timeout", "20"],
+                                   env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+                self.assertEqual(r.returncode, 0, (i, r.stderr))
+                self.assertEqual(r.stdout.decode(), f"report written to {out}\n")
+            code, _, _ = svc.quit()
+            self.assertEqual(code, 0)
+            ctl = f"/tmp/memtrace-{os.geteuid()}"
+            self.assertEqual([n for n in os.listdir(ctl) if n.startswith(f"{svc.proc.pid}.")], [])
+        finally:
+            svc.cleanup()
+            shutil.rmtree(work, ignore_errors=True)
+
     def test_malformed_request_is_ignored_and_relative_output_is_the_users(self):
         ctl = tempfile.mkdtemp(prefix="memtrace_ctl_")
         work = tempfile.mkdtemp(prefix="memtrace_cwd_")
