@@ -268,7 +268,10 @@ int Run(const std::vector<std::string>& argv) {
   // (the gate for a program killed by a signal or leaving through exit_group).
   char result_dir[] = "/tmp/memtrace-run-XXXXXX";
   std::string result;
-  if (mkdtemp(result_dir) != nullptr) result = absl::StrCat(result_dir, "/result.json");
+  // A private directory of ours, verified as such once made (safe_file.h).
+  if (mkdtemp(result_dir) != nullptr && safe_file::Dir::OpenPrivate(result_dir, /*create=*/false).ok()) {
+    result = absl::StrCat(result_dir, "/result.json");
+  }
   g_child = fork();
   if (g_child < 0) return Fail(1, absl::StrCat("run: fork: ", strerror(errno)));
   if (g_child == 0) {
