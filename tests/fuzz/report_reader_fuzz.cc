@@ -1,12 +1,14 @@
 // Fuzz target: the saved-report reader (ParseJsonReport, the one the memtrace
 // command uses on reports from anywhere) and everything the command does
-// with a report it accepted: every renderer, and the JSON round trip (what
-// was accepted, written back, reads back to the same bytes).
+// with a report it accepted: every renderer, `memtrace diff` against itself
+// and against a known report, and the JSON round trip (what was accepted,
+// written back, reads back to the same bytes).
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "src/cli/diff.h"
 #include "src/report/render.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -30,5 +32,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<memtrace::ReportDoc> again = memtrace::ParseJsonReport(json);
   if (!again.ok()) __builtin_trap();  // we wrote something we refuse to read
   if (memtrace::RenderJsonReport(*again) != json) __builtin_trap();  // not lossless
+  // memtrace diff, both ways and with itself (all growth zero).
+  static const memtrace::ReportDoc empty;
+  const memtrace::ReportDoc* self = &*doc;
+  for (const memtrace::ReportDoc* other : {self, &empty}) {
+    std::vector<memtrace::SiteDiff> d = memtrace::DiffReports(*other, *doc);
+    memtrace::RenderDiffText(*other, *doc, d, 0);
+    memtrace::RenderDiffJson(*other, *doc, d);
+    memtrace::RenderDiffPprof(*other, *doc);
+    d = memtrace::DiffReports(*doc, *other);
+    memtrace::RenderDiffText(*doc, *other, d, 5);
+  }
+  for (const memtrace::SiteDiff& d : memtrace::DiffReports(*doc, *doc)) {
+    if (d.growth_bytes != 0 || d.growth_blocks != 0) __builtin_trap();
+  }
   return 0;
 }
