@@ -75,7 +75,10 @@ class PlantedControlDirectoryTest(unittest.TestCase):
     `memtrace dump` used to write (truncate) through them."""
 
     def setUp(self):
-        self.victim, self.attacker = User("v"), User("a")
+        self.victim = User("v")
+        self.addCleanup(self.victim.cleanup)
+        self.attacker = User("a")
+        self.addCleanup(self.attacker.cleanup)
         self.ctl = f"/tmp/memtrace-{self.victim.uid}"
         shutil.rmtree(self.ctl, ignore_errors=True)  # left by a user who had this uid before
         self.home = tempfile.mkdtemp(prefix="memtrace_victim_")
@@ -95,8 +98,6 @@ class PlantedControlDirectoryTest(unittest.TestCase):
             self.svc.wait()
         shutil.rmtree(self.ctl, ignore_errors=True)
         shutil.rmtree(self.home, ignore_errors=True)
-        self.victim.cleanup()
-        self.attacker.cleanup()
 
     def command(self, line):
         self.svc.stdin.write((line + "\n").encode())
@@ -161,6 +162,7 @@ class SecureExecutionTest(unittest.TestCase):
 
     def setUp(self):
         self.user = User("s")
+        self.addCleanup(self.user.cleanup)
         self.top = tempfile.mkdtemp(prefix="memtrace_setuid_")
         os.chmod(self.top, 0o711)  # the user may run what is inside, not list or change it
         self.prog = os.path.join(self.top, "secure_fixture")
@@ -178,7 +180,6 @@ class SecureExecutionTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.top, ignore_errors=True)
         shutil.rmtree(self.drop, ignore_errors=True)
-        self.user.cleanup()
 
     def test_caller_settings_are_ignored(self):
         # Control: the same program, not setuid, run by the user, is traced.
