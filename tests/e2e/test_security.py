@@ -332,6 +332,13 @@ class ControlProtocolTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stdout.decode(), f"report written to {work}/rel.json\n")
             self.assertEqual(load(os.path.join(work, "rel.json"))["pid"], pid)
+            # A name with control characters is written as asked and printed escaped.
+            evil = os.path.join(work, "\x1b]0;owned\x07\x1b[2J.json")
+            r = subprocess.run([CLI, "dump", str(pid), "--output", evil], env=clean_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, f"report written to {work}/\\x1b]0;owned\\x07\\x1b[2J.json\n".encode())
+            self.assertEqual(load(evil)["pid"], pid)
             # A private directory that became open to others is no longer used.
             os.chmod(ctl, 0o755)
             r = subprocess.run([CLI, "dump", str(pid)], env=clean_env(), stdout=subprocess.PIPE,
