@@ -354,5 +354,31 @@ class ControlProtocolTest(unittest.TestCase):
             shutil.rmtree(work, ignore_errors=True)
 
 
+class FuzzRegressionsThroughTheCommandTest(unittest.TestCase):
+    """Every input the report fuzzer ever crashed on, and every seed of its
+    corpus, through the command as a user would run it: each format, and
+    diff both ways; exit 0, or 1 with one printable line, never a crash."""
+
+    def test_report_and_diff(self):
+        src = os.environ.get("MEMTRACE_SOURCE", os.path.join(os.path.dirname(__file__), "..", ".."))
+        inputs = sorted(glob.glob(os.path.join(src, "tests/fuzz/regressions/report_reader/*")) +
+                        glob.glob(os.path.join(src, "tests/fuzz/corpus/report_reader/*")))
+        self.assertGreater(len(inputs), 5)
+        good = os.path.join(src, "tests/fuzz/corpus/report_reader/related.json")
+        with tempfile.TemporaryDirectory() as d:
+            for path in inputs:
+                for args in (["report", path, "--top", "0"], ["report", path, "--format", "json"],
+                             ["report", path, "--format", "pprof", "--output", os.path.join(d, "p.pb.gz")],
+                             ["report", path, "--format", "html", "--output", os.path.join(d, "p.html")],
+                             ["report", path, "--format", "folded"], ["diff", good, path], ["diff", path, good, "--json"]):
+                    with self.subTest(path=os.path.basename(path), args=args[0:3:2]):
+                        r = subprocess.run([CLI] + args, env=clean_env(), stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, timeout=60)
+                        self.assertIn(r.returncode, (0, 1), r.stderr[-500:])
+                        if r.returncode == 1:
+                            self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)
+                            self.assertTrue(all(0x20 <= c < 0x7f for c in r.stderr[:-1]), r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
