@@ -154,13 +154,15 @@ void RetireOldWatchers() {
 
 // `memtrace run` waits for the watcher's verdict while it lives: a small file
 // written whole and renamed into place (after an exec this replaces the old
-// image's entry).
+// image's entry), in the command's private directory. The one file the
+// program itself writes: it cannot link safe_file.h (no abseil here), so the
+// temporary is at least created exclusively, never reused.
 void WriteRunMarker(const char* path, int watcher_pid) {
   char buf[128];
   int n = snprintf(buf, sizeof(buf), "{\"pid\": %d, \"watcher_pid\": %d, \"state\": \"running\"}\n", g_pid,
                    watcher_pid);
   std::string tmp = std::string(path) + ".tmp." + std::to_string(g_pid);
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return;
   bool ok = write(fd, buf, static_cast<size_t>(n)) == n;
   close(fd);

@@ -6,8 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -53,7 +51,6 @@ std::string ExpandOutputPath(const std::string& pattern, int pid, uint64_t seque
 }
 
 bool IsDiscardPath(const std::string& path) { return path == "/dev/null"; }
-
 
 absl::Status WriteReportFile(const std::string& path, const std::string& content, safe_file::FileId* id) {
   if (IsDiscardPath(path)) return absl::OkStatus();  // asked for no report file
