@@ -330,7 +330,13 @@ bool Traced(int pid) {
   if (f == nullptr) return false;
   char line[4096];
   bool traced = false;
-  while (!traced && fgets(line, sizeof(line), f) != nullptr) traced = strstr(line, "/libmemtrace.so") != nullptr;
+  // Its code mapped executable: a debugger that maps the file to read its
+  // symbols (gdb does) is not traced.
+  while (!traced && fgets(line, sizeof(line), f) != nullptr) {
+    const char* perms = strchr(line, ' ');
+    traced = strstr(line, "/libmemtrace.so") != nullptr && perms != nullptr && perms[1] != '\0' && perms[2] != '\0' &&
+             perms[3] == 'x';
+  }
   fclose(f);
   return traced;
 }
