@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build test demo bench sanitize clean
+.PHONY: all deps build test demo bench sanitize fuzz clean
 
 all: build
 
@@ -40,5 +40,12 @@ sanitize: deps
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R '^unit\.'
 
+# The libFuzzer targets (tests/fuzz), FUZZ_SECONDS each (default 300), in
+# build-fuzz/ with a working corpus kept there; `make test` runs a short,
+# deterministic pass of the same targets.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	scripts/fuzz.sh long $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -11,7 +11,9 @@ packages=(build-essential cmake pkg-config libunwind-dev libabsl-dev libfmt-dev 
           valgrind       # valgrind (and its memcheck.h): e2e.scan compares the leak scan with memcheck
           libxgboost-dev   # e2e.scan: a forgotten XGBoosterFree, against memcheck
           libjemalloc-dev libgoogle-perftools-dev  # e2e.new: programs whose operator new is jemalloc's, tcmalloc's
-          python3-numpy)   # e2e.cost: pymalloc arenas and a C extension's leak in a real interpreter
+          python3-numpy    # e2e.cost: pymalloc arenas and a C extension's leak in a real interpreter
+          clang libclang-rt-14-dev  # fuzz.smoke / make fuzz: libFuzzer, ASan and UBSan runtimes (clang 14)
+          passwd)          # e2e.security: useradd/userdel for the attacker and victim users
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(heaptrack)
 fi

@@ -154,13 +154,15 @@ void RetireOldWatchers() {
 
 // `memtrace run` waits for the watcher's verdict while it lives: a small file
 // written whole and renamed into place (after an exec this replaces the old
-// image's entry).
+// image's entry), in the command's private directory. The one file the
+// program itself writes: it cannot link safe_file.h (no abseil here), so the
+// temporary is at least created exclusively, never reused.
 void WriteRunMarker(const char* path, int watcher_pid) {
   char buf[128];
   int n = snprintf(buf, sizeof(buf), "{\"pid\": %d, \"watcher_pid\": %d, \"state\": \"running\"}\n", g_pid,
                    watcher_pid);
   std::string tmp = std::string(path) + ".tmp." + std::to_string(g_pid);
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return;
   bool ok = write(fd, buf, static_cast<size_t>(n)) == n;
   close(fd);
@@ -328,7 +330,13 @@ bool Traced(int pid) {
   if (f == nullptr) return false;
   char line[4096];
   bool traced = false;
-  while (!traced && fgets(line, sizeof(line), f) != nullptr) traced = strstr(line, "/libmemtrace.so") != nullptr;
+  // Its code mapped executable: a debugger that maps the file to read its
+  // symbols (gdb does) is not traced.
+  while (!traced && fgets(line, sizeof(line), f) != nullptr) {
+    const char* perms = strchr(line, ' ');
+    traced = strstr(line, "/libmemtrace.so") != nullptr && perms != nullptr && perms[1] != '\0' && perms[2] != '\0' &&
+             perms[3] == 'x';
+  }
   fclose(f);
   return traced;
 }
@@ -340,13 +348,14 @@ bool Traced(int pid) {
 // the pid and the parent, and the gate. (The environment is not touched: a
 // variable set here would be an allocation of ours inside glibc's
 // environment, where the program's own setenv calls would hang theirs.)
-bool ClaimGate(const Config& c) {
-  if (!c.leak_exit_code.has_value()) return false;
+bool StartedUnderTheTracer() {
   if (const char* owner = getenv("MEMTRACE_GATE_PID"); owner != nullptr && *owner != '\0') {
     return atoi(owner) == static_cast<int>(getpid());
   }
   return !Traced(static_cast<int>(getppid()));
 }
+
+bool ClaimGate(const Config& c) { return c.leak_exit_code.has_value() && StartedUnderTheTracer(); }
 
 // The start-up facts the watcher reads (start_info.h), in the region.
 bool NewStartInfo(uint64_t constructor_ts) {
@@ -425,6 +434,17 @@ bool ApiUsable() { return g_tracing.load(std::memory_order_acquire) && t_state.g
 // caller could hold, or fork: config, the shared region, clock, fence, the
 // early unwinder, slots, depot, sampler, and what predates tracing.
 bool RuntimeInitCapture() noexcept {
+  if (getauxval(AT_SECURE) != 0) {
+    // Secure-execution mode (setuid, setgid, file capabilities): the
+    // environment is the unprivileged caller's, so none of it is read -- not
+    // even MEMTRACE_ENABLE or MEMTRACE_LOG -- and nothing is traced: a report
+    // would show the caller a privileged process's memory and layout, and
+    // any file it wrote would be written with privileges the caller lacks.
+    // glibc ignores its own unsafe variables here; we ignore all of ours.
+    // One line says why (docs/security.md).
+    MT_LOG_WARN("secure-execution mode (setuid, setgid or capabilities): tracing is off");
+    return false;
+  }
   try {
     ParsedConfig parsed = ParseConfig(&getenv);
     SetLogLevel(parsed.config.log_level);
@@ -434,12 +454,6 @@ bool RuntimeInitCapture() noexcept {
     return false;  // out of memory at start-up: no tracing
   }
   if (!g_config->enabled) return false;
-  if (getauxval(AT_SECURE) != 0) {
-    // A setuid/setgid program (or capabilities): the caller's settings must
-    // not choose where a privileged process writes. Do nothing.
-    MT_LOG_WARN("secure-execution mode (setuid, setgid or capabilities): tracing is off");
-    return false;
-  }
   g_track_mmap = g_config->track_mmap;
   g_pid = static_cast<int>(syscall(SYS_getpid));
   g_predating.Record();  // before the region: it is ours, not the program's
@@ -478,6 +492,11 @@ bool RuntimeStartWatcher() noexcept {
     bool gate = ClaimGate(*g_config);
     g_region.header()->gate.store(gate ? 1 : 0, std::memory_order_relaxed);
     FillHandoff(g_clock_name, g_fence_name, unwinder, gate);
+    // MEMTRACE_OUTPUT's names as written belong to the process started under
+    // the tracer (the gate's rule): a program a traced process started -- a
+    // new image with another pid, `sh -c 'prog1; prog2'` -- adds ".PID" to
+    // outputs without %p, as a forked child does (docs/security.md).
+    g_handoff.owns_report_names = g_config->output.empty() || StartedUnderTheTracer();
     pthread_atfork(nullptr, nullptr, &ForkChild);
     RetireOldWatchers();
   }

@@ -21,6 +21,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "src/capture/cfi_parse.h"
+
 namespace memtrace {
 
 class StackMemo;
@@ -42,14 +44,8 @@ class CfiUnwinder {
   // Walk from Capture's own frame: out[0] is Capture's return address.
   int Capture(uintptr_t* out, int max) noexcept;
 
-  // Rule for a return address: CFA = (cfa_rbp ? RBP : RSP) + cfa_off; RBP
-  // saved at CFA + rbp_off (0: not saved); end: no caller.
-  // no_fde: the code has no unwind table (not ok; Walk goes on by frame
-  // pointers or Go's cgo transition, see go_runtime.h).
-  struct Rule {
-    bool ok = false, end = false, cfa_rbp = false, no_fde = false;
-    int64_t cfa_off = 0, rbp_off = 0;
-  };
+  // The rule for a return address (cfi_parse.h).
+  using Rule = CfiRule;
 
   // Stacks handed to the fallback unwinder.
   uint64_t fallbacks() const noexcept { return fallbacks_.load(std::memory_order_relaxed); }

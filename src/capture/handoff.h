@@ -36,6 +36,7 @@ struct WatcherHandoff {
   uint64_t clock_start_ts = 0, clock_start_ns = 0;
   bool light_busy_stamp = false;
   bool gate = false;  // MEMTRACE_LEAK_EXIT_CODE applies to this process
+  bool owns_report_names = true;  // else outputs without %p get ".PID" (report_writer.h)
   int pidfd = -1;     // the program's, opened before the fork
   const char* clock_name = "";
   const char* fence_name = "";

@@ -32,7 +32,10 @@
 #include "src/config/config.h"
 #include "src/report/output.h"
 #include "src/report/render.h"
+#include "src/report/report_writer.h"
+#include "src/report/safe_file.h"
 #include "src/trigger/control_file.h"
+#include "src/trigger/control_protocol.h"
 #include "src/trigger/signal_trigger.h"
 
 namespace memtrace {
@@ -192,10 +195,8 @@ long long ResultNumber(const std::string& text, const char* key, long long fallb
 // code, or -1. Nothing to wait for if the program was never traced.
 int AwaitVerdict(const std::string& path) {
   for (int waited_ms = 0; waited_ms < 120000; waited_ms += 10) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string text = ss.str();
+    absl::StatusOr<std::string> read = safe_file::ReadFile(path, 1 << 16);
+    std::string text = read.ok() ? *read : "";
     if (text.empty()) return -1;  // never traced (a static program, MEMTRACE_ENABLE=0)
     if (text.find("\"state\": \"done\"") != std::string::npos) {
       int code = static_cast<int>(ResultNumber(text, "gate_exit_code", -1));
@@ -267,7 +268,10 @@ int Run(const std::vector<std::string>& argv) {
   // (the gate for a program killed by a signal or leaving through exit_group).
   char result_dir[] = "/tmp/memtrace-run-XXXXXX";
   std::string result;
-  if (mkdtemp(result_dir) != nullptr) result = absl::StrCat(result_dir, "/result.json");
+  // A private directory of ours, verified as such once made (safe_file.h).
+  if (mkdtemp(result_dir) != nullptr && safe_file::Dir::OpenPrivate(result_dir, /*create=*/false).ok()) {
+    result = absl::StrCat(result_dir, "/result.json");
+  }
   g_child = fork();
   if (g_child < 0) return Fail(1, absl::StrCat("run: fork: ", strerror(errno)));
   if (g_child == 0) {
@@ -286,9 +290,11 @@ int Run(const std::vector<std::string>& argv) {
     if (errno != EINTR) return Fail(1, absl::StrCat("run: waitpid: ", strerror(errno)));
   }
   int verdict = result.empty() ? -1 : AwaitVerdict(result);
-  if (!result.empty()) {
-    unlink(result.c_str());
-    rmdir(result_dir);
+  if (!result.empty()) {  // our mkdtemp directory: its file, then itself
+    if (absl::StatusOr<safe_file::Dir> d = safe_file::Dir::Open(result_dir); d.ok()) (void)d->Remove("result.json");
+    std::string parent, name;
+    safe_file::SplitPath(result_dir, &parent, &name);
+    if (absl::StatusOr<safe_file::Dir> p = safe_file::Dir::Open(parent); p.ok()) (void)p->RemoveDir(name);
   }
   if (verdict > 0) return verdict;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -329,6 +335,23 @@ std::string ReadSmallFile(const std::string& path) {
 
 constexpr OptionSpec kDumpOptions[] = {{"--output", "FILE"}, {"--timeout", "SECONDS"}, {"--signal", nullptr}};
 
+// The watcher writes where the user's shell is not: relative outputs are
+// made absolute here (each of a comma-separated list).
+std::string AbsoluteOutputs(const std::string& output) {
+  if (output.empty()) return output;
+  char cwd[4096];
+  std::string base = getcwd(cwd, sizeof(cwd)) != nullptr ? cwd : "";
+  std::vector<std::string> items;
+  for (const std::string& item : SplitOutputs(output)) {
+    items.push_back(item[0] == '/' || base.empty() ? item : (base == "/" ? "/" : base + "/") + item);
+  }
+  std::string out;
+  for (const std::string& i : items) out += (out.empty() ? "" : ",") + i;
+  return out;
+}
+
+timespec Pause50ms() { return timespec{0, 50000000}; }
+
 int Dump(const std::vector<std::string>& argv) {
   absl::StatusOr<Args> args = Args::Parse("dump", argv, kDumpOptions, /*stop_at_positional=*/false);
   if (!args.ok()) return UsageError(args.status());
@@ -337,7 +360,7 @@ int Dump(const std::vector<std::string>& argv) {
   int pid = 0;
   const std::string& pid_text = args->positional()[0];
   if (!absl::SimpleAtoi(pid_text, &pid) || pid <= 0) return Fail(2, absl::StrCat("dump: '", Printable(pid_text), "' is not a pid"));
-  std::string output = args->Value("--output").value_or("");
+  std::string output = AbsoluteOutputs(args->Value("--output").value_or(""));
   double timeout = 10;
   if (auto v = args->Value("--timeout")) {
     if (!absl::SimpleAtod(*v, &timeout) || !(timeout > 0) || timeout > 86400) {
@@ -352,12 +375,22 @@ int Dump(const std::vector<std::string>& argv) {
     return Fail(1, absl::StrCat("dump: process ", pid, " is not traced (libmemtrace.so is not loaded in it)"));
   }
   std::string dir_setting = ProcessEnv(pid, "MEMTRACE_CONTROL_DIR");
-  std::string dir = dir_setting.empty() ? ControlFile::DefaultDir() : dir_setting;
-  if (dir_setting == "none") use_signal = true;
-  std::string last = absl::StrCat(dir, "/", pid, ".last");
-  struct stat before{};
-  bool had_last = stat(last.c_str(), &before) == 0;
+  std::string dir_path = dir_setting.empty() ? ControlFile::DefaultDir() : dir_setting;
+  if (dir_setting == "none" && !use_signal) use_signal = true;
+  // Only a private directory of ours (safe_file.h): another user may have
+  // made /tmp/memtrace-<uid> first and planted links in it.
+  absl::StatusOr<safe_file::Dir> dir = dir_setting == "none"
+                                           ? absl::StatusOr<safe_file::Dir>(absl::NotFoundError("disabled"))
+                                           : safe_file::Dir::OpenPrivate(dir_path, /*create=*/false);
+  if (!dir.ok() && !use_signal) {
+    return Fail(1, absl::StrCat("dump: ", Printable(std::string(dir.status().message())),
+                                " (memtrace dump --signal needs no control directory)"));
+  }
+  const std::string ack_name = ControlFile::AckName(pid);
+  std::string token;
+  safe_file::FileId before{};
   if (use_signal) {
+    if (dir.ok()) (void)dir->Read(ack_name, control::kMaxFileBytes, &before);
     int signo = SIGUSR2;
     std::string s = ProcessEnv(pid, "MEMTRACE_SIGNAL");
     if (!s.empty()) {
@@ -370,34 +403,36 @@ int Dump(const std::vector<std::string>& argv) {
     union sigval value;
     value.sival_int = signal_trigger::kCookie;
     if (sigqueue(pid, signo, value) != 0) return Fail(1, absl::StrCat("dump: sigqueue: ", strerror(errno)));
-    if (dir_setting == "none") {
+    if (!dir.ok()) {
       printf("sent signal %d to %d; the report goes to its MEMTRACE_OUTPUT\n", signo, pid);
       return 0;
     }
   } else {
-    std::string tmp = absl::StrCat(dir, "/", pid, ".dump.", getpid());
-    {
-      std::ofstream out(tmp);
-      out << output;
-    }
-    if (rename(tmp.c_str(), absl::StrCat(dir, "/", pid, ".dump").c_str()) != 0) {
-      int e = errno;
-      unlink(tmp.c_str());
-      return Fail(1, absl::StrCat("dump: cannot write to ", Printable(dir), ": ", strerror(e)));
-    }
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    token = absl::StrCat(getpid(), "-", now.tv_sec, ".", now.tv_nsec);
+    absl::StatusOr<std::string> request = control::EncodeRequest(control::DumpRequest{token, output});
+    if (!request.ok()) return Fail(2, absl::StrCat("dump: --output: ", std::string(request.status().message())));
+    absl::StatusOr<safe_file::FileId> written = dir->Replace(ControlFile::RequestName(pid), *request);
+    if (!written.ok()) return Fail(1, absl::StrCat("dump: ", Printable(std::string(written.status().message()))));
   }
-  // Wait for the process to record where the report went.
+  // Wait for the watcher's answer: the file named after our token, or (a
+  // signal) any new record of a report.
+  const std::string answer_name = use_signal ? ack_name : ControlFile::AnswerName(pid, token);
   for (double waited = 0; waited < timeout; waited += 0.05) {
-    struct stat now{};
-    if (stat(last.c_str(), &now) == 0 &&
-        (!had_last || now.st_mtim.tv_sec != before.st_mtim.tv_sec || now.st_mtim.tv_nsec != before.st_mtim.tv_nsec ||
-         now.st_ino != before.st_ino)) {
-      std::string where = ReadSmallFile(last);
-      while (!where.empty() && where.back() == '\n') where.pop_back();
-      printf("report written to %s\n", Printable(where).c_str());
-      return 0;
+    safe_file::FileId now{};
+    absl::StatusOr<std::string> bytes = dir->Read(answer_name, control::kMaxFileBytes, &now);
+    if (bytes.ok()) {
+      absl::StatusOr<control::Ack> ack = control::ParseAck(*bytes);
+      bool ours = ack.ok() && (use_signal ? now != before : ack->token == token);
+      if (ours && !use_signal) (void)dir->RemoveIfSame(answer_name, now);
+      if (ours) {
+        if (ack->where.empty()) return Fail(1, absl::StrCat("dump: process ", pid, " could not write the report"));
+        printf("report written to %s\n", Printable(ack->where).c_str());
+        return 0;
+      }
     }
-    timespec ts{0, 50000000};
+    timespec ts = Pause50ms();
     nanosleep(&ts, nullptr);
   }
   return Fail(1, absl::StrCat("dump: process ", pid, " did not answer within ", timeout, " s"));

@@ -26,6 +26,30 @@ std::optional<bool> ParseBool(const std::string& text) {
   return std::nullopt;
 }
 
+// A caller's value quoted in an error line (which goes to the program's
+// stderr): printable ASCII as is, anything else as \xNN, at most 80 bytes, so
+// a value can neither drive a terminal nor break the line.
+std::string Quoted(const char* value) {
+  std::string out;
+  size_t n = 0;
+  for (const char* p = value; *p != '\0'; ++p, ++n) {
+    if (n == 80) {
+      out += "...";
+      break;
+    }
+    unsigned char c = static_cast<unsigned char>(*p);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 ReportFormat FormatForPath(const std::string& path, ReportFormat fallback) {
@@ -144,7 +168,7 @@ ParsedConfig ParseConfig(const EnvLookup& getenv_fn) {
   ParsedConfig out;
   Config& c = out.config;
   auto bad = [&](const char* name, const char* value, const std::string& fallback) {
-    out.errors.push_back(std::string("invalid ") + name + "='" + value + "'; using the default (" + fallback + ")");
+    out.errors.push_back(std::string("invalid ") + name + "='" + Quoted(value) + "'; using the default (" + fallback + ")");
   };
   // A variable that is set but empty is treated as unset.
   auto get = [&](const char* name) -> const char* {

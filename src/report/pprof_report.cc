@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "src/report/render.h"
@@ -289,7 +290,9 @@ std::string PprofBuilder::Finish(const ReportDoc& d, bool gzip) {
     tail.Message(profile::kMapping, m);
   }
   proto::Writer end;
-  end.SignedInt(profile::kTimeNanos, static_cast<int64_t>(d.time_unix_ms) * 1000000);
+  // A report read back may carry any time: saturate rather than overflow.
+  constexpr uint64_t kMaxMs = static_cast<uint64_t>(INT64_MAX) / 1000000;
+  end.SignedInt(profile::kTimeNanos, static_cast<int64_t>(std::min(d.time_unix_ms, kMaxMs) * 1000000));
   proto::Writer period_type;
   period_type.SignedInt(value_type::kType, Str("space"));
   period_type.SignedInt(value_type::kUnit, Str("bytes"));

@@ -58,7 +58,7 @@ std::string ReportWriter::Write(const Snapshot& snapshot, const std::string& exp
     WriteToStderr(RenderReport(doc, options_.format, render));
     return "stderr";
   }
-  bool forked = snapshot.pid != options_.start_pid;
+  bool forked = snapshot.pid != options_.start_pid || !options_.owns_names;
   std::vector<std::string> written;
   for (const Output& o : outputs) {
     if (IsDiscardPath(o.pattern)) {  // MEMTRACE_OUTPUT=/dev/null: no file, and no PATH.<pid> in a child
@@ -70,19 +70,24 @@ std::string ReportWriter::Write(const Snapshot& snapshot, const std::string& exp
     std::string content = RenderReport(doc, o.format, render);
     MT_LOG_INFO("report #%llu: %s rendered in %.1f ms (%zu bytes)", static_cast<unsigned long long>(snapshot.sequence),
                 FormatName(o.format), now_ms() - render_start, content.size());
-    absl::Status st = WriteReportFile(path, content);
+    safe_file::FileId id;
+    absl::Status st = WriteReportFile(path, content, &id);
     if (!st.ok()) {
-      MT_LOG_ERROR("cannot write the report (%s); writing it to stderr", std::string(st.message()).c_str());
+      MT_LOG_ERROR("cannot write the report (%s); writing it to stderr", Printable(std::string(st.message())).c_str());
       WriteToStderr(o.format == ReportFormat::kPprof ? RenderTextReport(doc, render) : content);
       written.push_back("stderr");
       continue;
     }
-    MT_LOG_INFO("report #%llu written to %s", static_cast<unsigned long long>(snapshot.sequence), path.c_str());
+    MT_LOG_INFO("report #%llu written to %s", static_cast<unsigned long long>(snapshot.sequence),
+                Printable(path).c_str());
     written.push_back(path);
     if (explicit_path.empty() && PatternHasSequence(o.pattern)) {
-      kept_.push_back(path);
+      kept_.push_back(Kept{path, id});
       while (kept_.size() > static_cast<size_t>(options_.keep) * outputs.size()) {
-        unlink(kept_.front().c_str());
+        absl::Status removed = safe_file::RemoveFileIfSame(kept_.front().path, kept_.front().id);
+        if (!removed.ok() && !absl::IsNotFound(removed)) {
+          MT_LOG_INFO("rotation: %s", Printable(std::string(removed.message())).c_str());
+        }
         kept_.pop_front();
       }
     }

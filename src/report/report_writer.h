@@ -5,6 +5,8 @@
 // %n only the newest MEMTRACE_KEEP files kept. Without %n every report
 // replaces the previous one, so the file always holds the latest complete
 // report (it survives an OOM kill or exit_group). /dev/null discards.
+// Rotation removes only files this writer wrote, and only while the name
+// still holds the very file written (safe_file.h): never another process's.
 // Thread-safe: reports come from the flusher, the program (API) and exit.
 //
 // Nothing here asks which process it runs in: the process id comes from the
@@ -18,6 +20,7 @@
 
 #include "src/config/config.h"
 #include "src/report/module_map.h"
+#include "src/report/safe_file.h"
 #include "src/report/snapshot.h"
 
 namespace memtrace {
@@ -30,6 +33,9 @@ class ReportWriter {
     int top = 10;
     int keep = 5;
     int start_pid = 0;        // the traced process; a snapshot of another pid is a forked child's
+    // This process owns MEMTRACE_OUTPUT's names (it was started under the
+    // tracer: src/runtime.cc); if not, every output without %p gets ".<pid>".
+    bool owns_names = true;
     bool libc_lines = false;  // MEMTRACE_LIBC_LINES (symbolizer.h)
     bool format_explicit = false;  // `format` applies to every output, whatever its name
     uint64_t max_sites = 10000;    // MEMTRACE_MAX_SITES
@@ -48,7 +54,11 @@ class ReportWriter {
  private:
   Options options_;
   std::mutex mu_;
-  std::deque<std::string> kept_;  // %n files written, oldest first
+  struct Kept {
+    std::string path;
+    safe_file::FileId id;
+  };
+  std::deque<Kept> kept_;  // %n files written, oldest first
 };
 
 // The outputs a MEMTRACE_OUTPUT value lists (comma-separated, empty items

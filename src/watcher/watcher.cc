@@ -378,6 +378,7 @@ void Watcher::Run() {
   wo.keep = c.keep;
   // A fork child's reports: a path without %p gets ".PID".
   wo.start_pid = h_->forked != 0 ? h_->parent_pid : pid_;
+  wo.owns_names = setup_.owns_report_names;  // else a program a traced process started: ".PID" too
   wo.format_explicit = c.format_explicit;
   wo.max_sites = c.max_sites;
   wo.libc_lines = c.libc_lines;

@@ -15,6 +15,18 @@ ParsedConfig Parse(std::map<std::string, std::string> env) {
   });
 }
 
+// Found by tests/fuzz/config_fuzz.cc (regressions/config/error-line-with-escape):
+// a hostile value reached the program's stderr raw in the error line.
+TEST(ConfigTest, ErrorLinesQuoteValuesPrintably) {
+  ParsedConfig p = Parse({{"MEMTRACE_FORMAT", "\x1b[2Jbogus\nsecond line\\"}, {"MEMTRACE_TOP", std::string(500, 'x')}});
+  ASSERT_EQ(p.errors.size(), 2u);
+  EXPECT_NE(p.errors[0].find("'\\x1b[2Jbogus\\x0asecond line\\x5c'"), std::string::npos) << p.errors[0];
+  for (const std::string& e : p.errors) {
+    for (char c : e) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << e;
+    EXPECT_LT(e.size(), 200u);
+  }
+}
+
 TEST(ConfigTest, DefaultsWhenUnset) {
   ParsedConfig p = Parse({});
   EXPECT_TRUE(p.errors.empty());

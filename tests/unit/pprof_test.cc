@@ -96,6 +96,25 @@ TEST(ProtoWriterTest, Varints) {
   EXPECT_TRUE(w.data().empty());  // proto3 defaults are left out
 }
 
+// Found by tests/fuzz/report_reader_fuzz.cc (regressions/report_reader/
+// pprof-time-overflow.json): a saved report's time_unix_ms times 10^6
+// overflowed int64 (undefined; `make sanitize` runs this under UBSan).
+TEST(PprofTest, AnyTimeOfAReadReportSaturates) {
+  for (uint64_t ms : {uint64_t{17967018640256}, UINT64_MAX, uint64_t{1700000000000}}) {
+    ReportDoc d;
+    d.time_unix_ms = ms;
+    int64_t nanos = -1;
+    for (const Field& f : Decode(Gunzip(RenderPprofReport(d)))) {
+      if (f.number == 9) nanos = static_cast<int64_t>(f.varint);
+    }
+    if (ms <= static_cast<uint64_t>(INT64_MAX) / 1000000) {
+      EXPECT_EQ(nanos, static_cast<int64_t>(ms * 1000000));
+    } else {
+      EXPECT_EQ(nanos, static_cast<int64_t>(static_cast<uint64_t>(INT64_MAX) / 1000000 * 1000000));
+    }
+  }
+}
+
 TEST(PprofTest, SamplesAddUpAndNameTheirSpace) {
   ReportDoc d;
   d.version = "1.2.3";
