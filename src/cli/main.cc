@@ -78,12 +78,13 @@ constexpr char kRunUsage[] =
     "SIGINT, SIGTERM, SIGHUP and SIGUSR2 are forwarded to the program.\n";
 
 constexpr char kDumpUsage[] =
-    "usage: memtrace dump PID [--output FILE] [--timeout SECONDS] [--signal]\n"
+    "usage: memtrace dump PID [--output FILE] [--timeout SECONDS] [--leaks] [--signal]\n"
     "\n"
     "Asks the traced process PID (yours) for a report now and prints where it went.\n"
     "By default through its control file (no signal needed); --signal sends its\n"
     "report signal (MEMTRACE_SIGNAL, default SIGUSR2) instead. --output chooses the\n"
-    "file (its extension picks the format).\n";
+    "file (its extension picks the format). --leaks adds leak kinds: the process is\n"
+    "stopped for a reachability scan (a fraction of a second per GiB of heap).\n";
 
 constexpr char kReportUsage[] =
     "usage: memtrace report FILE.json [--format F] [--output FILE] [--top N] [--max-input BYTES]\n"
@@ -333,7 +334,8 @@ std::string ReadSmallFile(const std::string& path) {
   return out;
 }
 
-constexpr OptionSpec kDumpOptions[] = {{"--output", "FILE"}, {"--timeout", "SECONDS"}, {"--signal", nullptr}};
+constexpr OptionSpec kDumpOptions[] = {
+    {"--output", "FILE"}, {"--timeout", "SECONDS"}, {"--leaks", nullptr}, {"--signal", nullptr}};
 
 // The watcher writes where the user's shell is not: relative outputs are
 // made absolute here (each of a comma-separated list).
@@ -368,6 +370,8 @@ int Dump(const std::vector<std::string>& argv) {
     }
   }
   bool use_signal = args->Has("--signal");
+  bool leaks = args->Has("--leaks");
+  if (leaks && use_signal) return Fail(2, "dump: --leaks goes through the control file; it cannot be sent with --signal");
   struct stat st{};
   if (stat(absl::StrCat("/proc/", pid).c_str(), &st) != 0) return Fail(1, absl::StrCat("dump: no process ", pid));
   if (st.st_uid != geteuid()) return Fail(1, absl::StrCat("dump: process ", pid, " belongs to another user"));
@@ -376,7 +380,10 @@ int Dump(const std::vector<std::string>& argv) {
   }
   std::string dir_setting = ProcessEnv(pid, "MEMTRACE_CONTROL_DIR");
   std::string dir_path = dir_setting.empty() ? ControlFile::DefaultDir() : dir_setting;
-  if (dir_setting == "none" && !use_signal) use_signal = true;
+  if (dir_setting == "none" && !use_signal) {
+    if (leaks) return Fail(1, absl::StrCat("dump: process ", pid, " has no control directory (MEMTRACE_CONTROL_DIR=none): --leaks needs it"));
+    use_signal = true;
+  }
   // Only a private directory of ours (safe_file.h): another user may have
   // made /tmp/memtrace-<uid> first and planted links in it.
   absl::StatusOr<safe_file::Dir> dir = dir_setting == "none"
@@ -411,7 +418,7 @@ int Dump(const std::vector<std::string>& argv) {
     timespec now{};
     clock_gettime(CLOCK_REALTIME, &now);
     token = absl::StrCat(getpid(), "-", now.tv_sec, ".", now.tv_nsec);
-    absl::StatusOr<std::string> request = control::EncodeRequest(control::DumpRequest{token, output});
+    absl::StatusOr<std::string> request = control::EncodeRequest(control::DumpRequest{token, output, leaks});
     if (!request.ok()) return Fail(2, absl::StrCat("dump: --output: ", std::string(request.status().message())));
     absl::StatusOr<safe_file::FileId> written = dir->Replace(ControlFile::RequestName(pid), *request);
     if (!written.ok()) return Fail(1, absl::StrCat("dump: ", Printable(std::string(written.status().message()))));

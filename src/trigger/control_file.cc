@@ -31,7 +31,7 @@ bool ControlFile::Init(const std::string& setting, int pid) {
   return true;
 }
 
-bool ControlFile::Poll(std::string* path) {
+bool ControlFile::Poll(std::string* path, bool* leaks) {
   if (dir_.empty()) return false;
   // Opened and verified again each time: names are only ever used relative
   // to a directory that is ours now.
@@ -52,6 +52,7 @@ bool ControlFile::Poll(std::string* path) {
   }
   pending_token_ = request->token;
   *path = request->output;
+  *leaks = request->leaks;
   return true;
 }
 

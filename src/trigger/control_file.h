@@ -22,9 +22,10 @@ class ControlFile {
   bool Init(const std::string& setting, int pid);
   bool enabled() const { return !dir_.empty(); }
   const std::string& dir() const { return dir_; }
-  // True if a report was requested; `*path` is the requested output or empty.
-  // The request's token is kept for the next Acknowledge.
-  bool Poll(std::string* path);
+  // True if a report was requested; `*path` is the requested output or empty,
+  // `*leaks` whether it asked for a leak check. The request's token is kept
+  // for the next Acknowledge.
+  bool Poll(std::string* path, bool* leaks);
   // Records where the last report went, for `memtrace dump` (with the token
   // of the request just polled, if any).
   void Acknowledge(const std::string& where);

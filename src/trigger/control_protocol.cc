@@ -9,9 +9,10 @@ namespace {
 constexpr std::string_view kRequestMagic = "memtrace-dump 1 ";
 constexpr std::string_view kAckMagic = "memtrace-ack 1 ";
 
-// "MAGIC TOKEN\n" then the payload; the token may be "-" only in an ack.
+// "MAGIC TOKEN[ OPTIONS]\n" then the payload; the token may be "-" only in
+// an ack; `options` (null: none allowed) gets what follows the token.
 absl::Status Split(std::string_view bytes, std::string_view magic, bool allow_no_token, std::string* token,
-                   std::string_view* payload) {
+                   std::string_view* options, std::string_view* payload) {
   if (bytes.size() > kMaxFileBytes) return absl::InvalidArgumentError(absl::StrCat("larger than ", kMaxFileBytes, " bytes"));
   if (bytes.substr(0, magic.size()) != magic) {
     return absl::InvalidArgumentError(absl::StrCat("does not start with \"", std::string(magic), "\""));
@@ -20,6 +21,11 @@ absl::Status Split(std::string_view bytes, std::string_view magic, bool allow_no
   size_t eol = bytes.find('\n');
   if (eol == std::string_view::npos) return absl::InvalidArgumentError("no end of line after the token");
   std::string_view t = bytes.substr(0, eol);
+  if (size_t space = t.find(' '); space != std::string_view::npos) {
+    if (options == nullptr) return absl::InvalidArgumentError("bad token");
+    *options = t.substr(space + 1);
+    t = t.substr(0, space);
+  }
   if (!(ValidToken(t) || (allow_no_token && t == kNoToken))) return absl::InvalidArgumentError("bad token");
   *token = std::string(t);
   *payload = bytes.substr(eol + 1);
@@ -47,13 +53,17 @@ absl::StatusOr<std::string> EncodeRequest(const DumpRequest& request) {
   if (!request.output.empty() && request.output[0] != '/') {
     return absl::InvalidArgumentError("the output path must be absolute");
   }
-  return absl::StrCat(std::string(kRequestMagic), request.token, "\n", request.output);
+  return absl::StrCat(std::string(kRequestMagic), request.token, request.leaks ? " leaks" : "", "\n", request.output);
 }
 
 absl::StatusOr<DumpRequest> ParseRequest(std::string_view bytes) {
   DumpRequest r;
-  std::string_view payload;
-  if (absl::Status s = Split(bytes, kRequestMagic, /*allow_no_token=*/false, &r.token, &payload); !s.ok()) return s;
+  std::string_view payload, options;
+  if (absl::Status s = Split(bytes, kRequestMagic, /*allow_no_token=*/false, &r.token, &options, &payload); !s.ok()) {
+    return s;
+  }
+  if (options == "leaks") r.leaks = true;
+  else if (!options.empty()) return absl::InvalidArgumentError("unknown request option");
   if (!payload.empty() && payload[0] != '/') return absl::InvalidArgumentError("the output path is not absolute");
   r.output = std::string(payload);
   return r;
@@ -71,7 +81,9 @@ absl::StatusOr<std::string> EncodeAck(const Ack& ack) {
 absl::StatusOr<Ack> ParseAck(std::string_view bytes) {
   Ack a;
   std::string_view payload;
-  if (absl::Status s = Split(bytes, kAckMagic, /*allow_no_token=*/true, &a.token, &payload); !s.ok()) return s;
+  if (absl::Status s = Split(bytes, kAckMagic, /*allow_no_token=*/true, &a.token, nullptr, &payload); !s.ok()) {
+    return s;
+  }
   a.where = std::string(payload);
   return a;
 }

@@ -3,7 +3,8 @@
 // (safe_file.h) and read bounded; these functions are pure, so the fuzzer
 // (tests/fuzz/control_fuzz.cc) feeds them anything.
 //
-//   <dir>/<pid>.dump   "memtrace-dump 1 TOKEN\n" then the output path (may be
+//   <dir>/<pid>.dump   "memtrace-dump 1 TOKEN\n" (or "... TOKEN leaks\n": with
+//                      a leak check) then the output path (may be
 //                      empty: the configured outputs). The path is absolute
 //                      (the command makes it so: the watcher's working
 //                      directory is not the user's), has no NUL and at most
@@ -38,6 +39,7 @@ inline constexpr char kNoToken[] = "-";
 struct DumpRequest {
   std::string token;
   std::string output;  // empty: the configured outputs
+  bool leaks = false;  // the report carries leak kinds (a reachability scan)
 };
 
 struct Ack {

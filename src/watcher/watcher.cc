@@ -436,9 +436,10 @@ void Watcher::Run() {
     }
     if (now >= next_poll) {
       std::string path;
-      if (control_.Poll(&path)) {
+      bool leaks = false;
+      if (control_.Poll(&path, &leaks)) {
         flusher_->DrainUntil(ClockNowFenced(), 1000);
-        Report("signal", path, {});
+        Report("signal", path, {}, nullptr, leaks);
       }
       RefreshMaps(false);
       next_poll = MonotonicNanos() + kPollPeriodNs;

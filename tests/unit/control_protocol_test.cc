@@ -22,6 +22,20 @@ TEST(ControlProtocolTest, RequestRoundTrips) {
   EXPECT_EQ(back->output, "");  // the configured outputs
 }
 
+TEST(ControlProtocolTest, LeakCheckOption) {
+  absl::StatusOr<std::string> bytes = EncodeRequest(DumpRequest{"9", "/tmp/r.json", /*leaks=*/true});
+  ASSERT_TRUE(bytes.ok());
+  EXPECT_EQ(*bytes, "memtrace-dump 1 9 leaks\n/tmp/r.json");
+  absl::StatusOr<DumpRequest> back = ParseRequest(*bytes);
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->leaks);
+  EXPECT_EQ(back->token, "9");
+  EXPECT_FALSE(ParseRequest("memtrace-dump 1 9\n").value().leaks);
+  EXPECT_FALSE(ParseRequest("memtrace-dump 1 9 leak\n").ok());       // unknown option
+  EXPECT_FALSE(ParseRequest("memtrace-dump 1 9 leaks x\n").ok());
+  EXPECT_FALSE(ParseAck("memtrace-ack 1 9 leaks\n/x").ok());         // acks carry no option
+}
+
 TEST(ControlProtocolTest, RefusesWhatTheWatcherMustNotUse) {
   EXPECT_FALSE(ParseRequest("/etc/passwd\n").ok());                             // no header
   EXPECT_FALSE(ParseRequest("memtrace-dump 1 7\nrelative.json").ok());           // the watcher's cwd is not yours
