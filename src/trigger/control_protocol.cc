@@ -24,6 +24,8 @@ absl::Status Split(std::string_view bytes, std::string_view magic, bool allow_no
   if (size_t space = t.find(' '); space != std::string_view::npos) {
     if (options == nullptr) return absl::InvalidArgumentError("bad token");
     *options = t.substr(space + 1);
+    // One canonical form: a space is followed by an option.
+    if (options->empty()) return absl::InvalidArgumentError("empty option after the token");
     t = t.substr(0, space);
   }
   if (!(ValidToken(t) || (allow_no_token && t == kNoToken))) return absl::InvalidArgumentError("bad token");

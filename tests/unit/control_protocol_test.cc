@@ -33,6 +33,7 @@ TEST(ControlProtocolTest, LeakCheckOption) {
   EXPECT_FALSE(ParseRequest("memtrace-dump 1 9\n").value().leaks);
   EXPECT_FALSE(ParseRequest("memtrace-dump 1 9 leak\n").ok());       // unknown option
   EXPECT_FALSE(ParseRequest("memtrace-dump 1 9 leaks x\n").ok());
+  EXPECT_FALSE(ParseRequest("memtrace-dump 1 9 \n/x").ok());         // a space needs an option: one canonical form
   EXPECT_FALSE(ParseAck("memtrace-ack 1 9 leaks\n/x").ok());         // acks carry no option
 }
 
