@@ -21,6 +21,7 @@
 #include "src/report/dwarf_source.h"
 #include "src/report/go_pclntab.h"
 #include "src/report/perf_map.h"
+#include "src/report/symbol_index.h"
 
 namespace memtrace {
 
@@ -98,6 +99,7 @@ struct Symbolizer::Impl {
   std::vector<Dwfl_Module*> dwfl_of;  // per loaded_ entry; null: no usable file
   std::vector<bool> reported;
   absl::flat_hash_map<Dwfl_Module*, std::unique_ptr<GoPclntab>> go_tables;  // null: none
+  absl::flat_hash_map<Dwfl_Module*, std::unique_ptr<SymbolIndex>> symbols;   // built at a module's first lookup
   DwarfSource dwarf;
   PerfMap perf_map;
   bool perf_map_loaded = false;
@@ -183,7 +185,7 @@ const std::vector<Frame>& Symbolizer::Symbolize(uintptr_t return_address) {
     frames.push_back(base);
     return frames;
   }
-  const std::string symbol = SymbolName(dwfl_module_addrname(m, pc));
+  const std::string symbol = SymbolName(SymbolAt(m, pc));
   if (!options_.libc_lines && IsGlibcModule(base.module)) {
     base.function = symbol;  // the name only: no DWARF is loaded (see Options)
     frames.push_back(base);
@@ -212,6 +214,23 @@ const std::vector<Frame>& Symbolizer::Symbolize(uintptr_t return_address) {
   return frames;
 }
 
+// libdwfl's name for the symbol containing addr (dwfl_module_addrname),
+// from a sorted index of the module's symbols (symbol_index.h).
+const char* Symbolizer::SymbolAt(::Dwfl_Module* m, uintptr_t addr) {
+  auto [it, inserted] = impl_->symbols.try_emplace(m);
+  if (inserted) it->second = std::make_unique<SymbolIndex>(m);
+  const char* name = nullptr;
+  switch (it->second->Lookup(addr, &name)) {
+    case SymbolIndex::Result::kFound:
+      return name;
+    case SymbolIndex::Result::kNone:
+      return nullptr;
+    case SymbolIndex::Result::kAskLibdwfl:
+      break;
+  }
+  return dwfl_module_addrname(m, addr);
+}
+
 const GoPclntab* Symbolizer::GoTable(::Dwfl_Module* m) {
   auto [it, inserted] = impl_->go_tables.try_emplace(m);
   if (inserted) LoadGoTable(m, &it->second);
@@ -227,7 +246,7 @@ std::string Symbolizer::FunctionAt(uintptr_t addr) {
     return e != nullptr ? e->name : std::string();
   }
   Dwfl_Module* m = DwflModule(lm);
-  return m != nullptr ? SymbolName(dwfl_module_addrname(m, addr)) : std::string();
+  return m != nullptr ? SymbolName(SymbolAt(m, addr)) : std::string();
 }
 
 std::string Symbolizer::ModuleAt(uintptr_t addr) {

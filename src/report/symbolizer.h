@@ -75,6 +75,7 @@ class Symbolizer {
   const LoadedModule* ModuleOf(uintptr_t addr) const;
   ::Dwfl_Module* DwflModule(const LoadedModule* lm);  // null: no usable file
   const GoPclntab* GoTable(::Dwfl_Module* m);  // null: not a Go module
+  const char* SymbolAt(::Dwfl_Module* m, uintptr_t addr);  // the ELF symbol's raw name; null: none
   void NoteModule(const std::string& path, const std::string& build_id);
 
   Options options_;
