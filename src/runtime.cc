@@ -117,6 +117,21 @@ bool WatcherAlive() {
   if (state >= 3) return false;
   int pid = h->watcher_pid.load(std::memory_order_acquire);
   if (pid <= 0) return state == 1;  // being started
+  if (state == 1 && watcher::StuckStarting(pid)) {
+    // A fork child whose watcher waits for a lock the parent's other threads
+    // held at the fork (spawn.h): it will never run. Tracing ends in this
+    // process instead of leaving its threads waiting for ring space and its
+    // exit for an answer (e2e.dlstress: 120 s per such child).
+    if (h->watcher_state.compare_exchange_strong(state, 3, std::memory_order_acq_rel)) {
+      g_tracing.store(false, std::memory_order_release);
+      g_slots.SetConsumerActive(false);
+      syscall(SYS_kill, pid, SIGKILL);
+      MT_LOG_WARN("process %d: its watcher cannot start (it waits for a lock another thread held when this process "
+                  "was forked); no report for this process",
+                  static_cast<int>(syscall(SYS_getpid)));
+    }
+    return false;
+  }
   // A raw system call: glibc's waitid is a cancellation point, and this runs
   // inside hooks (a producer waiting for ring space).
   siginfo_t info{};

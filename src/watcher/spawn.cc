@@ -199,4 +199,54 @@ int Spawn(const WatcherHandoff& base, const std::string& object) noexcept {
   return static_cast<int>(pid);
 }
 
+namespace {
+
+// A hexadecimal or decimal number at *p (as /proc/PID/syscall writes them),
+// advancing past it and one space.
+uint64_t NextNumber(const char** p) noexcept {
+  const char* s = *p;
+  int base = 10;
+  if (s[0] == '0' && s[1] == 'x') {
+    base = 16;
+    s += 2;
+  }
+  uint64_t v = 0;
+  for (;; ++s) {
+    int d = *s >= '0' && *s <= '9' ? *s - '0' : base == 16 && *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : -1;
+    if (d < 0) break;
+    v = v * static_cast<uint64_t>(base) + static_cast<uint64_t>(d);
+  }
+  if (*s == ' ') ++s;
+  *p = s;
+  return v;
+}
+
+}  // namespace
+
+bool StuckStarting(int pid) noexcept {
+  char path[64];
+  int n = snprintf(path, sizeof(path), "/proc/%d/syscall", pid);
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof(path)) return false;
+  int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
+  if (fd < 0) return false;  // gone, or not ours to read: the caller's other checks apply
+  char buf[256];
+  long got = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+  syscall(SYS_close, fd);
+  if (got <= 0) return false;
+  buf[got] = '\0';
+  // "NR arg1 arg2 ... sp pc" while blocked in a system call; "running" or
+  // "-1 ..." otherwise.
+  const char* p = buf;
+  if (*p < '0' || *p > '9') return false;
+  uint64_t nr = NextNumber(&p);
+  if (nr != SYS_futex) return false;
+  NextNumber(&p);  // the futex word
+  uint64_t op = NextNumber(&p);
+  NextNumber(&p);  // the expected value
+  uint64_t timeout = NextNumber(&p);
+  constexpr uint64_t kPrivate = 128;  // FUTEX_PRIVATE_FLAG
+  uint64_t cmd = op & 127;
+  return (op & kPrivate) != 0 && (cmd == 0 /* FUTEX_WAIT */ || cmd == 9 /* FUTEX_WAIT_BITSET */) && timeout == 0;
+}
+
 }  // namespace memtrace::watcher

@@ -27,4 +27,16 @@ std::string FindWatcherObject();
 // (tracing must then stop: no one would drain the rings).
 int Spawn(const WatcherHandoff& handoff, const std::string& object) noexcept;
 
+// True if watcher `pid`, still starting (loading its object, running the
+// constructors of it and its libraries), sleeps on a private futex with no
+// timeout: it can never wake. It is one thread, and a private futex is woken
+// only by a thread of its own process: it waits for a lock that another
+// thread of the program held when the program forked, which the copy
+// inherited held. glibc resets its malloc, stdio and loader locks in a fork
+// child, not all: the atexit list's lock (taken by __cxa_atexit in every
+// C++ library's constructors, and held by __cxa_finalize during a dlclose)
+// stays held in a child forked while another thread was inside dlclose.
+// Raw system calls only: asked from hooks.
+bool StuckStarting(int pid) noexcept;
+
 }  // namespace memtrace::watcher

@@ -1,7 +1,8 @@
 /* One library of the dlopen/dlclose stress test (dlstress.c, test_dlstress.py),
- * built four times: dlstress_a, _b, _c (opened and closed every round) and
- * dlstress_keep (opened in the first round and never closed). DLSTRESS_NAME
- * and DLSTRESS_THREADS are set per build.
+ * built five times: dlstress_a, _b, _c (opened and closed every round),
+ * dlstress_keep (opened once and never closed) and dlstress_bg (opened and
+ * closed in a loop by a background thread). DLSTRESS_NAME, DLSTRESS_THREADS,
+ * DLSTRESS_LEAK and DLSTRESS_LEAK_FN are set per build.
  *
  * Its constructor -- run inside dlopen, with the loader's lock held -- starts
  * DLSTRESS_THREADS threads that churn memory (malloc/free, calloc, realloc,
@@ -11,7 +12,8 @@
  * the process that started them: a forked child that exits has none.
  *
  * Ground truth: each load of a closed library leaks DLSTRESS_LEAK bytes in
- * dlstress_leak_block (the executable's function, so that the site has a
+ * DLSTRESS_LEAK_FN (dlstress_leak_block, or dlstress_leak_block_bg for the
+ * background one: the executable's functions, so that the site has a
  * symbolizable frame 0 after the library is gone); dlstress_keep leaks its
  * bytes in its own function, dlstress_leak_keep. */
 #include <pthread.h>
@@ -28,7 +30,9 @@
 /* The executable's (exported with -rdynamic): operations per thread, and the
  * block closed libraries leak through. */
 extern int dlstress_ops;
-extern void* dlstress_leak_block(size_t bytes);
+#ifndef DLSTRESS_KEEP
+extern void* DLSTRESS_LEAK_FN(size_t bytes);
+#endif
 
 static pthread_t g_threads[DLSTRESS_THREADS];
 static int g_started;
@@ -39,7 +43,7 @@ __attribute__((visibility("default"), noinline)) void* DLS_FN(dlstress_leak_)(vo
 #ifdef DLSTRESS_KEEP
   void* p = malloc(DLSTRESS_LEAK);  /* the resident library's own leak */
 #else
-  void* p = dlstress_leak_block(DLSTRESS_LEAK);
+  void* p = DLSTRESS_LEAK_FN(DLSTRESS_LEAK);
 #endif
   if (p != NULL) memset(p, 0x5a, DLSTRESS_LEAK);
   return p;

@@ -1,8 +1,9 @@
 """The stress test of issue 13: libraries whose constructors churn memory on
-several threads are loaded and unloaded round after round while one thread
-asks for reports (memtrace_dump, memtrace_mark) in a loop, another sends the
-report signal, and the process forks children that exit at once, allocate
-and _exit, or exec /bin/true (dlstress.c). It must finish every time, with
+several threads are loaded and unloaded round after round (and, all along,
+by a background thread too) while one thread asks for reports
+(memtrace_dump, memtrace_mark) in a loop, another sends the report signal,
+and the process forks, from the main and the background thread, children
+that exit at once, allocate and _exit, or exec /bin/true (dlstress.c). It must finish every time, with
 the untraced run's stdout and exit status, and a final report exact for what
 it can know: the seeded leaks, no lost event, no unmatched free.
 
@@ -24,12 +25,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 from mtharness import LIB, clean_env, fixture, load, run_plain, sites_with_frame0
 
 SIZE = os.environ.get("DLSTRESS_SIZE", "6 3 3000").split()  # rounds, forks per round, operations per thread
-TIMEOUT = 180
+TIMEOUT = 120
 
 
 def thread_states(pid):
@@ -70,6 +72,23 @@ def descendants(pid):
     return out
 
 
+def strays(marker):
+    """Processes of this run that left the tree (a watcher outlives the
+    program it watched; a child whose parent was killed goes to init): they
+    still carry the run's MEMTRACE_OUTPUT in their environment."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                if marker.encode() in f.read():
+                    out.append(int(name))
+        except OSError:
+            pass
+    return out
+
+
 def gdb_backtraces(pid):
     if not shutil.which("gdb"):
         return ""
@@ -90,28 +109,43 @@ class DlstressTest(unittest.TestCase):
         extra = {"LD_PRELOAD": LIB, "MEMTRACE_OUTPUT": os.path.join(d, "report.%p.json")}
         extra.update(env or {})
         argv = [fixture("dlstress")] + SIZE + [os.path.join(d, "dump.%p.json")]
-        proc = subprocess.Popen(argv, env=clean_env(extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
+        # Files, not pipes: a process that outlives the run cannot hold us.
+        with open(os.path.join(d, "stdout"), "wb") as out_f, open(os.path.join(d, "stderr"), "wb") as err_f:
+            proc = subprocess.Popen(argv, env=clean_env(extra), stdout=out_f, stderr=err_f, start_new_session=True)
+        self.addCleanup(lambda: [os.kill(p, signal.SIGKILL) for p in strays(d) if p != os.getpid()])
         try:
-            out, err = proc.communicate(timeout=TIMEOUT)
+            proc.wait(timeout=TIMEOUT)
+            hung = None
         except subprocess.TimeoutExpired:
-            procs = descendants(proc.pid)
+            procs = sorted(set(descendants(proc.pid)) | set(strays(d)))
             states = [line for p in procs for line in thread_states(p)]
-            bt = gdb_backtraces(proc.pid)
+            hung = "\n".join(states) + "\n" + gdb_backtraces(proc.pid)
             for p in procs:
                 try:
                     os.kill(p, signal.SIGKILL)
                 except OSError:
                     pass
-            out, err = proc.communicate()
+            proc.wait()
+        with open(os.path.join(d, "stdout"), "rb") as f:
+            out = f.read()
+        with open(os.path.join(d, "stderr"), "rb") as f:
+            err = f.read()
+        if hung is not None:
             rounds = [line for line in out.decode(errors="replace").splitlines() if line.startswith("round")]
             self.fail(f"dlstress {' '.join(SIZE)} hung: no end after {TIMEOUT} s, last line "
-                      f"{rounds[-1] if rounds else '(no round finished)'!r}\n" + "\n".join(states) +
-                      f"\nstderr: {err.decode(errors='replace')[-2000:]}\n{bt}")
+                      f"{rounds[-1] if rounds else '(no round finished)'!r}\n{hung}\n"
+                      f"stderr: {err.decode(errors='replace')[-2000:]}")
+        # Nothing of the run may be left once the program has ended (the
+        # watchers end with the processes they watch).
+        deadline = time.time() + 30
+        while strays(d) and time.time() < deadline:
+            time.sleep(0.1)
+        left = strays(d)
+        self.assertEqual(left, [], "\n".join(line for p in left for line in thread_states(p)))
         reports = {}
-        for path in glob.glob(os.path.join(d, "report.*.json")):
+        for path in glob.glob(os.path.join(d, "report.*")):  # report.PID.json, or with a suffix of the child's pid
             doc = load(path)
-            reports[doc["pid"]] = doc
+            reports.setdefault(doc["pid"], []).append(doc)
         dump = glob.glob(os.path.join(d, "dump.*.json"))
         return proc, out, err, reports, dump
 
@@ -138,8 +172,9 @@ class DlstressTest(unittest.TestCase):
             self.assertEqual(json.load(f)["reason"], "api")
 
         # The program's final report, exact for what it can know.
-        parent = reports.get(proc.pid)
+        parent = reports.get(proc.pid, [None])[-1]
         self.assertIsNotNone(parent, sorted(reports))
+        self.assertEqual(len(reports[proc.pid]), 1)
         self.assertEqual(parent["end"]["how"], "exit")
         self.assertEqual(parent["tracer"]["dropped_events"], 0)
         self.assertEqual(parent["end"]["events_lost"], 0)
@@ -153,6 +188,14 @@ class DlstressTest(unittest.TestCase):
             sites = sites_with_frame0(parent, truth["function"])
             got = (sum(s["live_bytes"] for s in sites), sum(s["live_blocks"] for s in sites))
             self.assertEqual(got, (truth["live_bytes"], truth["live_blocks"]), truth)
+        # The background thread's library, loaded a number of times only the
+        # run knows (stderr).
+        bg = [line.split() for line in text.splitlines() if line.startswith("dlstress: expect dlstress_leak_block_bg")]
+        self.assertEqual(len(bg), 1, text[-2000:])
+        bg_bytes, bg_blocks = int(bg[0][3]), int(bg[0][6])
+        self.assertGreater(bg_blocks, 0)
+        sites = sites_with_frame0(parent, "dlstress_leak_block_bg")
+        self.assertEqual((sum(s["live_bytes"] for s in sites), sum(s["live_blocks"] for s in sites)), (bg_bytes, bg_blocks))
         keep = sites_with_frame0(parent, "dlstress_leak_keep")
         self.assertEqual([f["function"] for f in keep[0]["frames"][:2]], ["dlstress_leak_keep", "dlstress_churn_keep"])
         # The churn itself freed everything it made: nothing else is live at
@@ -162,15 +205,26 @@ class DlstressTest(unittest.TestCase):
                     "dlstress_leak_block", "dlstress_leak_keep"):
                 self.assertNotIn("dlstress_churn_keep", [f["function"] for f in s["frames"]], s)
 
-        # Children that allocated wrote their reports: ended by _exit, with
-        # their own blocks, complete.
+        # Children that allocated (the main thread's and the background
+        # thread's) wrote their reports: ended by _exit, with their own
+        # blocks, complete.
         children = [line.split() for line in text.splitlines() if " allocated " in line]
-        self.assertEqual(len(children), sum(1 for r in range(rounds) for f in range(int(SIZE[1]))
-                                            if (r * int(SIZE[1]) + f) % 3 == 1))
+        self.assertGreaterEqual(len(children), sum(1 for r in range(rounds) for f in range(int(SIZE[1]))
+                                                   if (r * int(SIZE[1]) + f) % 3 == 1))
+        # A child forked while the other thread was inside dlclose (or
+        # registering atexit handlers) inherits glibc's atexit lock held: its
+        # watcher can never start, and it runs on untraced, saying so
+        # (docs/limitations.md). Everything else must report.
+        unstarted = {int(line.split()[2].rstrip(":")) for line in text.splitlines()
+                     if line.startswith("memtrace: process ") and "its watcher cannot start" in line}
         for words in children:
             pid, allocated = int(words[2]), int(words[4])
-            report = reports.get(pid)
-            self.assertIsNotNone(report, f"no report of child {pid}: {sorted(reports)}")
+            if pid in unstarted:
+                self.assertNotIn(pid, reports)
+                continue
+            self.assertIn(pid, reports, f"no report of child {pid}: {sorted(reports)}")
+            self.assertEqual(len(reports[pid]), 1)
+            report = reports[pid][0]
             self.assertEqual(report["end"]["how"], "_exit")
             self.assertEqual(report["tracer"]["dropped_events"], 0)
             self.assertEqual(report["end"]["events_lost"], 0)
@@ -178,8 +232,9 @@ class DlstressTest(unittest.TestCase):
             mine = sites_with_frame0(report, "child")
             self.assertEqual(sum(s["live_bytes"] for s in mine if s["space"] == "heap"), allocated)
             self.assertEqual(sum(s["live_bytes"] for s in mine if s["space"] == "anon_mmap"), 65536)
-        for pid, report in reports.items():
-            self.assertEqual(report["tracer"]["dropped_events"], 0, pid)
+        for pid, docs in reports.items():
+            for report in docs:
+                self.assertEqual(report["tracer"]["dropped_events"], 0, pid)
         return parent
 
     def test_reports_forks_and_library_churn(self):
