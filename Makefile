@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build test demo bench sanitize fuzz clean
+.PHONY: all deps build test demo bench bench-real sanitize fuzz clean
 
 all: build
 
@@ -28,6 +28,13 @@ demo: build
 bench: build
 	@scripts/install-deps.sh --bench
 	python3 bench/run_bench.py --build $(BUILD) $(BENCH_ARGS)
+
+# torch, node, numpy and sqlite3 untraced, under libmemtrace and under
+# heaptrack (installs python3-torch, nodejs and heaptrack when missing:
+# large, so never part of `make test`).
+bench-real: build
+	@scripts/install-deps.sh --bench-real
+	python3 bench/real_programs.py --build $(BUILD) $(BENCH_ARGS)
 
 # Unit tests under ASan+UBSan and under TSan. The preload itself cannot run
 # under a sanitizer (both want to own malloc); its end-to-end tests run in

@@ -17,6 +17,9 @@ packages=(build-essential cmake pkg-config libunwind-dev libabsl-dev libfmt-dev 
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(heaptrack)
 fi
+if [[ "${1:-}" == "--bench-real" ]]; then  # make bench-real: real programs (python3-torch brought 168 packages, 580 MiB, here)
+  packages+=(heaptrack python3-torch nodejs)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
