@@ -11,6 +11,9 @@
 namespace memtrace {
 // src/runtime.cc: the final report, then the status to leave with.
 int RuntimeBeforeUnderscoreExit(int status) noexcept;
+namespace watcher {
+bool InWatcherProcess() noexcept;  // src/watcher/spawn.h
+}  // namespace watcher
 }  // namespace memtrace
 
 #define MT_EXPORT extern "C" __attribute__((visibility("default")))
@@ -67,4 +70,26 @@ MT_EXPORT [[noreturn]] void exit(int status) {
   if (real == nullptr) real = reinterpret_cast<ExitFn>(dlsym(RTLD_NEXT, "exit"));
   real(status);
   __builtin_unreachable();
+}
+
+// __cxa_atexit (C++ static destructors, atexit): the program's, passed on --
+// except in a watcher process, which leaves with _exit and never runs them.
+// There the constructors of the libraries it loads (libmemtrace_watcher.so,
+// libdw, abseil, ...) would take glibc's exit-handler lock, which a fork
+// child's watcher can inherit held for ever: a child forked while another
+// thread was inside dlclose (__cxa_finalize holds it) or a C++ library's
+// constructors (e2e.dlstress: 3-6 of ~330 children a run lost their report
+// so). The real one is found with dlvsym (our dlsym is a hook; this may run
+// inside the loader's first constructors, before ours).
+MT_EXPORT int __cxa_atexit(void (*func)(void*), void* arg, void* dso_handle) {
+  if (memtrace::watcher::InWatcherProcess()) return 0;
+  using AtexitFn = int (*)(void (*)(void*), void*, void*);
+  static AtexitFn real = nullptr;  // threads may race to set it: the same value
+  AtexitFn f = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
+  if (f == nullptr) {
+    f = reinterpret_cast<AtexitFn>(dlvsym(RTLD_NEXT, "__cxa_atexit", "GLIBC_2.2.5"));
+    if (f == nullptr) return -1;
+    __atomic_store_n(&real, f, __ATOMIC_RELEASE);
+  }
+  return f(func, arg, dso_handle);
 }

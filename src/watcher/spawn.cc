@@ -116,7 +116,10 @@ void MapCodeAgain() {
   fclose(f);
 }
 
+bool g_in_watcher = false;
+
 [[noreturn]] void ChildMain(WatcherHandoff* handoff, const char* object) {
+  g_in_watcher = true;
   QuietSignals();
   // This process is a copy of the program: nothing it does is traced.
   CaptureMarkInternalThread();
@@ -222,6 +225,8 @@ uint64_t NextNumber(const char** p) noexcept {
 }
 
 }  // namespace
+
+bool InWatcherProcess() noexcept { return g_in_watcher; }
 
 bool StuckStarting(int pid) noexcept {
   char path[64];

@@ -39,4 +39,11 @@ int Spawn(const WatcherHandoff& handoff, const std::string& object) noexcept;
 // Raw system calls only: asked from hooks.
 bool StuckStarting(int pid) noexcept;
 
+// True in a watcher process (from its first instruction as one). Read by the
+// __cxa_atexit hook (interpose/exit_hooks.cc): the constructors of the
+// libraries the watcher loads register exit handlers it will never run (it
+// leaves with _exit), so it skips glibc's list -- and its lock, which a fork
+// child's watcher may have inherited held (see StuckStarting).
+bool InWatcherProcess() noexcept;
+
 }  // namespace memtrace::watcher
