@@ -122,15 +122,27 @@ def numpy_present():
                           stderr=subprocess.DEVNULL).returncode == 0
 
 
-def workloads():
-    """(name, argv, stdin bytes, why it is skipped or None)."""
+def workloads(scripts):
+    """(name, argv, stdin bytes, why it is skipped or None). Multi-line
+    programs run from files in `scripts`, not `-c`/`-e`: heaptrack records
+    the command line in its line-based trace, and a newline in an argument
+    breaks heaptrack_interpret ("failed to parse line"). Every mode runs the
+    same argv."""
+    def script(name, text):
+        path = os.path.join(scripts, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
     node = shutil.which("node") or shutil.which("nodejs")
     torch_ok = torch_present()
     return [
         ("torch import", [PYTHON, "-c", TORCH_IMPORT], None, None if torch_ok else "python3-torch is not installed"),
-        ("torch CPU work", [PYTHON, "-c", TORCH_WORK], None, None if torch_ok else "python3-torch is not installed"),
-        ("node", [node or "node", "-e", NODE_WORK], None, None if node else "node is not installed"),
-        ("numpy", [PYTHON, "-c", NUMPY_WORK], None, None if numpy_present() else "python3-numpy is not installed"),
+        ("torch CPU work", [PYTHON, script("torch_work.py", TORCH_WORK)], None,
+         None if torch_ok else "python3-torch is not installed"),
+        ("node", [node or "node", script("node_work.js", NODE_WORK)], None, None if node else "node is not installed"),
+        ("numpy", [PYTHON, script("numpy_work.py", NUMPY_WORK)], None,
+         None if numpy_present() else "python3-numpy is not installed"),
         ("sqlite3 5000 inserts", ["sqlite3", ":memory:"], sqlite_script(),
          None if shutil.which("sqlite3") else "sqlite3 is not installed"),
     ]
@@ -347,13 +359,15 @@ def main():
     print(f"machine: {os.cpu_count()} CPUs; {'; '.join(versions())}")
     results = {}
     only = [o for o in args.only.split(",") if o]
-    for name, argv, stdin, skip in workloads():
+    scripts = tempfile.mkdtemp(prefix="mtbench_real_scripts_")
+    for name, argv, stdin, skip in workloads(scripts):
         if only and not any(name.startswith(o) for o in only):
             continue
         if skip:
             print(f"\n== {name}: skipped ({skip}) ==")
             continue
         results[name] = bench(name, argv, stdin, lib, heaptrack, spawn, args.rounds)
+    shutil.rmtree(scripts, ignore_errors=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
