@@ -77,32 +77,34 @@ extern "C" __attribute__((visibility("hidden"), used)) void memtrace_before_dlop
   }
 }
 
-// dlopen(file, mode): save the arguments, call the look-ahead (16-byte stack
-// alignment kept), restore them and jump to the real dlopen.
-asm(R"(
-  .text
-  .globl dlopen
-  .type dlopen, @function
-  .p2align 4
-dlopen:
-  .cfi_startproc
-  pushq %rdi
-  .cfi_adjust_cfa_offset 8
-  pushq %rsi
-  .cfi_adjust_cfa_offset 8
-  subq $8, %rsp
-  .cfi_adjust_cfa_offset 8
-  call memtrace_before_dlopen
-  addq $8, %rsp
-  .cfi_adjust_cfa_offset -8
-  popq %rsi
-  .cfi_adjust_cfa_offset -8
-  popq %rdi
-  .cfi_adjust_cfa_offset -8
-  jmp *memtrace_real_dlopen(%rip)
-  .cfi_endproc
-  .size dlopen, .-dlopen
-)");
+// A look-ahead trampoline: SYM(a, b) saves its two arguments, calls
+// BEFORE(a, b) (16-byte stack alignment kept), restores them and jumps to
+// *REAL with the caller's return address still on the stack.
+#define MT_LOOKAHEAD_TRAMPOLINE(SYM, BEFORE, REAL) \
+  asm(".text\n"                                  \
+      ".globl " #SYM "\n"                        \
+      ".type " #SYM ", @function\n"              \
+      ".p2align 4\n" #SYM ":\n"                 \
+      ".cfi_startproc\n"                         \
+      "pushq %rdi\n"                             \
+      ".cfi_adjust_cfa_offset 8\n"               \
+      "pushq %rsi\n"                             \
+      ".cfi_adjust_cfa_offset 8\n"               \
+      "subq $8, %rsp\n"                          \
+      ".cfi_adjust_cfa_offset 8\n"               \
+      "call " #BEFORE "\n"                       \
+      "addq $8, %rsp\n"                          \
+      ".cfi_adjust_cfa_offset -8\n"              \
+      "popq %rsi\n"                              \
+      ".cfi_adjust_cfa_offset -8\n"              \
+      "popq %rdi\n"                              \
+      ".cfi_adjust_cfa_offset -8\n"              \
+      "jmp *" #REAL "(%rip)\n"                   \
+      ".cfi_endproc\n"                           \
+      ".size " #SYM ", .-" #SYM "\n")
+
+// dlopen(file, mode): the look-ahead, then the real dlopen.
+MT_LOOKAHEAD_TRAMPOLINE(dlopen, memtrace_before_dlopen, memtrace_real_dlopen);
 
 extern "C" __attribute__((visibility("default"))) int dlclose(void* handle) noexcept {
   DlcloseFn real = g_real_dlclose.load(std::memory_order_acquire);
@@ -133,29 +135,5 @@ extern "C" __attribute__((visibility("hidden"), used)) void memtrace_before_dlsy
   if (memtrace::t_state.guard == 0) memtrace::DeepbindCatchUp();
 }
 
-// dlsym(handle, name): the same trampoline as dlopen's (the 16-byte stack
-// alignment kept for the call).
-asm(R"(
-  .text
-  .globl dlsym
-  .type dlsym, @function
-  .p2align 4
-dlsym:
-  .cfi_startproc
-  pushq %rdi
-  .cfi_adjust_cfa_offset 8
-  pushq %rsi
-  .cfi_adjust_cfa_offset 8
-  subq $8, %rsp
-  .cfi_adjust_cfa_offset 8
-  call memtrace_before_dlsym
-  addq $8, %rsp
-  .cfi_adjust_cfa_offset -8
-  popq %rsi
-  .cfi_adjust_cfa_offset -8
-  popq %rdi
-  .cfi_adjust_cfa_offset -8
-  jmp *memtrace_real_dlsym(%rip)
-  .cfi_endproc
-  .size dlsym, .-dlsym
-)");
+// dlsym(handle, name): the same trampoline as dlopen's.
+MT_LOOKAHEAD_TRAMPOLINE(dlsym, memtrace_before_dlsym, memtrace_real_dlsym);

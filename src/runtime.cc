@@ -46,6 +46,7 @@
 #include "src/capture/os_memory.h"
 #include "src/capture/predating.h"
 #include "src/capture/start_info.h"
+#include "src/capture/thread_state.h"
 #include "src/log.h"
 #include "src/trigger/signal_trigger.h"
 #include "src/watcher/spawn.h"
@@ -74,20 +75,6 @@ std::string* g_watcher_object = nullptr;  // the path of libmemtrace_watcher.so
 int g_pid = 0;  // this process, as the region knows it (a vfork child differs)
 const char* g_clock_name = "";  // set by the capture phase, handed to the watcher
 const char* g_fence_name = "";
-
-// While the calling program thread runs tracer code outside a hook (API
-// calls, exit): nothing it allocates is the program's.
-struct InternalScope {
-  uint32_t guard, internal;
-  InternalScope() : guard(t_state.guard), internal(t_state.internal) {
-    t_state.guard = 1;
-    t_state.internal = 1;
-  }
-  ~InternalScope() {
-    t_state.guard = guard;
-    t_state.internal = internal;
-  }
-};
 
 RegionHeader* Header() { return g_region.active() ? g_region.header() : nullptr; }
 
@@ -408,7 +395,7 @@ bool ResetForChild() {
 
 void ForkChild() {
   if (g_config == nullptr || !g_tracing.load(std::memory_order_relaxed)) return;
-  InternalScope scope;
+  TracerCodeScope scope;
   g_tracing.store(false, std::memory_order_relaxed);
   g_start_state.store(ResetForChild() ? kStartCapturing : kStartOff, std::memory_order_release);
 }
@@ -432,7 +419,7 @@ bool Tracing() {
 
 __attribute__((destructor)) void TracerFini() {
   if (!Tracing() || !OwnProcess()) return;
-  InternalScope scope;
+  TracerCodeScope scope;
   int code = FinalRequest(EndHow::kExit, -1);
   if (code >= 0) {
     fflush(nullptr);  // what exit() would still have done for the program's streams
@@ -565,7 +552,7 @@ void RuntimeExecStarting(bool starting) noexcept {
 
 int RuntimeBeforeUnderscoreExit(int status) noexcept {
   if (!Tracing() || !OwnProcess()) return status;
-  InternalScope scope;
+  TracerCodeScope scope;
   int code = FinalRequest(EndHow::kUnderscoreExit, status);
   return code >= 0 ? code : status;
 }
@@ -580,7 +567,7 @@ namespace memtrace {
 namespace {
 int Dump(const char* path, bool leaks) {
   if (!ApiUsable()) return -1;
-  InternalScope scope;
+  TracerCodeScope scope;
   Response resp{};
   if (!Ask(RequestKind::kDump, EndHow::kUnknown, 0, path, 60000, &resp, leaks)) return -1;
   // -1 if the report could not go where it was asked to (it went to stderr).
@@ -598,7 +585,7 @@ MT_API int memtrace_dump_leaks(const char* path) { return memtrace::Dump(path, t
 MT_API void memtrace_mark(const char* label) {
   using namespace memtrace;
   if (!ApiUsable()) return;
-  InternalScope scope;
+  TracerCodeScope scope;
   Ask(RequestKind::kMark, EndHow::kUnknown, 0, label != nullptr ? label : "", 10000, nullptr);
 }
 

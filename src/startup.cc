@@ -50,6 +50,7 @@
 #include "src/capture/capture.h"
 #include "src/capture/start_info.h"
 #include "src/capture/thread_slots.h"
+#include "src/capture/thread_state.h"
 #include "src/log.h"
 
 namespace memtrace {
@@ -60,19 +61,6 @@ bool RuntimeStartWatcher() noexcept;
 bool RuntimeForkedWhileCapturing() noexcept;
 
 namespace {
-
-// Everything the start-up does is the tracer's, not the program's.
-struct StartScope {
-  uint32_t guard, internal;
-  StartScope() : guard(t_state.guard), internal(t_state.internal) {
-    t_state.guard = 1;
-    t_state.internal = 1;
-  }
-  ~StartScope() {
-    t_state.guard = guard;
-    t_state.internal = internal;
-  }
-};
 
 const char* PointName(StartPoint point) {
   switch (point) {
@@ -114,7 +102,7 @@ bool TracingStartAt(StartPoint point, uintptr_t caller) noexcept {
     }
     bool ok;
     {
-      StartScope scope;
+      TracerCodeScope scope;
       ok = RuntimeInitCapture() && (g_tracer_modules.Init(reinterpret_cast<uintptr_t>(&TracingStartAt)), true);
     }
     state = ok ? kStartCapturing : kStartOff;
@@ -123,7 +111,7 @@ bool TracingStartAt(StartPoint point, uintptr_t caller) noexcept {
   }
   if (state == kStartCapturing) {
     {
-      StartScope scope;
+      TracerCodeScope scope;
       RuntimeForkedWhileCapturing();  // a fork before the watcher started: this is the child
     }
     uint32_t expected = kStartCapturing;
@@ -131,7 +119,7 @@ bool TracingStartAt(StartPoint point, uintptr_t caller) noexcept {
         g_start_state.compare_exchange_strong(expected, kStartWatcher, std::memory_order_acq_rel)) {
       bool ok;
       {
-        StartScope scope;
+        TracerCodeScope scope;
         ok = RuntimeStartWatcher();
       }
       g_start_state.store(ok ? kStartRunning : kStartOff, std::memory_order_release);

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <utility>
 
+#include "src/capture/hex_text.h"
 #include "src/capture/os_memory.h"
 
 namespace memtrace {
@@ -17,17 +18,6 @@ namespace {
 
 int RawOpen(const char* path, int flags) noexcept {
   return static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC, 0));
-}
-
-uint64_t Hex(const char*& p, const char* end) noexcept {
-  uint64_t v = 0;
-  for (; p < end; ++p) {
-    char c = *p;
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (d < 0) break;
-    v = (v << 4) | static_cast<uint64_t>(d);
-  }
-  return v;
 }
 
 // Static: the record runs once at a time (tracing's start, a fork child).
@@ -38,10 +28,10 @@ char g_buf[16384];
 bool ParsePredatingLine(const char* line, size_t len, PredatingRange* out) noexcept {
   const char* p = line;
   const char* end = line + len;
-  uint64_t start = Hex(p, end);
+  uint64_t start = ParseHexPrefix(p, end);
   if (p == end || *p != '-') return false;
   ++p;
-  uint64_t stop = Hex(p, end);
+  uint64_t stop = ParseHexPrefix(p, end);
   if (stop <= start) return false;
   // Fields: perms offset dev inode path; the path starts after the inode.
   int field = 0;

@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "src/capture/hex_text.h"
 #include "src/capture/thread_state.h"
 
 extern "C" void* __libc_stack_end;  // ld.so: the process's initial stack pointer
@@ -17,17 +18,6 @@ namespace memtrace {
 namespace {
 
 StackRange g_main_stack;
-
-uint64_t ParseHex(const char*& p, const char* end) {
-  uint64_t v = 0;
-  for (; p < end; ++p) {
-    char c = *p;
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (d < 0) break;
-    v = (v << 4) | static_cast<uint64_t>(d);
-  }
-  return v;
-}
 
 // The mapping of /proc/self/maps holding `addr`, and the end of the mapping
 // below it. Raw system calls and a stack buffer: this runs in the library
@@ -52,9 +42,9 @@ bool FindMapping(uintptr_t addr, uintptr_t* start, uintptr_t* end, uintptr_t* pr
       continue;
     }
     const char* p = buf;
-    uintptr_t s = ParseHex(p, nl);
+    uintptr_t s = ParseHexPrefix(p, nl);
     if (p < nl && *p == '-') ++p;
-    uintptr_t e = ParseHex(p, nl);
+    uintptr_t e = ParseHexPrefix(p, nl);
     if (addr >= s && addr < e) {
       *start = s;
       *end = e;

@@ -70,4 +70,21 @@ inline constexpr uint32_t kPausedInNew = 2;
 
 extern __thread ThreadState t_state MT_TLS_IE;
 
+// While a program thread runs tracer code outside a hook (start-up, API
+// calls, the exit path): nothing it allocates is the program's, and no hook
+// re-enters. Restores what it found.
+struct TracerCodeScope {
+  uint32_t guard, internal;
+  TracerCodeScope() noexcept : guard(t_state.guard), internal(t_state.internal) {
+    t_state.guard = 1;
+    t_state.internal = 1;
+  }
+  ~TracerCodeScope() {
+    t_state.guard = guard;
+    t_state.internal = internal;
+  }
+  TracerCodeScope(const TracerCodeScope&) = delete;
+  TracerCodeScope& operator=(const TracerCodeScope&) = delete;
+};
+
 }  // namespace memtrace

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "src/capture/hex_text.h"
+
 namespace memtrace {
 namespace {
 
@@ -41,17 +43,6 @@ bool ReadWhole(const char* path, std::string* out) {
   return !out->empty();
 }
 
-uint64_t ParseHex(const char*& p, const char* end) {
-  uint64_t v = 0;
-  for (; p < end; ++p) {
-    char c = *p;
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (d < 0) break;
-    v = (v << 4) | static_cast<uint64_t>(d);
-  }
-  return v;
-}
-
 }  // namespace
 
 std::vector<VmaRss> ParseSmapsRss(const std::string& text) {
@@ -74,11 +65,11 @@ std::vector<VmaRss> ParseSmapsRss(const std::string& text) {
       // A mapping's first line starts "start-end "; field lines start with a
       // capital letter and a colon.
       const char* q = p;
-      uint64_t start = ParseHex(q, end);
+      uint64_t start = ParseHexPrefix(q, end);
       if (q > p && q < end && *q == '-') {
         ++q;
         const char* r = q;
-        uint64_t stop = ParseHex(q, end);
+        uint64_t stop = ParseHexPrefix(q, end);
         if (q > r && q < end && *q == ' ' && stop > start) out.push_back(VmaRss{start, stop, 0});
       }
     }
