@@ -116,14 +116,25 @@ class IntervalTest(unittest.TestCase):
             seqs = sorted(int(n.split(".")[1]) for n in names)
             self.assertGreaterEqual(seqs[-1], 5, names)  # ~10 intervals in 1.2 s, allowing a slow machine
             self.assertEqual(seqs, list(range(seqs[-1] - len(seqs) + 1, seqs[-1] + 1)))
-            svc.proc.kill()  # SIGKILL: no destructor, no exit report
+            svc.proc.kill()  # SIGKILL: no destructor; the watcher writes the last report
             svc.proc.wait()
-            last = svc.reports()[-1]
-            doc = load(last)
-            self.assertEqual(doc["reason"], "interval")
-            grow = [s for s in doc["sites"] if s["frames"][0]["function"] == "grow_cache"]
-            self.assertEqual(grow[0]["live_bytes"], 65536)
-            self.assertGreater(len(doc["timeline"]), 0)
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                final = [p for p in svc.reports() if load(p)["reason"] == "exit"]
+                if final:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(len(final), 1, svc.reports())
+            self.assertEqual(final[0], svc.reports()[-1])  # numbered after every interval report
+            self.assertLessEqual(len(svc.reports()), 3)    # rotation counts it too
+            for path in svc.reports():
+                doc = load(path)
+                self.assertEqual(doc["reason"], "exit" if path == final[0] else "interval")
+                if path == final[0]:
+                    self.assertEqual(doc["end"]["how"], "killed")
+                grow = [s for s in doc["sites"] if s["frames"][0]["function"] == "grow_cache"]
+                self.assertEqual(grow[0]["live_bytes"], 65536)
+                self.assertGreater(len(doc["timeline"]), 0)
         finally:
             svc.cleanup()
 
