@@ -13,18 +13,24 @@ import unittest
 from mtharness import LIB, clean_env, fixture, load, run_plain, run_traced
 
 
-def watcher_of(pid):
-    """The pid of process `pid`'s watcher (a child named memtrace-watch)."""
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                for child in f.read().split():
-                    with open(f"/proc/{child}/comm") as c:
-                        if c.read().strip() == "memtrace-watch":
-                            return int(child)
-        except OSError:
-            pass
-    return None
+def watcher_of(pid, timeout=10):
+    """The pid of process `pid`'s watcher (a child named memtrace-watch).
+    The watcher names itself once it runs: on a loaded machine the program
+    can be well ahead of that, so look until `timeout`."""
+    deadline = time.time() + timeout
+    while True:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    for child in f.read().split():
+                        with open(f"/proc/{child}/comm") as c:
+                            if c.read().strip() == "memtrace-watch":
+                                return int(child)
+            except OSError:
+                pass
+        if time.time() > deadline:
+            return None
+        time.sleep(0.02)
 
 
 class ForkTest(unittest.TestCase):
