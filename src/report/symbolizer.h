@@ -58,7 +58,8 @@ class Symbolizer {
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;
 
-  // Frames for one return address, innermost (inlined) call first.
+  // Frames for one return address, innermost (inlined) call first. The
+  // reference is valid until the next call (the cache may grow).
   const std::vector<Frame>& Symbolize(uintptr_t return_address);
   // The function that starts exactly at (or contains) `addr`, e.g. a thread's
   // start routine; empty when unknown.

@@ -144,8 +144,8 @@ TEST(SymbolizerTest, NamesJitCodeFromThePerfMap) {
           static_cast<unsigned long>(start + 0x80));
   fclose(f);
   auto sym = Self();
-  const std::vector<Frame>& a = sym->Symbolize(start + 0x11);
-  const std::vector<Frame>& b = sym->Symbolize(start + 0x91);
+  std::vector<Frame> a = sym->Symbolize(start + 0x11);  // copies: valid until the next call
+  std::vector<Frame> b = sym->Symbolize(start + 0x91);
   unlink(path.c_str());
   munmap(code, 4096);
   ASSERT_EQ(a.size(), 1u);
