@@ -113,6 +113,9 @@ bool WatcherAlive() {
       g_tracing.store(false, std::memory_order_release);
       g_slots.SetConsumerActive(false);
       syscall(SYS_kill, pid, SIGKILL);
+      // Reaped now (a killed futex sleeper exits at once): no zombie of ours
+      // for a __WALL waiter to find (RuntimeWatcherPid is 0 from here on).
+      syscall(SYS_wait4, pid, nullptr, __WCLONE, nullptr);
       MT_LOG_WARN("process %d: its watcher cannot start (it waits for a lock another thread held when this process "
                   "was forked); no report for this process",
                   static_cast<int>(syscall(SYS_getpid)));
