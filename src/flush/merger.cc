@@ -55,6 +55,20 @@ size_t Merger::Collect(uint32_t high_water) {
       slots_->Freed();
     }
   }
+  // "Below it" above is per pass: slots freed in earlier passes while lower
+  // ones were still in use stay warm, and a burst of short threads that
+  // outran the watcher (a starved watcher on a busy machine) could leave
+  // hundreds so. Past the few kept warm, the highest ones go back too; each
+  // is claimed first (free -> retiring: no thread acquires it meanwhile).
+  for (uint32_t i = high_water; warm_free > kWarmFreeSlots && i-- > 0;) {
+    ThreadSlot* s = slots_->slot(i);
+    if (s->events == nullptr || s->decommitted_bytes.load(std::memory_order_relaxed) != 0) continue;
+    uint32_t expected = kSlotFree;
+    if (!s->state.compare_exchange_strong(expected, kSlotRetiring, std::memory_order_acq_rel)) continue;
+    slots_->Decommit(s);
+    s->state.store(kSlotFree, std::memory_order_release);
+    --warm_free;
+  }
   return collected;
 }
 

@@ -200,5 +200,41 @@ TEST(MergerTest, RetiringSlotIsFreedAfterDrain) {
   EXPECT_EQ(sink.allocs_, 1u);
 }
 
+// Only kWarmFreeSlots free slots keep their pages, however the exits fall
+// across passes: slots freed while lower ones were still in use (a burst of
+// short threads the watcher fell behind) are given back once there are more.
+TEST(MergerTest, FreeSlotsBeyondTheWarmOnesGiveTheirPagesBack) {
+  g_clock.kind.store(static_cast<int>(ClockKind::kCounter));
+  SlotTable table;
+  ASSERT_TRUE(table.Init());
+  table.SetConsumerActive(true);
+  constexpr uint32_t kSlots = 3 * kWarmFreeSlots;
+  std::vector<ThreadSlot*> slots;
+  for (uint32_t i = 0; i < kSlots; ++i) slots.push_back(table.Acquire());
+  Merger merger(&table);
+  CheckingSink sink;
+  // The upper two thirds exit first, a few per pass, while the lowest third runs.
+  for (uint32_t i = kSlots; i-- > kWarmFreeSlots;) {
+    slots[i]->state.store(kSlotRetiring);
+    table.Retired();
+    if (i % 3 == 0) merger.Round(sink);
+  }
+  merger.Round(sink);
+  // Then the lowest third.
+  for (uint32_t i = 0; i < kWarmFreeSlots; ++i) {
+    slots[i]->state.store(kSlotRetiring);
+    table.Retired();
+  }
+  merger.Round(sink);
+  uint32_t warm = 0;
+  for (ThreadSlot* s : slots) {
+    EXPECT_EQ(s->state.load(), kSlotFree);
+    if (s->decommitted_bytes.load() == 0) ++warm;
+  }
+  EXPECT_EQ(warm, kWarmFreeSlots);
+  // The warm ones are the lowest: reused first.
+  for (uint32_t i = 0; i < kWarmFreeSlots; ++i) EXPECT_EQ(slots[i]->decommitted_bytes.load(), 0u) << i;
+}
+
 }  // namespace
 }  // namespace memtrace
