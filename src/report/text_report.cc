@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <string_view>
 
 #include "src/report/json_text.h"
 #include "src/report/render.h"
@@ -63,6 +64,35 @@ std::string FrameLine(const Frame& f) {
 }
 
 namespace {
+
+// Library plumbing between an allocation and the code that asked for it:
+// inlined standard-library scopes (their source is a system header) and the
+// C and C++ runtimes' own functions. A one-line summary skips them.
+bool LibraryFrame(const Frame& f) {
+  if (f.file.rfind("/usr/include/", 0) == 0) return true;
+  if (f.function.rfind("operator new", 0) == 0) return true;
+  if (!f.file.empty()) return false;
+  size_t slash = f.module.rfind('/');
+  std::string_view base = slash == std::string::npos ? std::string_view(f.module)
+                                                       : std::string_view(f.module).substr(slash + 1);
+  for (std::string_view lib : {"libc.so", "libstdc++.so", "libgcc_s.so", "ld-linux"}) {
+    if (base.substr(0, lib.size()) == lib) return true;
+  }
+  return false;
+}
+
+// "FRAME  <- CALLER" for a one-line summary, from the first frame that is not
+// library plumbing (the whole stack is in the site list below).
+std::string WhereLine(const ReportDoc& d, const DocSite& site) {
+  if (site.frames.empty()) return "(no stack)";
+  size_t first = 0;
+  while (first < site.frames.size() && LibraryFrame(d.frame(site.frames[first]))) ++first;
+  if (first == site.frames.size()) first = 0;  // all of it is the runtime's own
+  std::string out = FrameLine(d.frame(site.frames[first]));
+  if (first + 1 < site.frames.size()) out += "  <- " + FrameLine(d.frame(site.frames[first + 1]));
+  if (first > 0) out += fmt::format("  (under {} library frame{})", first, first == 1 ? "" : "s");
+  return out;
+}
 
 std::string Signed(int64_t v) { return v > 0 ? fmt::format("+{}", v) : fmt::format("{}", v); }
 
@@ -135,11 +165,8 @@ void LeakSection(const ReportDoc& d, const ReportOptions& options, const std::fu
     add(fmt::format("  {} bytes {} in {} blocks:", total.bytes, k.title, total.blocks));
     for (size_t i = 0; i < sites.size() && i < limit; ++i) {
       const LeakCount& c = (*sites[i]->leak_kinds).*k.count;
-      std::string where = sites[i]->frames.empty() ? std::string("(no stack)") : FrameLine(d.frame(sites[i]->frames[0]));
-      std::string caller =
-          sites[i]->frames.size() > 1 ? "  <- " + FrameLine(d.frame(sites[i]->frames[1])) : std::string();
-      add(fmt::format("    {} bytes in {} blocks [{}] at {}{}", c.bytes, c.blocks, Printable(sites[i]->space), where,
-                      caller));
+      add(fmt::format("    {} bytes in {} blocks [{}] at {}", c.bytes, c.blocks, Printable(sites[i]->space),
+                      WhereLine(d, *sites[i])));
     }
     if (sites.size() > limit) add(fmt::format("    ... and {} more sites (MEMTRACE_TOP)", sites.size() - limit));
   }
@@ -316,7 +343,7 @@ std::string RenderTextReport(const ReportDoc& d, const ReportOptions& options) {
       if (site.space.rfind("cuda_", 0) != 0 || shown_cuda++ == 5) continue;
       add(fmt::format("  {} bytes in {} blocks [{}{}]  at {}", site.stats.live_bytes, site.stats.live_blocks,
                       Printable(site.space), site.device >= 0 ? fmt::format(", device {}", site.device) : "",
-                      site.frames.empty() ? std::string("(no stack)") : FrameLine(d.frame(site.frames[0]))));
+                      WhereLine(d, site)));
     }
   }
   const ThreadTotals& tt = d.thread_totals;
