@@ -20,18 +20,25 @@ const char* SpaceName(Space space) {
 SiteTable::SiteTable() = default;
 
 uint32_t SiteTable::SiteForSlow(const StackRecord* stack, Space space, int device) {
-  bool by_id = space == Space::kHeap && device == -1 && stack != nullptr;
   Key key{stack, space, device};
+  if (space == Space::kHeap && device == -1 && stack != nullptr) {
+    // Heap sites live in the dense index alone (a program with 600,000
+    // stacks, `import torch`, would otherwise keep a hash entry per site too).
+    if (stack->id >= heap_site_of_stack_.size()) {
+      heap_site_of_stack_.resize(std::max<size_t>(stack->id + 1, heap_site_of_stack_.size() * 2), kNoSite);
+    }
+    uint32_t& site = heap_site_of_stack_[stack->id];
+    if (site == kNoSite) {
+      site = static_cast<uint32_t>(sites_.size());
+      sites_.emplace_back();
+      keys_.push_back(key);
+    }
+    return site;
+  }
   auto [it, inserted] = by_key_.try_emplace(key, static_cast<uint32_t>(sites_.size()));
   if (inserted) {
     sites_.emplace_back();
     keys_.push_back(key);
-  }
-  if (by_id) {
-    if (stack->id >= heap_site_of_stack_.size()) {
-      heap_site_of_stack_.resize(std::max<size_t>(stack->id + 1, heap_site_of_stack_.size() * 2), kNoSite);
-    }
-    heap_site_of_stack_[stack->id] = it->second;
   }
   return it->second;
 }
