@@ -30,16 +30,17 @@ bool StackDepot::Init() noexcept {
   return true;
 }
 
-uint64_t StackDepot::Hash(const uintptr_t* frames, uint32_t depth) noexcept {
+uint64_t StackDepot::Hash(const uintptr_t* frames, uint32_t count, const StackRecord* outer) noexcept {
   // 64-bit multiply-xorshift per frame (wyhash-style mixing); frames are
-  // already high-entropy addresses.
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ depth;
-  for (uint32_t i = 0; i < depth; ++i) {
+  // already high-entropy addresses. The outer record is unique per content.
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ count ^ reinterpret_cast<uintptr_t>(outer);
+  for (uint32_t i = 0; i < count; ++i) {
     h ^= frames[i];
     h *= 0xbf58476d1ce4e5b9ull;
     h ^= h >> 31;
   }
-  return h;
+  h *= 0x94d049bb133111ebull;
+  return h ^ (h >> 29);
 }
 
 void* StackDepot::AllocateRecord(size_t bytes) noexcept {
@@ -69,28 +70,42 @@ void* StackDepot::AllocateRecord(size_t bytes) noexcept {
 
 const StackRecord* StackDepot::Intern(const uintptr_t* frames, uint32_t depth) noexcept {
   if (buckets_ == nullptr || shared_ == nullptr) return nullptr;
-  uint64_t h = Hash(frames, depth);
+  // The innermost record keeps 1..kStackChunk frames; the rest go in whole
+  // chunks counted from the outermost frame, interned outermost first.
+  uint32_t inner = depth == 0 ? 0 : (depth - 1) % kStackChunk + 1;
+  const StackRecord* outer = nullptr;
+  for (uint32_t start = depth; start > inner; start -= kStackChunk) {
+    outer = InternChunk(frames + start - kStackChunk, kStackChunk, outer);
+    if (outer == nullptr) return nullptr;
+  }
+  return InternChunk(frames, inner, outer);
+}
+
+const StackRecord* StackDepot::InternChunk(const uintptr_t* frames, uint32_t own, const StackRecord* outer) noexcept {
+  uint64_t h = Hash(frames, own, outer);
   std::atomic<const StackRecord*>& bucket = buckets_[h & ((1u << kBucketBits) - 1)];
   const StackRecord* head = bucket.load(std::memory_order_acquire);
   const StackRecord* searched_until = nullptr;
   StackRecord* fresh = nullptr;
   for (;;) {
     for (const StackRecord* r = head; r != searched_until; r = r->next) {
-      if (r->hash == h && r->depth == depth &&
-          (depth == 0 || std::memcmp(r->frames, frames, depth * sizeof(uintptr_t)) == 0)) {
+      if (r->hash == h && r->own == own && r->outer == outer &&
+          (own == 0 || std::memcmp(r->frames, frames, own * sizeof(uintptr_t)) == 0)) {
         // Lost a race to insert the same stack: the unused record is simply
         // left in the chunk (never published; its id stays unused).
         return r;
       }
     }
     if (fresh == nullptr) {
-      void* mem = AllocateRecord(sizeof(StackRecord) + depth * sizeof(uintptr_t));
+      void* mem = AllocateRecord(sizeof(StackRecord) + own * sizeof(uintptr_t));
       if (mem == nullptr) return nullptr;
       fresh = static_cast<StackRecord*>(mem);
       fresh->hash = h;
-      fresh->depth = depth;
+      fresh->outer = outer;
+      fresh->own = own;
+      fresh->depth = own + (outer != nullptr ? outer->depth : 0);
       fresh->id = shared_->count.fetch_add(1, std::memory_order_relaxed);
-      if (depth > 0) std::memcpy(fresh->frames, frames, depth * sizeof(uintptr_t));
+      if (own > 0) std::memcpy(fresh->frames, frames, own * sizeof(uintptr_t));
     }
     fresh->next = head;
     searched_until = head;

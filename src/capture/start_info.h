@@ -49,10 +49,9 @@ inline CallerModules g_tracer_modules;
 // True if every frame of `stack` lies in that closure.
 inline bool RuntimeStartupStack(const StackRecord* stack) noexcept {
   if (stack == nullptr || stack->depth == 0 || !g_tracer_modules.ready()) return false;
-  for (uint32_t i = 0; i < stack->depth; ++i) {
-    if (!g_tracer_modules.Ours(stack->frames[i])) return false;
-  }
-  return true;
+  bool ours = true;
+  stack->ForEachFrame([&](uintptr_t address) { ours = ours && g_tracer_modules.Ours(address); });
+  return ours;
 }
 
 }  // namespace memtrace

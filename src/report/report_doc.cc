@@ -107,13 +107,13 @@ class FrameTable {
   std::vector<uint32_t> InternStack(const StackRecord* stack, Symbolizer& symbolizer) {
     std::vector<uint32_t> ids;
     if (stack == nullptr) return ids;
-    for (uint32_t i = 0; i < stack->depth; ++i) {
-      auto [it, inserted] = by_address_.try_emplace(stack->frames[i]);
+    stack->ForEachFrame([&](uintptr_t address) {
+      auto [it, inserted] = by_address_.try_emplace(address);
       if (inserted) {
-        for (const Frame& f : symbolizer.Symbolize(stack->frames[i])) it->second.push_back(Intern(f));
+        for (const Frame& f : symbolizer.Symbolize(address)) it->second.push_back(Intern(f));
       }
       ids.insert(ids.end(), it->second.begin(), it->second.end());
-    }
+    });
     size_t skip = 0;
     while (skip + 1 < ids.size() && absl::StartsWith(frames_[ids[skip]].function, "operator new")) ++skip;
     ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(skip));

@@ -258,10 +258,10 @@ std::string Symbolizer::ModuleAt(uintptr_t addr) {
 std::vector<Frame> SymbolizeStack(const StackRecord* stack, Symbolizer& symbolizer) {
   std::vector<Frame> out;
   if (stack == nullptr) return out;
-  for (uint32_t i = 0; i < stack->depth; ++i) {
-    const std::vector<Frame>& frames = symbolizer.Symbolize(stack->frames[i]);
+  stack->ForEachFrame([&](uintptr_t address) {
+    const std::vector<Frame>& frames = symbolizer.Symbolize(address);
     out.insert(out.end(), frames.begin(), frames.end());
-  }
+  });
   size_t skip = 0;
   while (skip + 1 < out.size() && (absl::StartsWith(out[skip].function, "operator new") ||
                                    absl::StartsWith(out[skip].function, "operator new[]"))) {

@@ -229,8 +229,11 @@ TEST(StackMemoTest, SameDepthDifferentCallersNeverShareAStack) {
     // the stacks must be identical. They first differ nine frames up, in
     // ShapeA/ShapeB and Outer1/Outer2.
     ASSERT_EQ(w.memo->depth, w.plain->depth) << "iteration " << i;
+    std::vector<uintptr_t> memo_frames, plain_frames;
+    w.memo->ForEachFrame([&](uintptr_t a) { memo_frames.push_back(a); });
+    w.plain->ForEachFrame([&](uintptr_t a) { plain_frames.push_back(a); });
     for (uint32_t f = 1; f < w.memo->depth; ++f) {
-      ASSERT_EQ(w.memo->frames[f], w.plain->frames[f]) << "iteration " << i << " frame " << f;
+      ASSERT_EQ(memo_frames[f], plain_frames[f]) << "iteration " << i << " frame " << f;
     }
     if (std::find(seen.begin(), seen.end(), w.memo) == seen.end()) seen.push_back(w.memo);
   }

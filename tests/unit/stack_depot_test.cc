@@ -31,6 +31,52 @@ TEST(StackDepotTest, InternsOnce) {
   EXPECT_EQ(empty, depot.Intern(nullptr, 0));
 }
 
+// Deep stacks are chunks counted from the outermost frame: stacks that share
+// their outer frames share those records, and every frame reads back.
+TEST(StackDepotTest, DeepStacksShareTheirOuterFrames) {
+  static StackDepot depot;
+  ASSERT_TRUE(depot.Init());
+  auto frames_of = [](const StackRecord* r) {
+    std::vector<uintptr_t> out;
+    r->ForEachFrame([&](uintptr_t a) { out.push_back(a); });
+    return out;
+  };
+  std::vector<uintptr_t> base(40);
+  for (size_t i = 0; i < base.size(); ++i) base[i] = 0x10000 + i * 8;
+  std::vector<uintptr_t> other = base;
+  other[3] = 0x99999;  // differs near the top only
+  std::vector<uintptr_t> deeper = base;
+  deeper.insert(deeper.begin(), 0x7777);  // one more inner frame, same outer 40
+  uint32_t before = depot.id_bound();
+  const StackRecord* a = depot.Intern(base.data(), 40);
+  uint32_t after_first = depot.id_bound();
+  const StackRecord* b = depot.Intern(other.data(), 40);
+  const StackRecord* c = depot.Intern(deeper.data(), 41);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(after_first - before, 3u);  // 8 + 16 + 16 frames
+  EXPECT_EQ(depot.id_bound() - after_first, 2u);  // b: one inner record; c: 9 + 16 + 16, sharing the outermost
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a->own, 8u);
+  EXPECT_EQ(a->depth, 40u);
+  EXPECT_EQ(a->outer, b->outer);
+  EXPECT_EQ(c->depth, 41u);
+  EXPECT_EQ(c->outer->outer, a->outer->outer);
+  EXPECT_EQ(frames_of(a), base);
+  EXPECT_EQ(frames_of(b), other);
+  EXPECT_EQ(frames_of(c), deeper);
+  EXPECT_EQ(depot.Intern(base.data(), 40), a);
+  // A suffix that is a whole chunk is the same record as that chunk.
+  EXPECT_EQ(depot.Intern(base.data() + 24, 16), a->outer->outer);
+  for (uint32_t n : {1u, 15u, 16u, 17u, 31u, 32u, 33u}) {
+    const StackRecord* r = depot.Intern(base.data(), n);
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(frames_of(r), std::vector<uintptr_t>(base.begin(), base.begin() + n)) << n;
+    EXPECT_EQ(depot.Intern(base.data(), n), r) << n;
+  }
+}
+
 TEST(StackDepotTest, ConcurrentInternAgrees) {
   static StackDepot depot;
   ASSERT_TRUE(depot.Init());
