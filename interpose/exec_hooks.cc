@@ -10,6 +10,8 @@
 
 #include <atomic>
 
+#include "interpose/real.h"
+
 namespace memtrace {
 // src/runtime.cc
 void RuntimeExecStarting(bool starting) noexcept;
@@ -19,15 +21,7 @@ void RuntimeExecStarting(bool starting) noexcept;
 
 namespace {
 
-template <typename F>
-F* Next(std::atomic<F*>& slot, const char* name) {
-  F* f = slot.load(std::memory_order_acquire);
-  if (f == nullptr) {
-    f = reinterpret_cast<F*>(dlsym(RTLD_NEXT, name));
-    slot.store(f, std::memory_order_release);
-  }
-  return f;
-}
+using memtrace::real::Next;
 
 using ExecveFn = int(const char*, char* const[], char* const[]);
 using ExecvFn = int(const char*, char* const[]);

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <dlfcn.h>
 #include <sys/types.h>
 
 #include "src/capture/compiler.h"
@@ -74,5 +75,18 @@ inline bool ArenaOwns(const void* p) noexcept {
   return reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(g_arena) < kArenaBytes;
 }
 size_t ArenaSize(const void* p) noexcept;
+
+// The next definition of `name` after ours (hooks outside the malloc family:
+// exec, pthread_create/join), looked up once and cached in `slot`; threads
+// that race store the same value.
+template <typename F>
+F* Next(std::atomic<F*>& slot, const char* name) noexcept {
+  F* f = slot.load(std::memory_order_acquire);
+  if (f == nullptr) {
+    f = reinterpret_cast<F*>(dlsym(RTLD_NEXT, name));
+    slot.store(f, std::memory_order_release);
+  }
+  return f;
+}
 
 }  // namespace memtrace::real

@@ -24,15 +24,7 @@ namespace real = memtrace::real;
 
 namespace {
 
-template <typename F>
-F* Next(std::atomic<F*>& slot, const char* name) {
-  F* f = slot.load(std::memory_order_acquire);
-  if (f == nullptr) {
-    f = reinterpret_cast<F*>(dlsym(RTLD_NEXT, name));
-    slot.store(f, std::memory_order_release);
-  }
-  return f;
-}
+using memtrace::real::Next;
 
 using CreateFn = int(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
 using JoinFn = int(pthread_t, void**);

@@ -26,6 +26,19 @@ def clean_env(extra=None):
     return env
 
 
+def build_go(package, work, name, *flags):
+    """Builds tests/e2e/PACKAGE (a cgo program) into WORK/NAME offline, with
+    Debian's Go and caches inside WORK; returns the binary's path."""
+    src = os.path.join(work, "src-" + package)
+    if not os.path.isdir(src):
+        shutil.copytree(os.path.join(os.path.dirname(os.path.abspath(__file__)), package), src)
+    env = clean_env({"GOCACHE": os.path.join(work, "cache"), "GOPATH": os.path.join(work, "gopath"),
+                     "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "1"})
+    binary = os.path.join(work, name)
+    subprocess.run(["go", "build", *flags, "-o", binary, "."], cwd=src, env=env, check=True)
+    return binary
+
+
 class Run:
     def __init__(self, proc, reports, outdir):
         self.proc = proc

@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from mtharness import CLI, LIB, Service, clean_env, fixture, load
+from mtharness import build_go, CLI, LIB, Service, clean_env, fixture, load
 
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -136,12 +136,7 @@ class GoTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="memtrace_go_")
-        src = os.path.join(cls.work, "src")
-        shutil.copytree(os.path.join(HERE, "go_cgo"), src)
-        env = clean_env({"GOCACHE": os.path.join(cls.work, "cache"), "GOPATH": os.path.join(cls.work, "gopath"),
-                         "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "1"})
-        cls.binary = os.path.join(cls.work, "cgoleak")
-        subprocess.run(["go", "build", "-o", cls.binary, "."], cwd=src, env=env, check=True)
+        cls.binary = build_go("go_cgo", cls.work, "cgoleak")
 
     @classmethod
     def tearDownClass(cls):

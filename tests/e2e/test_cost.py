@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
-from mtharness import clean_env, fixture, LIB, load, run_traced
+from mtharness import LIB, build_go, clean_env, fixture, load, run_traced
 
 PY = "/usr/bin/python3"
 
@@ -112,12 +112,7 @@ class RealProgramsTest(unittest.TestCase):
             self.skipTest("no Go toolchain")
         work = tempfile.mkdtemp(prefix="memtrace_gocost_")
         try:
-            src = os.path.join(work, "src")
-            shutil.copytree(os.path.join(HERE, "go_cgo"), src)
-            env = clean_env({"GOCACHE": os.path.join(work, "cache"), "GOPATH": os.path.join(work, "gopath"),
-                             "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "1"})
-            binary = os.path.join(work, "go_cgo")
-            subprocess.run(["go", "build", "-o", binary, "."], cwd=src, env=env, check=True)
+            binary = build_go("go_cgo", work, "go_cgo")
             out = os.path.join(work, "r.%n.json")
             subprocess.run([binary, "1200"], env=clean_env({"LD_PRELOAD": LIB, "MEMTRACE_OUTPUT": out,
                                                             "MEMTRACE_INTERVAL": "250ms", "MEMTRACE_KEEP": "100"}),

@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from mtharness import CLI, LIB, clean_env, fixture, load, run_plain, run_traced, sites_with_frame0
+from mtharness import build_go, CLI, LIB, clean_env, fixture, load, run_plain, run_traced, sites_with_frame0
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -229,12 +229,7 @@ class GoExitGroupTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="memtrace_go_end_")
-        src = os.path.join(cls.work, "src")
-        shutil.copytree(os.path.join(HERE, "go_cgo"), src)
-        env = clean_env({"GOCACHE": os.path.join(cls.work, "cache"), "GOPATH": os.path.join(cls.work, "gopath"),
-                         "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "1"})
-        cls.binary = os.path.join(cls.work, "cgoleak")
-        subprocess.run(["go", "build", "-o", cls.binary, "."], cwd=src, env=env, check=True)
+        cls.binary = build_go("go_cgo", cls.work, "cgoleak")
 
     @classmethod
     def tearDownClass(cls):

@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from mtharness import LIB, clean_env, load
+from mtharness import build_go, LIB, clean_env, load
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -23,15 +23,9 @@ class GoStacksTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="memtrace_gostacks_")
-        src = os.path.join(cls.work, "src")
-        shutil.copytree(os.path.join(HERE, "go_stacks"), src)
-        env = clean_env({"GOCACHE": os.path.join(cls.work, "cache"), "GOPATH": os.path.join(cls.work, "gopath"),
-                         "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "1"})
-        cls.binary = os.path.join(cls.work, "gostacks")
-        subprocess.run(["go", "build", "-o", cls.binary, "."], cwd=src, env=env, check=True)
+        cls.binary = build_go("go_stacks", cls.work, "gostacks")
         # Without Go's DWARF (-w): frames named from the Go symbol table (pclntab).
-        cls.nodwarf = os.path.join(cls.work, "gostacks_nodwarf")
-        subprocess.run(["go", "build", "-ldflags=-w", "-o", cls.nodwarf, "."], cwd=src, env=env, check=True)
+        cls.nodwarf = build_go("go_stacks", cls.work, "gostacks_nodwarf", "-ldflags=-w")
 
     @classmethod
     def tearDownClass(cls):

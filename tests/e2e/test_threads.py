@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import unittest
 
-from mtharness import CLI, LIB, clean_env, fixture, is_bookkeeping, load, run_traced, sites_with_frame0
+from mtharness import build_go, CLI, LIB, clean_env, fixture, is_bookkeeping, load, run_traced, sites_with_frame0
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OMP_ENV = {"OMP_DYNAMIC": "false", "OMP_WAIT_POLICY": "passive"}
@@ -174,12 +174,7 @@ class GoOpenMPTest(unittest.TestCase):
     def test_pools_per_go_os_thread(self):
         work = tempfile.mkdtemp(prefix="memtrace_goomp_")
         try:
-            src = os.path.join(work, "src")
-            shutil.copytree(os.path.join(HERE, "go_omp"), src)
-            env = clean_env({"GOCACHE": os.path.join(work, "cache"), "GOPATH": os.path.join(work, "gopath"),
-                             "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "1"})
-            binary = os.path.join(work, "gomp")
-            subprocess.run(["go", "build", "-o", binary, "."], cwd=src, env=env, check=True)
+            binary = build_go("go_omp", work, "gomp")
             out = os.path.join(work, "snap.%n.json")
             r = subprocess.run([CLI, "run", "--interval", "150ms", "--output", out, "--", binary],
                                env=clean_env(dict(OMP_ENV, MEMTRACE_LIB=LIB)), stdout=subprocess.PIPE,
