@@ -44,16 +44,6 @@ const Dwfl_Callbacks kCallbacks = {
     nullptr,
 };
 
-// glibc's own modules, whose separate debug info is libc6-dbg.
-bool IsGlibcModule(const std::string& path) {
-  std::string base = path.substr(path.rfind('/') + 1);  // npos + 1 == 0
-  for (const char* prefix : {"libc.so.", "ld-linux", "libm.so.", "libpthread.so.", "libdl.so.", "librt.so.",
-                             "libresolv.so.", "libanl.so.", "libutil.so."}) {
-    if (absl::StartsWith(base, prefix)) return true;
-  }
-  return false;
-}
-
 std::string HexBuildId(Dwfl_Module* m) {
   const unsigned char* bits = nullptr;
   GElf_Addr vaddr = 0;
@@ -93,6 +83,15 @@ const GoPclntab* LoadGoTable(Dwfl_Module* m, std::unique_ptr<GoPclntab>* slot) {
 }
 
 }  // namespace
+
+bool IsGlibcModule(const std::string& path) {
+  std::string base = path.substr(path.rfind('/') + 1);  // npos + 1 == 0
+  for (const char* prefix : {"libc.so.", "ld-linux", "libm.so.", "libpthread.so.", "libdl.so.", "librt.so.",
+                             "libresolv.so.", "libanl.so.", "libutil.so."}) {
+    if (absl::StartsWith(base, prefix)) return true;
+  }
+  return false;
+}
 
 struct Symbolizer::Impl {
   Dwfl* dwfl = nullptr;

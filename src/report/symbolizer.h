@@ -97,4 +97,8 @@ struct StackRecord;
 // new[]) are dropped so frame 0 is the code that asked for memory.
 std::vector<Frame> SymbolizeStack(const StackRecord* stack, Symbolizer& symbolizer);
 
+// glibc's own modules (libc, the dynamic loader, libm, libpthread, ...), whose
+// separate debug info is libc6-dbg; by path or file name.
+bool IsGlibcModule(const std::string& path);
+
 }  // namespace memtrace

@@ -11,6 +11,7 @@
 
 #include "src/report/json_text.h"
 #include "src/report/render.h"
+#include "src/report/symbolizer.h"
 
 namespace memtrace {
 
@@ -72,13 +73,11 @@ bool LibraryFrame(const Frame& f) {
   if (f.file.rfind("/usr/include/", 0) == 0) return true;
   if (f.function.rfind("operator new", 0) == 0) return true;
   if (!f.file.empty()) return false;
+  if (IsGlibcModule(f.module)) return true;
   size_t slash = f.module.rfind('/');
   std::string_view base = slash == std::string::npos ? std::string_view(f.module)
                                                        : std::string_view(f.module).substr(slash + 1);
-  for (std::string_view lib : {"libc.so", "libstdc++.so", "libgcc_s.so", "ld-linux"}) {
-    if (base.substr(0, lib.size()) == lib) return true;
-  }
-  return false;
+  return base.starts_with("libstdc++.so") || base.starts_with("libgcc_s.so");
 }
 
 // "FRAME  <- CALLER" for a one-line summary, from the first frame that is not
